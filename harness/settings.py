@@ -1,0 +1,81 @@
+"""Settings as values: binary locations, ports, paths and timeouts in one place.
+
+Environment variables are read here and nowhere else in the harness.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import BinaryMissing
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_BIN = REPO_ROOT / ".stormproof" / "bin"
+SETUP_HINT = "run scripts/setup.sh (or make setup) to install it"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Deadlines used across the harness, in seconds."""
+
+    http: float = 3.0  # one call to Toxiproxy, etcd, Prometheus or an audit endpoint
+    process_start: float = 20.0  # an instance answers /health
+    infra_start: float = 20.0  # Toxiproxy / etcd / Prometheus answer
+    prometheus_targets: float = 30.0  # every target has up == 1
+    process_stop: float = 5.0  # SIGTERM before SIGKILL
+    settle: float = 30.0  # stack settles between scenarios
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(default_factory=lambda: Path(_env("STATE_DIR", str(REPO_ROOT / ".stormproof"))))
+    reports_dir: Path = field(default_factory=lambda: Path(_env("REPORTS_DIR", str(REPO_ROOT / "reports"))))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    base_port: int = field(default_factory=lambda: int(_env("BASE_PORT", "0")))  # 0: ask the OS
+    python: str = sys.executable
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def toxiproxy_bin(self) -> str:
+        return find_binary(
+            "toxiproxy-server",
+            env="TOXIPROXY_BIN",
+            how="install it with: GOBIN=.stormproof/bin go install "
+            "github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 (renamed toxiproxy-server), "
+            "or " + SETUP_HINT,
+        )
+
+    def prometheus_bin(self) -> str:
+        return find_binary(
+            "prometheus", env="PROMETHEUS_BIN", how="apt-get install prometheus, or " + SETUP_HINT
+        )
+
+    def etcd_bin(self) -> str:
+        return find_binary("etcd", env="ETCD_BIN", how="apt-get install etcd-server, or " + SETUP_HINT)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get("STORMPROOF_" + name, default)
+
+
+def find_binary(name: str, *, env: str, how: str) -> str:
+    """Locate ``name``: ``$STORMPROOF_<env>``, then .stormproof/bin, then PATH."""
+    explicit = os.environ.get("STORMPROOF_" + env)
+    if explicit:
+        if os.access(explicit, os.X_OK):
+            return explicit
+        raise BinaryMissing(name, f"STORMPROOF_{env}={explicit} is not executable; {how}")
+    local = LOCAL_BIN / name
+    if os.access(local, os.X_OK):
+        return str(local)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise BinaryMissing(name, how)
