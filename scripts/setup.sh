@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent setup: system packages (Prometheus, etcd, Chromium), Toxiproxy built from source
+# with Go, and the Python package with its dependencies in .venv. Safe to run again: each step
+# is skipped when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOXIPROXY_TAG=v2.12.0
+BIN=.stormproof/bin
+mkdir -p "$BIN"
+log() { printf '[setup] %s\n' "$*"; }
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+if [ "${STORMPROOF_SKIP_CHROMIUM:-0}" != 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${need_apt[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    log "missing ${need_apt[*]}: install them with your package manager (apt-get install ${need_apt[*]})"
+    exit 3
+  fi
+fi
+# Debian's packages may start their daemons on systems with an init; the harness runs its own
+# instances with their own config and never relies on those.
+
+if [ ! -x "$BIN/toxiproxy-server" ]; then
+  command -v go >/dev/null 2>&1 || { log "Go 1.23+ is needed to build Toxiproxy"; exit 3; }
+  log "building Toxiproxy $TOXIPROXY_TAG with go install"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && GOBIN="$tmp" go install \
+    -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_TAG#v}" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_TAG")
+  mv "$tmp/server" "$BIN/toxiproxy-server"
+  rm -rf "$tmp"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.stormproof-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  log "installing the Python package and its dependencies"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi
+log "ready: toxiproxy $("$BIN/toxiproxy-server" -version 2>&1 | tail -1), $(prometheus --version 2>&1 | head -1), $(etcd --version 2>&1 | head -1)"
