@@ -1,0 +1,404 @@
+"""What every checker shares: the result shape, the recorded run data, and series helpers.
+
+A checker is a pure function ``check(expect, data) -> CheckResult`` over recorded data (Elle's
+shape): verdict, what was expected, what was measured, and evidence a person can read. A check
+whose data is missing says "unknown" with the reason; unknown fails unless the expectation says
+``allow_unknown: true``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.journal import FaultRecord, Journal, ScenarioInfo
+from harness.scenario import TopologyFacts
+
+PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
+REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error", "state")
+REGISTRY_COLUMNS = ("t", "service", "instance", "incarnation")
+
+
+@dataclass
+class CheckResult:
+    name: str
+    kind: str
+    verdict: str  # pass | fail | unknown
+    expected: str = ""
+    measured: str = ""
+    evidence: list[str] = field(default_factory=list)
+    violation_at: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    allow_unknown: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS or (self.verdict == UNKNOWN and self.allow_unknown)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars unwrapped, NaN and infinity as null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def unknown(name: str, kind: str, expected: str, reason: str, **details: Any) -> CheckResult:
+    return CheckResult(name, kind, UNKNOWN, expected, f"unknown: {reason}", [reason], None, details)
+
+
+def combine(verdicts: list[str]) -> str:
+    """fail beats unknown beats pass."""
+    if FAIL in verdicts:
+        return FAIL
+    if UNKNOWN in verdicts:
+        return UNKNOWN
+    return PASS
+
+
+def secs(x: float) -> str:
+    """`2.1 s`, for evidence."""
+    return f"{x:.1f} s" if abs(x) < 100 else f"{x:.0f} s"
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    id: str
+    kind: str
+    target: str
+    params: dict[str, Any]
+    start: float  # injected_at
+    end: float  # reverted_at; for a restart, its instant; never reverted: scenario end
+    reverted_at: float | None
+
+
+@dataclass
+class RunData:
+    """One scenario run's recorded data, as ``RunData.load(scenario_dir)`` reads it."""
+
+    journal: Journal
+    prom: dict[str, pd.DataFrame] = field(default_factory=dict)
+    requests: pd.DataFrame = field(default_factory=lambda: empty_requests())
+    registry: pd.DataFrame | None = None
+    audit_before: dict[str, Any] | None = None
+    audit_after: dict[str, Any] | None = None
+    facts: TopologyFacts | None = None
+    missing: dict[str, str] = field(default_factory=dict)  # file -> why it is absent
+
+    @property
+    def lease_ttl(self) -> float:
+        return self.facts.lease_ttl if self.facts is not None else 5.0
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        scenario_dir: str | Path,
+        facts: TopologyFacts | None = None,
+        journal: Journal | None = None,
+    ) -> RunData:
+        """Read the collected files; `journal` (the live one) overrides journal.json."""
+        d = Path(scenario_dir)
+        missing: dict[str, str] = {}
+        jpath = d / "journal.json"
+        if journal is None and jpath.exists():
+            journal = Journal.load(jpath)
+        elif journal is None:
+            missing["journal.json"] = "not written"
+            journal = Journal(run_id="", scenario=ScenarioInfo(name=d.name))
+        for line in journal.missing:
+            what, _, why = line.partition(": ")
+            missing.setdefault(what, why)
+        prom: dict[str, pd.DataFrame] = {}
+        if (d / "prom").is_dir():
+            for csv in sorted((d / "prom").glob("*.csv")):
+                frame = read_prom_csv(csv)
+                if frame is None:
+                    missing.setdefault(f"prom/{csv.name}", "empty file")
+                else:
+                    prom[csv.stem] = frame
+        else:
+            missing.setdefault("prom/", "not collected")
+        requests = empty_requests()
+        if (d / "requests.jsonl").exists():
+            requests = read_requests(d / "requests.jsonl")
+        else:
+            missing["requests.jsonl"] = "not written"
+        registry = None
+        if (d / "registry.csv").exists():
+            registry = read_registry(d / "registry.csv")
+        else:
+            missing.setdefault("registry.csv", "not written")
+        audits = {}
+        for which in ("audit_before", "audit_after"):
+            p = d / f"{which}.json"
+            try:
+                audits[which] = json.loads(p.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                missing.setdefault(f"{which}.json", "not written")
+            except ValueError as exc:
+                missing[f"{which}.json"] = f"not JSON: {exc}"
+        return cls(
+            journal=journal,
+            prom=prom,
+            requests=requests,
+            registry=registry,
+            audit_before=audits.get("audit_before"),
+            audit_after=audits.get("audit_after"),
+            facts=facts,
+            missing=missing,
+        )
+
+    # ------------------------------------------------------------------ access
+
+    def series(self, key: str) -> pd.DataFrame | None:
+        """A Prometheus frame with samples, or None."""
+        frame = self.prom.get(key)
+        return frame if frame is not None and not frame.empty else None
+
+    def prom_start(self) -> float | None:
+        """The first sample time over every collected series: where the queried range began."""
+        starts = [float(f["t"].min()) for f in self.prom.values() if not f.empty]
+        return min(starts) if starts else None
+
+    def why_missing(self, key: str) -> str:
+        f = f"prom/{key}.csv"
+        return f"{f}: {self.missing.get(f, 'no samples')}"
+
+    @property
+    def clock_start(self) -> float:
+        j = self.journal
+        if j.clock_start is not None:
+            return j.clock_start
+        return j.started_at or 0.0
+
+    def scenario_window(self) -> tuple[float, float]:
+        j = self.journal
+        ends = [p.end or p.planned_end for p in j.phases]
+        end = max(ends) if ends else (j.ended_at or self.clock_start)
+        return self.clock_start, end
+
+    def phase_window(self, name: str) -> tuple[float, float] | None:
+        for p in self.journal.phases:
+            if p.name == name:
+                start = p.start if p.start is not None else p.planned_start
+                end = p.end if p.end is not None else p.planned_end
+                return start, end
+        return None
+
+    def fault_windows(self) -> list[FaultWindow]:
+        """Faults that were injected, in injection order."""
+        _, scenario_end = self.scenario_window()
+        out = []
+        for f in self.journal.faults:
+            if f.injected_at is None:
+                continue
+            out.append(
+                FaultWindow(
+                    f.id, f.kind, f.target, f.params, f.injected_at, _fault_end(f, scenario_end),
+                    f.reverted_at,
+                )
+            )  # fmt: skip
+        return sorted(out, key=lambda w: w.start)
+
+    def last_revert(self) -> float | None:
+        ends = [w.end for w in self.fault_windows()]
+        return max(ends) if ends else None
+
+    def rel(self, t: float) -> str:
+        """`+12.3 s` on the scenario clock."""
+        return f"+{t - self.clock_start:.1f} s"
+
+
+def _fault_end(f: FaultRecord, scenario_end: float) -> float:
+    if f.reverted_at is not None:
+        return f.reverted_at
+    if f.kind == "restart":
+        return f.injected_at or scenario_end
+    return scenario_end
+
+
+# ---------------------------------------------------------------------------- readers
+
+
+def empty_requests() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "t": pd.Series(dtype=float),
+            "ms": pd.Series(dtype=float),
+            "name": pd.Series(dtype=object),
+            "ok": pd.Series(dtype=bool),
+            "status": pd.Series(dtype="Int64"),
+            "error": pd.Series(dtype=object),
+            "state": pd.Series(dtype=object),
+        }
+    )
+
+
+def requests_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Request records (the locustfile's JSONL lines) as a frame sorted by start time."""
+    rows = [r for r in rows if "t" in r and "ms" in r and "event" not in r]
+    if not rows:
+        return empty_requests()
+    frame = pd.DataFrame(rows)
+    for col in REQUEST_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    frame["t"] = frame["t"].astype(float)
+    frame["ms"] = frame["ms"].astype(float)
+    frame["ok"] = frame["ok"].astype(bool)
+    frame["status"] = pd.to_numeric(frame["status"], errors="coerce").astype("Int64")
+    return frame.sort_values("t", kind="stable").reset_index(drop=True)
+
+
+def read_requests(path: Path) -> pd.DataFrame:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short when Locust was stopped
+    return requests_frame(rows)
+
+
+def read_prom_csv(path: Path) -> pd.DataFrame | None:
+    """Long format t,value,<labels>; label columns stay strings. None when there are no rows."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return None
+    if frame.empty or "t" not in frame.columns or "value" not in frame.columns:
+        return None
+    frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    return frame.dropna(subset=["t", "value"]).reset_index(drop=True)
+
+
+def read_registry(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame(columns=list(REGISTRY_COLUMNS))
+    frame["t"] = pd.to_numeric(frame.get("t"), errors="coerce")
+    return frame
+
+
+# ---------------------------------------------------------------------------- series helpers
+
+
+def label_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ("t", "value")]
+
+
+def select(frame: pd.DataFrame, **labels: str | None) -> pd.DataFrame:
+    """Rows whose labels equal the given values (None: any); a missing column matches nothing."""
+    mask = pd.Series(True, index=frame.index)
+    for col, want in labels.items():
+        if want is None:
+            continue
+        if col not in frame.columns:
+            return frame.iloc[0:0]
+        mask &= frame[col] == want
+    return frame[mask]
+
+
+def groups(frame: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
+    """(label values, rows) per series; a frame without labels is one series."""
+    labels = label_columns(frame)
+    if not labels:
+        return [((), frame)]
+    out = []
+    for key, g in frame.groupby(labels, dropna=False, sort=True):
+        out.append((key if isinstance(key, tuple) else (key,), g))
+    return out
+
+
+def scrape_interval(frame: pd.DataFrame | None, default: float = 1.0) -> float:
+    """The median step between samples of one series."""
+    if frame is None or frame.empty:
+        return default
+    steps = []
+    for _, g in groups(frame):
+        d = np.diff(np.sort(g["t"].to_numpy(dtype=float)))
+        steps.extend(d[d > 0])
+    return float(np.median(steps)) if steps else default
+
+
+def increases(frame: pd.DataFrame, range_start: float | None = None) -> pd.DataFrame:
+    """Counter increases between consecutive samples of each series.
+
+    A drop is a counter reset (the process restarted): the new value is all increase. A series
+    that first appears after the range started was created during it (prometheus_client creates
+    a labelled child on its first increment), so its first value counts too; one present from
+    the first sample carries history and does not. `range_start` is where the collected range
+    begins (``RunData.prom_start()``; default: this frame's first sample). Returns t (the later
+    sample's time: the event happened in the scrape interval before it), increase, and the
+    label columns.
+    """
+    labels = label_columns(frame)
+    if frame.empty:
+        return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
+    if range_start is None:
+        range_start = float(frame["t"].min())
+    step = scrape_interval(frame)
+    parts = []
+    for _, g in groups(frame):
+        g = g.sort_values("t", kind="stable")
+        v = g["value"].to_numpy(dtype=float)
+        prev = np.concatenate([[v[0]], v[:-1]])
+        inc = np.where(v >= prev, v - prev, v)
+        if float(g["t"].iloc[0]) > range_start + 1.5 * step:
+            inc[0] = v[0]
+        part = g[labels].copy() if labels else pd.DataFrame(index=g.index)
+        part["t"] = g["t"].to_numpy(dtype=float)
+        part["increase"] = inc
+        parts.append(part[part["increase"] > 0])
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if out.empty:
+        return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
+    return out.sort_values("t", kind="stable").reset_index(drop=True)
+
+
+def parse_ts(value: Any) -> float | None:
+    """Unix seconds from a number or an ISO-8601 string (audit payloads may use either)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        pass
+    from datetime import UTC, datetime
+
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

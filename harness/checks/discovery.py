@@ -1,0 +1,277 @@
+"""Discovery: a dead instance leaves the registry and every caller's view; clients recover; a
+restarted instance comes back and takes traffic.
+
+Reads the harness's own registry poll (``registry.csv``: t, service, instance, incarnation, one
+row per present key per poll), ``discovery_seen`` (``shop_discovery_instance_seen{caller,
+callee, callee_instance}``, 1/0), ``outbound_requests`` (ok calls reaching the instance) and the
+client requests. Incarnation-aware: the key of an instance restarted sooner than the lease TTL
+never disappears, but its incarnation changes, and that is the old process leaving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.checks.base import (
+    FAIL,
+    PASS,
+    UNKNOWN,
+    CheckResult,
+    FaultWindow,
+    RunData,
+    combine,
+    increases,
+    scrape_interval,
+    secs,
+    select,
+)
+from harness.scenario import DiscoveryExpect
+
+PROCESS_KINDS = ("crash", "stop", "pause", "restart")
+ERROR_WINDOW = 5.0  # seconds of requests behind each error-rate sample
+MIN_WINDOW_REQUESTS = 5
+
+
+def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
+    x = expect.instance
+    parts = []
+    if expect.leaves_within is not None:
+        parts.append(f"leaves the registry and callers' views within {secs(expect.leaves_within)}")
+    if expect.recovers_within is not None:
+        parts.append(f"client error rate back to baseline + {expect.baseline_margin:.0%} within "
+                     f"{secs(expect.recovers_within)}")  # fmt: skip
+    if expect.returns_within is not None:
+        parts.append(f"registered again and serving within {secs(expect.returns_within)} "
+                     "of its restart")  # fmt: skip
+    result = CheckResult(expect.label(), "discovery", PASS, f"{x} " + "; ".join(parts),
+                         allow_unknown=expect.allow_unknown)  # fmt: skip
+    faults = [w for w in data.fault_windows() if w.kind in PROCESS_KINDS and w.target == x]
+    if not faults:
+        return _unknown(result, f"no crash, stop, pause or restart of {x} in the journal")
+    fault = faults[0]
+    measured: list[str] = []
+    verdicts = []
+    reg = _registry_rows(data, x)
+    inc0 = left_t = None
+    if reg is not None:
+        before = reg[reg["t"] <= fault.start]
+        inc0 = str(before["incarnation"].iloc[-1]) if not before.empty else None
+        if inc0 is not None:
+            left_t = _left(data, reg, inc0, fault.start)
+    if expect.leaves_within is not None:
+        verdicts.append(_leaves(expect, data, result, fault, reg, inc0, left_t, measured))
+    if expect.recovers_within is not None:
+        verdicts.append(_recovers(expect, data, result, fault, measured))
+    if expect.returns_within is not None:
+        verdicts.append(_returns(expect, data, result, fault, reg, inc0, left_t, measured))
+    result.verdict = combine(verdicts)
+    result.measured = "; ".join(measured)
+    return result
+
+
+def _unknown(result: CheckResult, reason: str) -> CheckResult:
+    result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
+    result.evidence.append(reason)
+    return result
+
+
+def _registry_rows(data: RunData, instance: str) -> pd.DataFrame | None:
+    reg = data.registry
+    if reg is None or "instance" not in reg.columns:
+        return None
+    return reg[reg["instance"] == instance].sort_values("t", kind="stable")
+
+
+def _polls(data: RunData) -> np.ndarray:
+    assert data.registry is not None
+    return np.unique(data.registry["t"].to_numpy(dtype=float))
+
+
+def _left(data: RunData, reg: pd.DataFrame, inc0: str, since: float) -> float | None:
+    """First poll after `since` without incarnation `inc0` of the instance."""
+    present = {float(t) for t in reg[reg["incarnation"] == inc0]["t"]}
+    for t in _polls(data):
+        if t > since and t not in present:
+            return float(t)
+    return None
+
+
+def _poll_step(data: RunData) -> float:
+    polls = _polls(data)
+    return float(np.median(np.diff(polls))) if len(polls) > 1 else 1.0
+
+
+def _leaves(
+    expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
+    reg: pd.DataFrame | None, inc0: str | None, left_t: float | None, measured: list[str],
+) -> str:  # fmt: skip
+    x, limit, what = expect.instance, expect.leaves_within or 0.0, f"the {fault.kind}"
+    if reg is None:
+        result.evidence.append(f"registry poll missing ({data.missing.get('registry.csv', '')})")
+        return UNKNOWN
+    if inc0 is None:
+        result.evidence.append(f"{x} was not in the registry before {what}")
+        return UNKNOWN
+    verdicts = []
+    if left_t is None:
+        result.violation_at = fault.start + limit
+        result.evidence.append(f"{x} (incarnation {inc0}) never left the registry after {what} "
+                               f"at {data.rel(fault.start)} (limit {secs(limit)})")  # fmt: skip
+        measured.append("never left the registry")
+        return FAIL
+    took = left_t - fault.start
+    result.details["left_registry_after_s"] = took
+    measured.append(f"left the registry after {secs(took)}")
+    result.evidence.append(f"{x} (incarnation {inc0}) left the registry {secs(took)} after "
+                           f"{what} (limit {secs(limit)})")  # fmt: skip
+    if took > limit + _poll_step(data):
+        result.violation_at = fault.start + limit
+        verdicts.append(FAIL)
+    replaced = not reg[(reg["t"] == left_t) & (reg["incarnation"] != inc0)].empty
+    if replaced:
+        # Restarted within the TTL: the key was overwritten, callers never had to drop it.
+        result.evidence.append(f"{x} was replaced in place by a new incarnation; callers' "
+                               "views are not expected to drop it")  # fmt: skip
+        return combine(verdicts)
+    verdicts.append(_views(expect, data, result, fault, limit, measured))
+    return combine(verdicts)
+
+
+def _views(
+    expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
+    limit: float, measured: list[str],
+) -> str:  # fmt: skip
+    x = expect.instance
+    seen = data.series("discovery_seen")
+    if seen is None:
+        result.evidence.append(
+            f"callers' views not measured ({data.why_missing('discovery_seen')})"
+        )
+        return UNKNOWN
+    seen = select(seen, callee_instance=x)
+    if seen.empty:
+        result.evidence.append(f"no discovery_seen series for {x}")
+        return UNKNOWN
+    lag = scrape_interval(seen)
+    keys = [c for c in ("caller", "instance") if c in seen.columns]
+    worst, verdict = 0.0, PASS
+    for labels, g in seen.groupby(keys, sort=True):
+        who = " ".join(labels) if isinstance(labels, tuple) else str(labels)
+        later = g[g["t"] > fault.start].sort_values("t")
+        gone = later[later["value"] <= 0]
+        if gone.empty:
+            result.violation_at = result.violation_at or fault.start + limit
+            result.evidence.append(f"{who} still saw {x} after {the(fault)} "
+                                   f"(limit {secs(limit)})")  # fmt: skip
+            verdict = FAIL
+            continue
+        took = float(gone["t"].iloc[0]) - fault.start
+        worst = max(worst, took)
+        if took > limit + lag:
+            result.violation_at = result.violation_at or fault.start + limit
+            result.evidence.append(f"{who} dropped {x} only {secs(took)} after {the(fault)} "
+                                   f"(limit {secs(limit)})")  # fmt: skip
+            verdict = FAIL
+    measured.append(f"dropped from every caller's view within {secs(worst)}")
+    return verdict
+
+
+def the(fault: FaultWindow) -> str:
+    return f"the {fault.kind}"
+
+
+def _recovers(
+    expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
+    measured: list[str],
+) -> str:  # fmt: skip
+    req = data.requests
+    start, end = data.scenario_window()
+    later = [w.start for w in data.fault_windows() if w.start > fault.start]
+    end = min([end, *later])
+    base = req[(req["t"] >= start) & (req["t"] < fault.start)]
+    if base.empty:
+        result.evidence.append("no client requests before the fault to take a baseline from")
+        return UNKNOWN
+    baseline = 1.0 - float(base["ok"].mean())
+    bound = baseline + expect.baseline_margin
+    after = req[(req["t"] >= fault.start) & (req["t"] < end)]
+    if after.empty:
+        result.evidence.append(f"no client requests after {the(fault)}")
+        return UNKNOWN
+    t = after["t"].to_numpy(dtype=float)
+    failed = ~after["ok"].to_numpy(dtype=bool)
+    last_bad: float | None = None
+    for w0 in np.arange(fault.start, max(fault.start, end - ERROR_WINDOW) + 1e-9, 1.0):
+        in_w = (t >= w0) & (t < w0 + ERROR_WINDOW)
+        n = int(in_w.sum())
+        if n >= MIN_WINDOW_REQUESTS and failed[in_w].sum() / n > bound:
+            last_bad = float(t[in_w & failed].max())
+    limit = expect.recovers_within or 0.0
+    took = 0.0 if last_bad is None else last_bad - fault.start
+    result.details.update(baseline_error_rate=baseline, recovered_after_s=took)
+    text = (f"client error rate back under {bound:.1%} (baseline {baseline:.1%} + "
+            f"{expect.baseline_margin:.0%}) {secs(took)} after {the(fault)} "
+            f"(limit {secs(limit)})")  # fmt: skip
+    result.evidence.append(text)
+    measured.append(f"clients recovered after {secs(took)}")
+    if took > limit + 1.0:
+        result.violation_at = result.violation_at or fault.start + limit
+        return FAIL
+    return PASS
+
+
+def _returns(
+    expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
+    reg: pd.DataFrame | None, inc0: str | None, left_t: float | None, measured: list[str],
+) -> str:  # fmt: skip
+    x, limit = expect.instance, expect.returns_within or 0.0
+    restart_t = fault.start if fault.kind == "restart" else fault.reverted_at
+    if restart_t is None:
+        result.evidence.append(f"{x} was never restarted or resumed")
+        return UNKNOWN
+    if reg is None:
+        result.evidence.append(f"registry poll missing ({data.missing.get('registry.csv', '')})")
+        return UNKNOWN
+    back = reg[reg["t"] >= restart_t]
+    if fault.kind == "pause":
+        # the same process resumes: same incarnation, present again after it had left
+        back = back[back["t"] > (left_t or restart_t)]
+    elif inc0 is not None:
+        back = back[back["incarnation"] != inc0]
+    verdicts = []
+    if back.empty:
+        result.violation_at = result.violation_at or restart_t + limit
+        result.evidence.append(f"{x} never registered again after its restart at "
+                               f"{data.rel(restart_t)} (limit {secs(limit)})")  # fmt: skip
+        measured.append("never registered again")
+        return FAIL
+    reg_t = float(back["t"].iloc[0])
+    inc1 = str(back["incarnation"].iloc[0])
+    calls = data.series("outbound_requests")
+    if calls is None:
+        result.evidence.append(f"traffic to {x} not measured "
+                               f"({data.why_missing('outbound_requests')})")  # fmt: skip
+        return UNKNOWN
+    ok = select(calls, callee_instance=x, outcome="ok")
+    inc = increases(ok, data.prom_start())
+    served = inc[inc["t"] > restart_t]
+    if served.empty:
+        result.violation_at = result.violation_at or restart_t + limit
+        result.evidence.append(f"{x} registered again (incarnation {inc1}) "
+                               f"{secs(reg_t - restart_t)} after its restart but never served "
+                               "an ok call")  # fmt: skip
+        measured.append("never served again")
+        return FAIL
+    served_t = float(served["t"].iloc[0])
+    took = max(reg_t, served_t) - restart_t
+    result.details["returned_after_s"] = took
+    measured.append(f"back and serving after {secs(took)}")
+    result.evidence.append(f"{x} registered again (incarnation {inc1}) {secs(reg_t - restart_t)} "
+                           f"after its restart and served ok calls {secs(served_t - restart_t)} "
+                           f"after it (limit {secs(limit)})")  # fmt: skip
+    lag = max(scrape_interval(ok), _poll_step(data))
+    if took > limit + lag:
+        result.violation_at = result.violation_at or restart_t + limit
+        verdicts.append(FAIL)
+    return combine(verdicts)

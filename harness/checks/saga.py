@@ -1,0 +1,322 @@
+"""Saga consistency: an exact end-state audit of the services' own records, Jepsen-style.
+
+Reads the audit snapshots taken before and after the scenario and checks only what changed in
+between, so a reused stack's history does not count. Payloads read (extra fields are ignored;
+timestamps are unix seconds or ISO-8601 strings)::
+
+    orders:    {"orders": [{"id", "saga_id", "sku", "quantity", "customer", "amount", "state",
+                            "reason", "created_at", "updated_at",
+                            "steps": [{"step", "status", "ts", "detail"}]}]}
+    inventory: {"stock": {sku: qty}, "initial_stock": {sku: qty},
+                "reservations": [{"saga_id", "sku", "quantity",
+                                  "state": "reserved" | "released" | "tombstone", "ts"}]}
+    payments:  {"balances": {customer: cents}, "initial_balances": {customer: cents},
+                "ledger": [{"saga_id", "customer", "kind": "charge" | "refund", "amount", "ts"}]}
+    shipping:  {"shipments": [{"saga_id", "state": "created" | "cancelled" | "tombstone", "ts"}]}
+
+A payload is found under its service name, or else as the one holding the listed top key.
+
+Properties: every order created during the run is terminal (COMPLETED or CANCELLED); a
+COMPLETED one has a net charge of exactly its amount, one active reservation of its sku and
+quantity, and one active shipment; a CANCELLED one has a net charge of zero, no active
+reservation and no active shipment; stock and money are conserved (the fall in stock equals
+the growth of active reservations, the fall in balances the net charges). From Prometheus,
+``sagas_in_flight`` comes back to zero within ``settle_within`` of the last fault's revert.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from harness.checks.base import (
+    FAIL,
+    PASS,
+    UNKNOWN,
+    CheckResult,
+    RunData,
+    combine,
+    parse_ts,
+    scrape_interval,
+    secs,
+)
+from harness.scenario import SagaConsistencyExpect
+
+TERMINAL = ("COMPLETED", "CANCELLED")
+MAX_SHOWN = 10
+_KEYS = {"orders": "orders", "inventory": "reservations", "payments": "ledger",
+         "shipping": "shipments"}  # fmt: skip
+
+
+def _payload(audit: dict[str, Any] | None, service: str) -> dict[str, Any] | None:
+    if not audit:
+        return None
+    if isinstance(audit.get(service), dict):
+        return audit[service]
+    for p in audit.values():
+        if isinstance(p, dict) and _KEYS[service] in p:
+            return p
+    return None
+
+
+def _rows(payload: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
+    return list(payload.get(key) or []) if payload else []
+
+
+def _row_key(row: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in row.items()))
+
+
+def _new_rows(before: list[dict], after: list[dict]) -> list[dict]:
+    """Rows of `after` not in `before` (as a multiset: two equal charges are two charges)."""
+    left = Counter(_row_key(r) for r in before)
+    out = []
+    for r in after:
+        k = _row_key(r)
+        if left[k] > 0:
+            left[k] -= 1
+        else:
+            out.append(r)
+    return out
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _net(ledger: list[dict]) -> dict[Any, float]:
+    """Net charge per customer: charges minus refunds."""
+    out: dict[Any, float] = defaultdict(float)
+    for e in ledger:
+        sign = 1 if e.get("kind") == "charge" else -1 if e.get("kind") == "refund" else 0
+        out[e.get("customer")] += sign * _num(e.get("amount"))
+    return out
+
+
+def _active_reserved(reservations: list[dict]) -> dict[Any, float]:
+    out: dict[Any, float] = defaultdict(float)
+    for r in reservations:
+        if r.get("state") == "reserved":
+            out[r.get("sku")] += _num(r.get("quantity"))
+    return out
+
+
+def check(expect: SagaConsistencyExpect, data: RunData) -> CheckResult:
+    name = expect.label()
+    expected = (
+        "every saga terminal (COMPLETED or CANCELLED) with balanced charges, reservations and "
+        f"shipments; stock and money conserved; sagas_in_flight at 0 within "
+        f"{secs(expect.settle_within)} of the last fault's revert"
+    )
+    result = CheckResult(
+        name, "saga_consistency", PASS, expected, allow_unknown=expect.allow_unknown
+    )
+    verdicts = [_audit(data, result), _settle(expect, data, result)]
+    result.verdict = combine(verdicts)
+    return result
+
+
+def _audit(data: RunData, result: CheckResult) -> str:
+    after, before = data.audit_after, data.audit_before or {}
+    a = {s: _payload(after, s) for s in _KEYS}
+    b = {s: _payload(before, s) for s in _KEYS}
+    absent = [s for s, p in a.items() if p is None]
+    if after is None or absent:
+        reason = (
+            "audit_after.json " + data.missing.get("audit_after.json", "missing")
+            if after is None
+            else f"no audit payload for {', '.join(absent)} in audit_after.json"
+        )
+        result.evidence.append(reason)
+        result.measured = f"unknown: {reason}"
+        return UNKNOWN
+
+    known_before = {o.get("id") for o in _rows(b["orders"], "orders")}
+    orders = [o for o in _rows(a["orders"], "orders") if o.get("id") not in known_before]
+    known_sagas = {o.get("saga_id") for o in _rows(b["orders"], "orders")}
+    known_sagas |= {o.get("saga_id") for o in _rows(a["orders"], "orders")}
+    ledger = _new_rows(_rows(b["payments"], "ledger"), _rows(a["payments"], "ledger"))
+    reservations = _rows(a["inventory"], "reservations")
+    shipments = _rows(a["shipping"], "shipments")
+
+    by_saga: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for e in ledger:
+        by_saga[e.get("saga_id")]["ledger"].append(e)
+    for r in reservations:
+        by_saga[r.get("saga_id")]["reservations"].append(r)
+    for s in shipments:
+        by_saga[s.get("saga_id")]["shipments"].append(s)
+
+    violations = []
+    for order in orders:
+        problems = _order_problems(order, by_saga.get(order.get("saga_id"), {}))
+        if problems:
+            violations.append(_violation(order, problems, by_saga, data))
+    new_reservations = _new_rows(_rows(b["inventory"], "reservations"), reservations)
+    new_shipments = _new_rows(_rows(b["shipping"], "shipments"), shipments)
+    for what, rows in (("ledger entry", ledger), ("reservation", new_reservations),
+                       ("shipment", new_shipments)):  # fmt: skip
+        for r in rows:
+            if r.get("saga_id") not in known_sagas:
+                violations.append(
+                    {"saga_id": r.get("saga_id"), "order_id": None,
+                     "problems": [f"{what} for a saga no order knows: {r}"], "timeline": []}
+                )  # fmt: skip
+
+    conservation = _conservation(a, b, data.audit_before is not None)
+    states = Counter(o.get("state") for o in orders)
+    result.details.update(
+        orders=len(orders), states=dict(states), violations=violations[:200],
+        conservation=conservation,
+    )  # fmt: skip
+    result.measured = (
+        f"{len(orders)} sagas: {states.get('COMPLETED', 0)} completed, "
+        f"{states.get('CANCELLED', 0)} cancelled, {len(violations)} inconsistent"
+    )
+    for v in violations[:MAX_SHOWN]:
+        head = f"saga {v['saga_id']}"
+        if v.get("order_id") is not None:
+            head += f" (order {v['order_id']}, {v.get('state')})"
+        text = f"{head}: {'; '.join(v['problems'])}"
+        if v["timeline"]:
+            text += "\n    " + "\n    ".join(v["timeline"])
+        result.evidence.append(text)
+    if len(violations) > MAX_SHOWN:
+        result.evidence.append(f"... and {len(violations) - MAX_SHOWN} more inconsistent sagas")
+    result.evidence += conservation
+    return FAIL if violations or conservation else PASS
+
+
+def _order_problems(order: dict[str, Any], rows: dict[str, list]) -> list[str]:
+    state = order.get("state")
+    ledger = rows.get("ledger", [])
+    charges = [e for e in ledger if e.get("kind") == "charge"]
+    refunds = [e for e in ledger if e.get("kind") == "refund"]
+    net = sum(_num(e.get("amount")) for e in charges) - sum(_num(e.get("amount")) for e in refunds)
+    active = [r for r in rows.get("reservations", []) if r.get("state") == "reserved"]
+    shipped = [s for s in rows.get("shipments", []) if s.get("state") == "created"]
+    money = f"{len(charges)} charge(s), {len(refunds)} refund(s)"
+    problems = []
+    if state not in TERMINAL:
+        problems.append(f"not terminal: state {state}")
+    elif state == "COMPLETED":
+        amount = _num(order.get("amount"))
+        if net != amount:
+            problems.append(f"net charge {net:g}, expected {amount:g} ({money})")
+        if len(active) != 1:
+            problems.append(f"{len(active)} active reservations, expected 1")
+        elif (active[0].get("sku"), _num(active[0].get("quantity"))) != (
+            order.get("sku"), _num(order.get("quantity"))
+        ):  # fmt: skip
+            r = active[0]
+            problems.append(
+                f"reserved {r.get('quantity')} x {r.get('sku')}, ordered "
+                f"{order.get('quantity')} x {order.get('sku')}"
+            )
+        if len(shipped) != 1:
+            problems.append(f"{len(shipped)} active shipments, expected 1")
+    else:
+        if net != 0:
+            problems.append(f"cancelled but net charge {net:g} ({money})")
+        if active:
+            problems.append(f"cancelled but {len(active)} reservation(s) still active")
+        if shipped:
+            problems.append(f"cancelled but {len(shipped)} shipment(s) still active")
+    return problems
+
+
+def _violation(order: dict, problems: list[str], by_saga: dict, data: RunData) -> dict[str, Any]:
+    saga = order.get("saga_id")
+    rows = by_saga.get(saga, {})
+    events: list[tuple[float | None, str]] = [
+        (parse_ts(order.get("created_at")), f"orders: created, {order.get('quantity')} x "
+         f"{order.get('sku')} for {order.get('customer')}, amount {order.get('amount')}"),
+    ]  # fmt: skip
+    for s in order.get("steps") or []:
+        detail = f" ({s['detail']})" if s.get("detail") else ""
+        events.append((parse_ts(s.get("ts")), f"orders: {s.get('step')} {s.get('status')}{detail}"))
+    for e in rows.get("ledger", []):
+        events.append((parse_ts(e.get("ts")), f"payments: {e.get('kind')} {e.get('amount')}"))
+    for r in rows.get("reservations", []):
+        events.append(
+            (parse_ts(r.get("ts")),
+             f"inventory: reservation {r.get('quantity')} x {r.get('sku')} {r.get('state')}")
+        )  # fmt: skip
+    for s in rows.get("shipments", []):
+        events.append((parse_ts(s.get("ts")), f"shipping: shipment {s.get('state')}"))
+    reason = f" ({order['reason']})" if order.get("reason") else ""
+    events.append(
+        (parse_ts(order.get("updated_at")), f"orders: state {order.get('state')}{reason}")
+    )
+    events.sort(key=lambda e: (e[0] is None, e[0] or 0.0))
+    timeline = [f"{data.rel(t) if t is not None else '?':>9}  {text}" for t, text in events]
+    return {"saga_id": saga, "order_id": order.get("id"), "state": order.get("state"),
+            "problems": problems, "timeline": timeline}  # fmt: skip
+
+
+def _conservation(a: dict, b: dict, have_before: bool) -> list[str]:
+    out = []
+    inv_a, inv_b = a["inventory"], b["inventory"] or {}
+    pay_a, pay_b = a["payments"], b["payments"] or {}
+    if have_before and "stock" in inv_b:
+        base, base_res = inv_b.get("stock") or {}, _active_reserved(_rows(inv_b, "reservations"))
+    else:  # no snapshot before: the whole history, from the initial stock
+        base, base_res = inv_a.get("initial_stock") or {}, {}
+    stock, res = inv_a.get("stock") or {}, _active_reserved(_rows(inv_a, "reservations"))
+    for sku in sorted(set(base) | set(stock), key=str):
+        fell = _num(base.get(sku)) - _num(stock.get(sku))
+        grew = res.get(sku, 0.0) - base_res.get(sku, 0.0)
+        if sku in base and sku in stock and fell != grew:
+            out.append(f"stock of {sku} fell by {fell:g} but active reservations grew by {grew:g}")
+    if have_before and "balances" in pay_b:
+        bal0, net0 = pay_b.get("balances") or {}, _net(_rows(pay_b, "ledger"))
+    else:
+        bal0, net0 = pay_a.get("initial_balances") or {}, {}
+    bal, net = pay_a.get("balances") or {}, _net(_rows(pay_a, "ledger"))
+    for cust in sorted(set(bal0) | set(bal), key=str):
+        fell = _num(bal0.get(cust)) - _num(bal.get(cust))
+        charged = net.get(cust, 0.0) - net0.get(cust, 0.0)
+        if cust in bal0 and cust in bal and fell != charged:
+            out.append(f"balance of {cust} fell by {fell:g} but net charges were {charged:g}")
+    return out
+
+
+def _settle(expect: SagaConsistencyExpect, data: RunData, result: CheckResult) -> str:
+    frame = data.series("sagas_in_flight")
+    if frame is None:
+        reason = f"sagas in flight not measured ({data.why_missing('sagas_in_flight')})"
+        result.evidence.append(reason)
+        return UNKNOWN
+    since = data.last_revert()
+    anchor = "the last fault's revert"
+    if since is None:
+        since, anchor = data.scenario_window()[0], "the scenario start"
+    total = frame.groupby("t", sort=True)["value"].sum()
+    after = total[total.index >= since]
+    lag = scrape_interval(frame)
+    if after.empty:
+        result.evidence.append(f"no sagas_in_flight samples after {anchor} ({data.rel(since)})")
+        return UNKNOWN
+    zero = after[after <= 0]
+    limit = expect.settle_within
+    if zero.empty:
+        last_t = float(after.index[-1])
+        result.violation_at = since + limit
+        result.evidence.append(
+            f"sagas_in_flight never reached 0 after {anchor} ({data.rel(since)}): still "
+            f"{after.iloc[-1]:g} at {data.rel(last_t)} (limit {secs(limit)})"
+        )
+        return FAIL
+    took = float(zero.index[0]) - since
+    result.details["settled_after_s"] = took
+    result.measured += f"; in flight back to 0 {secs(took)} after {anchor}"
+    if took > limit + lag:
+        result.violation_at = since + limit
+        result.evidence.append(
+            f"sagas_in_flight reached 0 only {secs(took)} after {anchor} (limit {secs(limit)})"
+        )
+        return FAIL
+    return PASS

@@ -1,0 +1,83 @@
+"""Service levels per phase, from the exact client request log (not Locust's smoothed stats).
+
+Success rate = ok requests / requests started in the phase; p50/p95/p99 over every request's
+duration (failures included: a timeout is the slowest answer of all); throughput = ok requests
+per second of the phase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData
+from harness.scenario import SloExpect
+
+
+def phase_stats(data: RunData, phase: str) -> dict[str, float] | None:
+    """n, success_rate, p50/p95/p99 (ms) and throughput (ok/s) of a phase; None without data."""
+    window = data.phase_window(phase)
+    if window is None:
+        return None
+    start, end = window
+    req = data.requests
+    req = req[(req["t"] >= start) & (req["t"] < end)]
+    if req.empty or end <= start:
+        return None
+    ms = req["ms"].to_numpy(dtype=float)
+    ok = req["ok"].to_numpy(dtype=bool)
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {
+        "n": float(len(req)),
+        "success_rate": float(ok.mean()),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "throughput": float(ok.sum()) / (end - start),
+    }
+
+
+def check(expect: SloExpect, data: RunData) -> CheckResult:
+    bounds: list[tuple[str, str, float, str]] = []  # (stat, op, bound, text)
+    if expect.min_success_rate is not None:
+        bounds.append(("success_rate", ">=", expect.min_success_rate,
+                       f"success rate >= {expect.min_success_rate:.1%}"))  # fmt: skip
+    for q in ("p50", "p95", "p99"):
+        limit = getattr(expect, f"max_{q}")
+        if limit is not None:
+            bounds.append((q, "<=", limit * 1000, f"{q} <= {limit * 1000:g} ms"))
+    if expect.min_throughput is not None:
+        bounds.append(("throughput", ">=", expect.min_throughput,
+                       f"throughput >= {expect.min_throughput:g} ok/s"))  # fmt: skip
+    if expect.max_throughput is not None:
+        bounds.append(("throughput", "<=", expect.max_throughput,
+                       f"throughput <= {expect.max_throughput:g} ok/s"))  # fmt: skip
+    expected = f"in phase {expect.phase}: " + (", ".join(b[3] for b in bounds) or "no bounds")
+    result = CheckResult(expect.label(), "slo", PASS, expected, allow_unknown=expect.allow_unknown)
+    stats = phase_stats(data, expect.phase)
+    if stats is None:
+        why = "no such phase in the journal" if data.phase_window(expect.phase) is None else (
+            "no client requests in it")  # fmt: skip
+        reason = f"phase {expect.phase}: {why}"
+        result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
+        result.evidence.append(reason)
+        return result
+    result.details = stats
+    result.measured = (
+        f"n={stats['n']:.0f}, success {stats['success_rate']:.1%}, p50 {stats['p50']:.0f} ms, "
+        f"p95 {stats['p95']:.0f} ms, p99 {stats['p99']:.0f} ms, "
+        f"throughput {stats['throughput']:.1f} ok/s"
+    )
+    for stat, op, bound, text in bounds:
+        value = stats[stat]
+        held = value >= bound if op == ">=" else value <= bound
+        shown = f"{value:.1%}" if stat == "success_rate" else (
+            f"{value:.0f} ms" if stat.startswith("p") else f"{value:.1f} ok/s")  # fmt: skip
+        if not held:
+            result.verdict = FAIL
+            result.evidence.append(
+                f"{stat.replace('_', ' ')} {shown} in phase {expect.phase} breaks {text} "
+                f"(n={stats['n']:.0f})"
+            )
+    if result.verdict == FAIL:
+        result.violation_at = data.phase_window(expect.phase)[0]  # type: ignore[index]
+    return result

@@ -1,0 +1,162 @@
+"""``stormproof``: run scenarios, validate them, drive the stack and faults by hand, report.
+
+Exit statuses: 0 every scenario passed, 1 a resilience check failed, 2 bad input (nothing was
+started), 3 the infrastructure failed, 130 interrupted (faults reverted, journal marked aborted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import HarnessError, InputInvalid
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line naming the problem (its default, made explicit)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"stormproof: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stormproof", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"stormproof {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run scenarios against the stack and write the report")
+    run.add_argument("paths", nargs="*", default=["scenarios"], help="scenario files or dirs")
+    run.add_argument("-k", dest="keyword", help="select scenarios whose name matches EXPR")
+    run.add_argument("-m", dest="markers", help="select scenarios by marker expression")
+    run.add_argument("--report", type=Path, help="report directory (default reports/<run-id>)")
+    run.add_argument("--load-workers", type=int, default=0, help="Locust distributed workers")
+    run.set_defaults(func=cmd_run)
+
+    val = sub.add_parser("validate", help="check scenario files without running them")
+    val.add_argument("paths", nargs="*", help="scenario files or directories")
+    val.add_argument("--schema", action="store_true", help="print the JSON Schema and exit")
+    val.set_defaults(func=cmd_validate)
+
+    rep = sub.add_parser("report", help="rebuild the HTML report of a run from its saved data")
+    rep.add_argument("run_dir", type=Path)
+    rep.set_defaults(func=cmd_report)
+
+    try:
+        from harness import cli_stack
+    except ImportError:  # pragma: no cover - during bootstrap only
+        cli_stack = None
+    if cli_stack is not None:
+        cli_stack.register(sub)
+    try:
+        from harness import selftest
+    except ImportError:  # pragma: no cover
+        selftest = None
+    if selftest is not None:
+        selftest.register(sub)
+    try:
+        from harness import ui
+    except ImportError:  # pragma: no cover
+        ui = None
+    if ui is not None:
+        ui.register(sub)
+    return parser
+
+
+def _load_all(paths: list[str]) -> list:
+    """Validate every file first: one bad file stops everything before anything starts."""
+    from harness.scenario import load_files
+    from harness.selection import expand_paths
+    from harness.targets import facts_for_scenario
+
+    files = expand_paths(paths)
+    if not files:
+        raise InputInvalid(f"no scenario files under {' '.join(paths)}")
+    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
+    if problems:
+        raise InputInvalid("\n".join(str(p) for p in problems))
+    return scenarios
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    if args.schema:
+        from harness.scenario import json_schema
+
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    if not args.paths:
+        raise InputInvalid("validate needs at least one scenario file or directory")
+    scenarios = _load_all(args.paths)
+    for s in scenarios:
+        print(f"ok  {s.source}: {s.name} ({s.duration:g}s, {len(s.faults)} faults)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import Engine, install_interrupt_handler
+    from harness.scenario import markers
+    from harness.selection import matches
+
+    scenarios = [
+        s for s in _load_all(args.paths) if matches(s.name, markers(s), args.keyword, args.markers)
+    ]
+    if not scenarios:
+        raise InputInvalid("no scenario matches the selection")
+    install_interrupt_handler()
+    engine = Engine.create(report_dir=args.report, load_workers=args.load_workers)
+    engine.progress.say(f"stormproof {__version__}: {len(scenarios)} scenarios -> {engine.run_dir}")
+    verdicts: dict[str, str] = {}
+    interrupted = False
+    try:
+        for s in scenarios:
+            journal = engine.run_scenario(s)
+            verdicts[s.name] = journal.verdict or "error"
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        report = engine.close()
+    counts = {v: list(verdicts.values()).count(v) for v in sorted(set(verdicts.values()))}
+    engine.progress.say(
+        "summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f"\nreport: {report}"
+    )
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if any(v == "error" for v in verdicts.values()):
+        return EXIT_INFRA
+    if any(v in ("fail", "aborted") for v in verdicts.values()):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import render_report, write_junit
+
+    if not args.run_dir.is_dir():
+        raise InputInvalid(f"no run directory {args.run_dir}")
+    path = render_report(args.run_dir)
+    write_junit(args.run_dir)
+    print(path)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"stormproof: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("stormproof: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The run engine: one scenario against a running stack, from steady state to verdict.
+
+    steady state → load starts → clock starts when every user is spawned → phases run with the
+    fault timeline → faults reverted (always) → load stops → data collected → checks → journal
+
+The engine knows nothing of pytest or the terminal beyond a Progress object; the CLI and the
+pytest plugin both drive it. Every fault goes on an undo ledger that runs in ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import __version__
+from harness.errors import HarnessError, InfraUnavailable, RevertFailed
+from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
+from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.progress import Progress
+from harness.settings import Settings
+from harness.targets import StackKey, open_stack
+
+# Query only after two more scrapes once load stops (scrape interval 1 s).
+SCRAPE_GRACE = 2.5
+# How long the audit may take to show every saga terminal once load stopped.
+DEFAULT_SETTLE = 30.0
+POLL = 0.1
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+
+
+@dataclass
+class RegistryPoller:
+    """Polls the registry every ``interval`` s and keeps one row per present key per poll."""
+
+    list_members: Any  # callable -> list[dict(service, instance, incarnation)]
+    interval: float = 0.25
+    rows: list[dict] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="registry-poller", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.time()
+            try:
+                members = self.list_members()
+            except HarnessError:
+                members = None  # registry unreachable: record nothing for this poll
+            if members is not None:
+                for m in members:
+                    self.rows.append(
+                        {
+                            "t": t,
+                            "service": m["service"],
+                            "instance": m["instance"],
+                            "incarnation": m.get("incarnation", ""),
+                        }
+                    )
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def save(self, path: Path) -> None:
+        import pandas as pd
+
+        cols = ["t", "service", "instance", "incarnation"]
+        pd.DataFrame(self.rows, columns=cols).to_csv(path, index=False)
+
+
+def versions(settings: Settings) -> dict[str, str]:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unavailable ({exc.__class__.__name__})"
+        text = (out.stdout or out.stderr).strip().splitlines()
+        return text[0] if text else "unknown"
+
+    found: dict[str, str] = {"stormproof": __version__, "python": platform.python_version()}
+    for name, getter, flag in (
+        ("toxiproxy", settings.toxiproxy_bin, "-version"),
+        ("prometheus", settings.prometheus_bin, "--version"),
+        ("etcd", settings.etcd_bin, "--version"),
+    ):
+        try:
+            found[name] = first_line([getter(), flag])
+        except HarnessError as exc:
+            found[name] = f"missing: {exc}"
+    try:
+        from importlib.metadata import version
+
+        found["locust"] = version("locust")
+    except Exception:
+        found["locust"] = "unknown"
+    return found
+
+
+class Engine:
+    """Runs scenarios, reusing one stack per (topology, target env) between them."""
+
+    def __init__(
+        self, settings: Settings, run_dir: Path, progress: Progress, load_workers: int = 0
+    ) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.progress = progress
+        self.load_workers = load_workers
+        self.run_id = run_dir.name
+        self.started_at = time.time()
+        self.scenario_dirs: list[str] = []
+        self._stacks: dict[StackKey, Any] = {}
+        self._versions: dict[str, str] | None = None
+        self._interrupted = False
+
+    @classmethod
+    def create(
+        cls,
+        report_dir: Path | None = None,
+        load_workers: int = 0,
+        progress: Progress | None = None,
+        settings: Settings | None = None,
+    ) -> Engine:
+        settings = settings or Settings()
+        run_dir = report_dir or settings.reports_dir / new_run_id()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings, run_dir, progress or Progress(), load_workers)
+
+    # -- stacks -------------------------------------------------------------------------------
+
+    def _stack_for(self, scenario: Any) -> Any:
+        key = StackKey.of(scenario)
+        stack = self._stacks.get(key)
+        if stack is not None and getattr(scenario, "fresh_stack", False):
+            self.progress.say("  restarting the stack (fresh_stack: true)")
+            stack.stop()
+            stack = None
+        if stack is None:
+            # One stack at a time on a 2-core machine: stop the others first.
+            for other in list(self._stacks):
+                self._stacks.pop(other).stop()
+            self.progress.say(f"  starting the stack for {key.describe()}")
+            t0 = time.monotonic()
+            stack = open_stack(key, self.settings, self.run_dir / "stack")
+            self._stacks[key] = stack
+            self.progress.say(f"  stack ready in {time.monotonic() - t0:.1f}s")
+        else:
+            stack.settle()
+        return stack
+
+    def close(self) -> Path | None:
+        """Stop every stack; render the report; return its path."""
+        errors = []
+        for key in list(self._stacks):
+            try:
+                self._stacks.pop(key).stop()
+            except HarnessError as exc:
+                errors.append(str(exc))
+        self._write_run_json()
+        report = None
+        try:
+            from harness.report import render_report, update_latest, write_junit
+
+            report = render_report(self.run_dir)
+            write_junit(self.run_dir)
+            update_latest(self.run_dir.parent, self.run_dir)
+        except Exception as exc:  # the run's verdicts stand even if rendering fails
+            errors.append(f"report rendering failed: {exc!r}")
+            self.progress.say(f"report rendering failed: {exc!r}")
+        if errors:
+            raise HarnessError("; ".join(errors))
+        return report
+
+    def _write_run_json(self) -> None:
+        data = {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "ended_at": time.time(),
+            "scenarios": self.scenario_dirs,
+        }
+        tmp = self.run_dir / "run.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.run_dir / "run.json")
+
+    # -- one scenario ---------------------------------------------------------------------------
+
+    def run_scenario(self, scenario: Any) -> Any:
+        from harness.scenario_run import ScenarioRun
+        from harness.summary import terminal_summary
+
+        if self._versions is None:
+            self._versions = versions(self.settings)
+        out = self.run_dir / scenario.name
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        self.scenario_dirs.append(scenario.name)
+        self._write_run_json()
+        self.progress.say(f"▶ {scenario.name}: {scenario.description}".rstrip(": "))
+        run = ScenarioRun(self, scenario, out)
+        journal = run.execute()
+        self._write_run_json()
+        self.progress.say(terminal_summary(journal))
+        return journal
+
+
+def install_interrupt_handler() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so ``finally`` blocks revert faults."""
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)

@@ -1,0 +1,321 @@
+"""One scenario run: the timeline loop, the undo ledger, data collection and the verdict."""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError, RevertFailed
+from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo, final_verdict
+from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
+from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.scenario import fault_params, fault_target, markers
+
+if TYPE_CHECKING:
+    from harness.runner import Engine
+
+SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
+SPAWN_TIMEOUT = 60.0
+TICK = 0.05
+
+
+@dataclass
+class Planned:
+    """One fault on the timeline, with the concrete spec after seeded picks."""
+
+    record: FaultRecord
+    spec: Any
+    at: float
+    until: float | None  # scenario-clock offset of the revert; None: at the end
+    active: bool = False
+    done: bool = False
+
+
+class ScenarioRun:
+    def __init__(self, engine: Engine, scenario: Any, out: Path) -> None:
+        self.engine = engine
+        self.scenario = scenario
+        self.out = out
+        self.journal_path = out / "journal.json"
+        s = scenario
+        self.journal = Journal(
+            run_id=engine.run_id,
+            scenario=ScenarioInfo(
+                name=s.name,
+                file=str(s.source) if s.source else None,
+                line=s.line,
+                tags=list(s.tags),
+                markers=markers(s),
+                seed=s.seed,
+            ),
+            versions=engine._versions or {},
+            target=TargetInfo(name=s.target, env={k: str(v) for k, v in s.target_env.items()}),
+        )
+        self.stack: Any = None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        self.journal.write(self.journal_path)
+
+    def _event(self, kind: str, message: str) -> None:
+        self.journal.event(kind, message)
+        self._save()
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def execute(self) -> Journal:
+        j = self.journal
+        j.started_at = time.time()
+        self._save()
+        interrupted = False
+        error: str | None = None
+        aborted: str | None = None
+        locust: LocustProcess | None = None
+        tail: RequestTail | None = None
+        poller = None
+        plan: list[Planned] = []
+        try:
+            self.stack = self.engine._stack_for(self.scenario)
+            j.target.topology = str(self.stack.topology_path)
+            self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
+            self._snapshot_audit("audit_before.json")
+            poller = self.stack.registry_poller()
+            if poller is not None:
+                poller.start()
+            locust, tail = self._start_load()
+            clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
+            j.plan_phases(clock, self.scenario.phase_offsets())
+            j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
+            plan = self._plan_faults()
+            self._save()
+            aborted = self._loop(clock, plan, tail)
+        except KeyboardInterrupt:
+            interrupted = True
+            aborted = "interrupted (Ctrl-C)"
+            j.event("abort", "run interrupted by the user: faults reverted, load stopped")
+        except HarnessError as exc:
+            error = str(exc)
+            j.event("error", error)
+        except Exception as exc:  # a harness bug: still revert, still write the journal
+            error = f"internal error: {exc!r}"
+            j.event("error", error + "\n" + traceback.format_exc())
+        finally:
+            revert_error = self._revert_all(plan)
+            if revert_error:
+                error = (error + "; " if error else "") + revert_error
+            if locust is not None:
+                locust.stop()
+            if poller is not None:
+                poller.stop()
+                poller.save(self.out / "registry.csv")
+            self._close_phases()
+            self._save()
+        if interrupted:
+            j.verdict = "aborted"
+            j.ended_at = time.time()
+            self._save()
+            raise KeyboardInterrupt
+        self._finish(tail, aborted=aborted, error=error)
+        return j
+
+    def _start_load(self) -> tuple[LocustProcess, RequestTail]:
+        load = self.scenario.load
+        stages = tuple(
+            {"duration": st.duration, "users": st.users, "spawn_rate": st.spawn_rate}
+            for st in (load.stages or [])
+        )
+        plan = LoadPlan(
+            host=self.stack.entry_url(),
+            users=load.max_users,
+            spawn_rate=load.spawn_rate or float(load.max_users),
+            rate=load.rate,
+            stages=stages,
+            run_time=self.scenario.duration + SPAWN_TIMEOUT + 30,
+            seed=self.scenario.seed,
+            workers=self.engine.load_workers,
+        )
+        locust = LocustProcess(plan, self.out, self.engine.settings.python)
+        locust.start()
+        self.journal.load.users = plan.users
+        self.journal.load.rate = plan.rate
+        return locust, RequestTail(locust.requests_file)
+
+    def _plan_faults(self) -> list[Planned]:
+        from harness.scenario import resolve_picks
+
+        specs = resolve_picks(self.scenario, self.stack.facts)
+        total = self.scenario.duration
+        out = []
+        for i, spec in enumerate(specs):
+            until = self.stack.faults.revert_offset(spec, total)
+            record = FaultRecord(
+                id=f"f{i + 1}",
+                kind=spec.kind,
+                target=fault_target(spec),
+                params=fault_params(spec),
+                planned_at=spec.at,
+                planned_for=(until - spec.at) if until is not None else None,
+            )
+            self.journal.add_fault(record)
+            out.append(Planned(record=record, spec=spec, at=spec.at, until=until))
+        return out
+
+    def _loop(self, clock: float, plan: list[Planned], tail: RequestTail) -> str | None:
+        """Run the phases; inject and revert faults on time. Returns an abort reason or None."""
+        from harness.checks.abort import AbortTracker
+
+        total = self.scenario.duration
+        j = self.journal
+        abort = AbortTracker(self.scenario.abort)
+        phase_idx = -1
+        while True:
+            now = time.time()
+            t = now - clock
+            # phases: record actual start / end times
+            while phase_idx + 1 < len(j.phases) and j.phases[phase_idx + 1].planned_start <= now:
+                if phase_idx >= 0:
+                    j.phases[phase_idx].end = now
+                phase_idx += 1
+                j.phases[phase_idx].start = now
+                self._save()
+            if t >= total:
+                break
+            for p in plan:
+                if not p.active and not p.done and p.at <= t:
+                    self._inject(p)
+                elif p.active and p.until is not None and p.until <= t:
+                    self._revert(p)
+            tail.poll()
+            reason = abort.update(now, tail)
+            if reason:
+                j.event("abort", reason)
+                return reason
+            rps_n, fail_n = tail.recent(2.0)
+            phase = j.phases[phase_idx].name if phase_idx >= 0 else "-"
+            self.engine.progress.status(
+                self.scenario.name,
+                phase,
+                t,
+                total,
+                rps_n / 2.0,
+                (fail_n / rps_n) if rps_n else 0.0,
+                [f"{p.spec.kind} {p.record.target}" for p in plan if p.active],
+            )
+            time.sleep(TICK)
+        return None
+
+    def _inject(self, p: Planned) -> None:
+        faults = self.stack.faults
+        t0 = time.time()
+        try:
+            faults.inject(p.record.id, p.spec)
+        except HarnessError as exc:
+            p.done = True
+            p.record.error = f"inject failed: {exc}"
+            self._event("error", f"fault {p.record.id} ({p.spec.kind} {p.record.target}): {exc}")
+            raise
+        self.journal.fault_injected(p.record.id, t0)
+        p.active = p.until is not None or faults.needs_revert(p.spec)
+        p.done = not p.active
+        self._event("fault", f"injected {p.spec.kind} on {p.record.target}")
+
+    def _revert(self, p: Planned) -> None:
+        t0 = time.time()
+        p.active = False
+        p.done = True
+        try:
+            self.stack.faults.revert(p.record.id)
+        except HarnessError as exc:
+            self.journal.fault_reverted(p.record.id, t0, error=str(exc))
+            self._event("error", f"revert of {p.record.id} failed: {exc}")
+            raise RevertFailed(f"revert of fault {p.record.id} failed: {exc}") from exc
+        self.journal.fault_reverted(p.record.id, t0)
+        self._event("fault", f"reverted {p.spec.kind} on {p.record.target}")
+
+    def _revert_all(self, plan: list[Planned]) -> str | None:
+        """Revert every fault still active, newest first; a failed revert fails the run."""
+        problems = []
+        for p in reversed(plan):
+            if p.active:
+                try:
+                    self._revert(p)
+                except HarnessError as exc:
+                    problems.append(str(exc))
+        if self.stack is not None:
+            try:
+                self.stack.faults.revert_all()
+            except HarnessError as exc:
+                problems.append(str(exc))
+        return "; ".join(problems) if problems else None
+
+    def _close_phases(self) -> None:
+        now = time.time()
+        for ph in self.journal.phases:
+            if ph.start is not None and ph.end is None:
+                ph.end = now
+
+    def _snapshot_audit(self, name: str) -> None:
+        try:
+            snapshot = self.stack.audit()
+        except HarnessError as exc:
+            self.journal.add_missing(name, str(exc))
+            return
+        (self.out / name).write_text(json.dumps(snapshot))
+
+    # -- after the run -------------------------------------------------------------------------
+
+    def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
+        from harness.checks import RunData, run_checks
+        from harness.checks.overload import check_overload
+
+        j = self.journal
+        end_of_load = time.time()
+        settle = max([getattr(e, "settle_within", 0) or 0 for e in self.scenario.expect] + [10.0])
+        if self.stack is not None and error is None:
+            time.sleep(SCRAPE_GRACE)
+            waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
+            j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
+            self._snapshot_audit("audit_after.json")
+            queries = dict(STANDARD_QUERIES)
+            for i, e in enumerate(self.scenario.expect):
+                if getattr(e, "type", None) == "promql":
+                    queries[f"promql_{i}"] = e.query
+            prom = PrometheusQuery(self.stack.prometheus_url())
+            collect(
+                prom,
+                queries,
+                (j.started_at or end_of_load) - 2,
+                time.time(),
+                self.out / "prom",
+                j.add_missing,
+            )
+        if tail is not None:
+            tail.poll()
+            j.load.requests = tail.stats.requests
+            j.load.failures = tail.stats.failures
+        j.ended_at = time.time()
+        inconclusive = False
+        if error is None:
+            data = RunData.load(self.out, journal=j, facts=self.stack.facts)
+            for result in run_checks(self.scenario.expect, data):
+                j.add_check(result)
+            over = check_overload(data)
+            j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
+            j.overload.inconclusive = over.verdict == "fail"
+            if over.verdict == "fail":
+                j.event("overload", "; ".join(over.evidence))
+            inconclusive = j.overload.inconclusive and any(
+                c.get("verdict") != "pass" for c in j.checks
+            )
+        j.verdict = final_verdict(
+            j.checks,
+            aborted=aborted is not None,
+            inconclusive=inconclusive,
+            error=error is not None,
+        )
+        self._save()
