@@ -1,0 +1,1 @@
+"""Lifecycles and clients of the real infrastructure: Toxiproxy, Prometheus and etcd."""

@@ -1,0 +1,40 @@
+"""Prometheus: its config written from the topology, and "ready" meaning every target is up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import yaml
+
+
+def write_config(path: Path, targets: list[dict], interval: str = "1s") -> None:
+    """``targets``: dicts with job, address, metrics path and labels (instance, service)."""
+    jobs: dict[str, dict] = {}
+    for t in targets:
+        job = jobs.setdefault(t["job"], {
+            "job_name": t["job"],
+            "metrics_path": t.get("path", "/metrics"),
+            "scrape_interval": interval,
+            "scrape_timeout": "900ms",
+            "static_configs": [],
+        })
+        job["static_configs"].append({"targets": [t["address"]], "labels": t.get("labels", {})})
+    config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
+              "scrape_configs": list(jobs.values())}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def command(binary: str, config: Path, data: Path, port: int) -> list[str]:
+    return [
+        binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2d",
+        "--log.level=warn",
+    ]
+
+
+def targets_up(url: str, expected: int, timeout: float = 2.0) -> bool:
+    """True once ``expected`` targets each have a sample of up == 1."""
+    r = httpx.get(url + "/api/v1/query", params={"query": "up == 1"}, timeout=timeout)
+    r.raise_for_status()
+    return len(r.json()["data"]["result"]) >= expected

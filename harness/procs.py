@@ -1,0 +1,127 @@
+"""Processes the harness starts: each in its own session, recorded by PID and start time.
+
+A PID is only ever signalled while its start time still matches the record, so a PID reused
+by an unrelated process after a crash is never touched. Nothing is stopped by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.errors import StackError
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), or None if the PID is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; the rest follows its closing parenthesis.
+    rest = raw[raw.rindex(")") + 2 :].split()
+    if rest[0] == "Z":  # a zombie is as good as gone
+        return None
+    return int(rest[19])
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    start: int
+    cmd: list[str]
+    log: str
+
+    def alive(self) -> bool:
+        return start_time(self.pid) == self.start
+
+    def signal(self, sig: int) -> bool:
+        """Signal the process group; False when the recorded process is gone."""
+        if not self.alive():
+            return False
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> tuple[subprocess.Popen, ProcessRecord]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        try:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, cwd=cwd,
+            )
+        except OSError as exc:
+            raise StackError(f"cannot start {name} ({cmd[0]}): {exc.strerror}") from exc
+    st = None
+    for _ in range(50):
+        st = start_time(proc.pid)
+        if st is not None:
+            break
+        time.sleep(0.01)
+    return proc, ProcessRecord(name, proc.pid, st or 0, cmd, str(log))
+
+
+def stop(rec: ProcessRecord, timeout: float = 5.0, proc: subprocess.Popen | None = None) -> None:
+    """SIGCONT (a paused process cannot exit), SIGTERM, then SIGKILL after ``timeout``."""
+    if not rec.alive():
+        _reap(proc)
+        return
+    rec.signal(signal.SIGCONT)
+    rec.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(proc)
+        if not rec.alive():
+            return
+        time.sleep(0.05)
+    rec.signal(signal.SIGKILL)
+    for _ in range(100):
+        _reap(proc)
+        if not rec.alive():
+            return
+        time.sleep(0.02)
+
+
+def _reap(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.poll()
+
+
+class StateFile:
+    """JSON record of a running stack; written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def records_from(data: dict) -> list[ProcessRecord]:
+    return [ProcessRecord(**r) for r in data.get("processes", [])]
+
+
+def record_dict(rec: ProcessRecord) -> dict:
+    return asdict(rec)

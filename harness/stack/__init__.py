@@ -1,0 +1,1 @@
+"""Stack backends: one way each of running the target (local processes; compose later)."""

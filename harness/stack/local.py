@@ -1,0 +1,367 @@
+"""The local-process backend: etcd, Toxiproxy, every instance and Prometheus as native processes.
+
+Every process is recorded (PID and start time) in a state file under ``.stormproof/stacks/``
+with the PID of the harness that owns it; a later start or ``stormproof down`` stops what a
+killed owner left behind, by those records only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from harness.errors import InfraUnavailable, StackError
+from harness.infra import prometheus as prom
+from harness.infra.etcd import Etcd, etcd_command
+from harness.infra.toxiproxy import Toxiproxy
+from harness.infra.waiting import wait_for
+from harness.ports import PortAllocator
+from harness.procs import ProcessRecord, StateFile, record_dict, records_from, spawn, start_time
+from harness.procs import stop as stop_process
+from harness.settings import Settings
+from harness.topology import Topology
+
+
+def stacks_dir(settings: Settings) -> Path:
+    return settings.state_dir / "stacks"
+
+
+def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
+    """Stop the stacks whose owner died (all recorded stacks with ``everything``)."""
+    stopped: list[str] = []
+    folder = stacks_dir(settings)
+    if not folder.is_dir():
+        return stopped
+    for path in sorted(folder.glob("*.json")):
+        state = StateFile(path)
+        data = state.read()
+        if data is None:
+            state.remove()
+            continue
+        owner = data.get("owner")
+        owner_alive = owner is not None and start_time(owner["pid"]) == owner["start"]
+        if owner_alive and not everything:
+            continue
+        for rec in reversed(records_from(data)):
+            if rec.alive():
+                stop_process(rec, settings.timeouts.process_stop)
+                stopped.append(f"{rec.name} (pid {rec.pid})")
+        state.remove()
+    return stopped
+
+
+class LocalStack:
+    def __init__(
+        self,
+        topology: Topology,
+        settings: Settings,
+        stack_dir: Path,
+        target_env: dict[str, str] | None = None,
+        progress: Callable[[str], None] | None = None,
+        detached: bool = False,
+    ) -> None:
+        self.topology = topology
+        self.settings = settings
+        self.dir = stack_dir
+        self.target_env = dict(target_env or {})
+        self.say = progress or (lambda _m: None)
+        self.detached = detached
+        self.ports = PortAllocator(settings.base_port, settings.host)
+        self.host = settings.host
+        self.records: dict[str, ProcessRecord] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
+        self.paused: set[str] = set()
+        self.toxiproxy: Toxiproxy | None = None
+        self.etcd: Etcd | None = None
+        self.id = uuid.uuid4().hex[:8]
+        self.state = StateFile(stacks_dir(settings) / f"{self.id}.json")
+        self.timings: dict[str, float] = {}
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    def _addr(self, name: str) -> str:
+        return f"{self.host}:{self.ports.get(name)}"
+
+    def instance_url(self, instance: str) -> str:
+        return f"http://{self._addr(instance)}"
+
+    def entry_url(self) -> str:
+        return self.instance_url(self.topology.instances_of(self.topology.entry)[0].name)
+
+    def prometheus_url(self) -> str:
+        return f"http://{self._addr('prometheus')}"
+
+    def registry_url(self) -> str:
+        return f"http://{self._addr('etcd-client')}" if self.topology.registry == "etcd" else ""
+
+    def urls(self) -> dict[str, str]:
+        out = {"entry": self.entry_url(), "prometheus": self.prometheus_url(),
+               "toxiproxy": f"http://{self._addr('toxiproxy')}"}
+        if self.etcd is not None:
+            out["registry"] = self.registry_url()
+        for inst in self.topology.instances():
+            out[inst.name] = self.instance_url(inst.name)
+        return out
+
+    def links_for(self, caller: str) -> dict[str, str]:
+        """This caller's map of callee instance -> its Toxiproxy listener."""
+        out = {}
+        for link in self.topology.links:
+            if link.caller != caller:
+                continue
+            for inst in self.topology.instances_of(link.callee):
+                out[inst.name] = self._addr("proxy:" + self.topology.proxy_for(caller, inst.name))
+        return out
+
+    # -- process bookkeeping -------------------------------------------------------------------
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        proc, rec = spawn(name, cmd, full_env, self.dir / "logs" / f"{name}.log")
+        self._procs[name] = proc
+        self.records[name] = rec
+        self._save()
+
+    def _save(self) -> None:
+        owner = None if self.detached else {"pid": os.getpid(), "start": start_time(os.getpid())}
+        self.state.write({
+            "id": self.id, "owner": owner, "dir": str(self.dir),
+            "topology": str(self.topology.path), "urls": self.urls() if self.ports.given else {},
+            "ports": self.ports.given, "target_env": self.target_env,
+            "processes": [record_dict(r) for r in self.records.values()],
+            "paused": sorted(self.paused),
+        })
+
+    def _died(self, name: str) -> str | None:
+        proc = self._procs.get(name)
+        if proc is not None and proc.poll() is not None:
+            log = Path(self.records[name].log)
+            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+            return f"exit status {proc.returncode}; log {log}:\n{tail}"
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        cleanup_stale(self.settings)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tox_bin = self.settings.toxiproxy_bin()
+        prom_bin = self.settings.prometheus_bin()
+        etcd_bin = self.settings.etcd_bin() if self.topology.registry == "etcd" else None
+        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer"):
+            self.ports.get(name)
+        for inst in self.topology.instances():
+            self.ports.get(inst.name)
+        for spec in self.topology.proxies():
+            self.ports.get("proxy:" + spec.name)
+        timeout = self.settings.timeouts.infra_start
+        if etcd_bin:
+            data = self.dir / "etcd"
+            self._spawn("etcd", etcd_command(etcd_bin, "stormproof", str(data),
+                                             self.ports.get("etcd-client"), self.ports.get("etcd-peer")))
+            self.etcd = Etcd(self.registry_url())
+            wait_for("etcd", self.etcd.healthy, timeout, alive=lambda: self._died("etcd"))
+        self._spawn("toxiproxy", [tox_bin, "-host", self.host, "-port",
+                                  str(self.ports.get("toxiproxy")), "-proxy-metrics", "-runtime-metrics"])
+        self.toxiproxy = Toxiproxy(f"http://{self._addr('toxiproxy')}", self.settings.timeouts.http)
+        wait_for("Toxiproxy", lambda: bool(self.toxiproxy.version()), timeout,
+                 alive=lambda: self._died("toxiproxy"))
+        for spec in self.topology.proxies():
+            self.toxiproxy.create_proxy(spec.name, self._addr("proxy:" + spec.name),
+                                        self._addr(spec.callee_instance))
+        self.say(f"infrastructure up in {time.monotonic() - t0:.1f}s; starting {len(self.topology.instances())} instances")
+        for inst in self.topology.instances():
+            self.start_instance(inst.name, wait=False)
+        self.wait_healthy()
+        self.timings["healthy"] = time.monotonic() - t0
+        self._start_prometheus(prom_bin)
+        self.timings["scraped"] = time.monotonic() - t0
+        self._save()
+
+    def _start_prometheus(self, binary: str) -> None:
+        targets = []
+        for inst in self.topology.instances():
+            svc = self.topology.services[inst.service]
+            if svc.metrics:
+                targets.append({"job": inst.service, "address": self._addr(inst.name), "path": svc.metrics,
+                                "labels": {"instance": inst.name, "service": inst.service}})
+        targets.append({"job": "toxiproxy", "address": self._addr("toxiproxy"),
+                        "labels": {"instance": "toxiproxy", "service": "toxiproxy"}})
+        if self.etcd is not None:
+            targets.append({"job": "etcd", "address": self._addr("etcd-client"),
+                            "labels": {"instance": "etcd", "service": "etcd"}})
+        config = self.dir / "prometheus.yml"
+        prom.write_config(config, targets)
+        self._spawn("prometheus", prom.command(binary, config, self.dir / "prometheus-data",
+                                               self.ports.get("prometheus")))
+        wait_for(f"Prometheus scraping all {len(targets)} targets",
+                 lambda: prom.targets_up(self.prometheus_url(), len(targets)),
+                 self.settings.timeouts.prometheus_targets, every=0.25,
+                 alive=lambda: self._died("prometheus"))
+
+    def start_instance(self, instance: str, wait: bool = True) -> None:
+        inst = self.topology.instance(instance)
+        data_dir = self.dir / "data" / inst.service
+        data_dir.mkdir(parents=True, exist_ok=True)
+        cmd, env = self.topology.render(inst, {
+            "python": self.settings.python, "host": self.host, "port": self.ports.get(inst.name),
+            "registry_url": self.registry_url(), "data_dir": str(data_dir),
+            "links_json": self.links_for(inst.service),
+        })
+        env.update(self.target_env)
+        self.paused.discard(instance)
+        self._spawn(instance, cmd, env)
+        if wait:
+            self.wait_healthy(instance)
+
+    def wait_healthy(self, instance: str | None = None, timeout: float | None = None) -> float:
+        names = [instance] if instance else [i.name for i in self.topology.instances()]
+        pending = set(names)
+        timeout = timeout or self.settings.timeouts.process_start
+        t0 = time.monotonic()
+
+        def probe() -> bool:
+            for name in sorted(pending):
+                svc = self.topology.services[self.topology.instance(name).service]
+                try:
+                    if httpx.get(self.instance_url(name) + svc.health, timeout=1.0).status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            return not pending
+
+        def dead() -> str | None:
+            for name in pending:
+                why = self._died(name)
+                if why:
+                    return f"{name}: {why}"
+            return None
+
+        wait_for(f"instances {', '.join(sorted(pending))} healthy", probe, timeout, every=0.1, alive=dead)
+        return time.monotonic() - t0
+
+    def is_running(self, instance: str) -> bool:
+        rec = self.records.get(instance)
+        return rec is not None and rec.alive() and self._died(instance) is None
+
+    def _rec(self, instance: str) -> ProcessRecord:
+        self.topology.instance(instance)
+        rec = self.records.get(instance)
+        if rec is None:
+            raise StackError(f"{instance} was never started")
+        return rec
+
+    def kill(self, instance: str) -> None:
+        self._rec(instance).signal(signal.SIGKILL)
+        self._wait_gone(instance)
+
+    def terminate(self, instance: str) -> None:
+        rec = self._rec(instance)
+        rec.signal(signal.SIGCONT)
+        rec.signal(signal.SIGTERM)
+        self._wait_gone(instance, then_kill=True)
+
+    def _wait_gone(self, instance: str, then_kill: bool = False) -> None:
+        rec = self.records[instance]
+        deadline = time.monotonic() + self.settings.timeouts.process_stop
+        while time.monotonic() < deadline:
+            self._procs[instance].poll()
+            if not rec.alive():
+                self.paused.discard(instance)
+                self._save()
+                return
+            time.sleep(0.02)
+        if then_kill:
+            rec.signal(signal.SIGKILL)
+            self._wait_gone(instance)
+            return
+        raise StackError(f"{instance} (pid {rec.pid}) did not exit")
+
+    def pause(self, instance: str) -> None:
+        if not self._rec(instance).signal(signal.SIGSTOP):
+            raise StackError(f"cannot pause {instance}: not running")
+        self.paused.add(instance)
+        self._save()
+
+    def resume(self, instance: str) -> None:
+        self._rec(instance).signal(signal.SIGCONT)
+        self.paused.discard(instance)
+        self._save()
+
+    def restart(self, instance: str) -> None:
+        if self.is_running(instance):
+            self.terminate(instance)
+        self.start_instance(instance)
+
+    def pause_registry(self) -> None:
+        if "etcd" not in self.records or not self.records["etcd"].signal(signal.SIGSTOP):
+            raise StackError("no registry process to pause")
+        self.paused.add("etcd")
+        self._save()
+
+    def resume_registry(self) -> None:
+        if "etcd" in self.records:
+            self.records["etcd"].signal(signal.SIGCONT)
+        self.paused.discard("etcd")
+        self._save()
+
+    def registry_members(self) -> list[dict]:
+        if self.etcd is None:
+            return []
+        return self.etcd.members()
+
+    def settle(self) -> None:
+        """Back to a clean state: no toxic, every proxy enabled, every process running."""
+        if self.toxiproxy is not None:
+            self.toxiproxy.reset()
+        if "etcd" in self.paused:
+            self.resume_registry()
+        for name in sorted(self.paused):
+            self.resume(name)
+        for inst in self.topology.instances():
+            if not self.is_running(inst.name):
+                self.say(f"restarting {inst.name}")
+                self.start_instance(inst.name, wait=False)
+        self.wait_healthy()
+
+    def stop(self) -> None:
+        """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL."""
+        order = [n for n in self.records if n not in ("prometheus", "toxiproxy", "etcd")]
+        order += [n for n in ("prometheus", "toxiproxy", "etcd") if n in self.records]
+        problems = []
+        for name in order:
+            try:
+                stop_process(self.records[name], self.settings.timeouts.process_stop, self._procs.get(name))
+            except OSError as exc:
+                problems.append(f"{name}: {exc}")
+        if self.toxiproxy is not None:
+            self.toxiproxy.close()
+        self.state.remove()
+        if problems:
+            raise StackError("could not stop: " + "; ".join(problems))
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def require_toxiproxy(stack: LocalStack) -> Toxiproxy:
+    if stack.toxiproxy is None:
+        raise InfraUnavailable("Toxiproxy is not running in this stack")
+    return stack.toxiproxy

@@ -1,0 +1,252 @@
+"""What a scenario runs against: its topology, the facts validation needs, and a live stack.
+
+:class:`TargetStack` wraps a stack backend with what the engine needs around it: audit
+snapshots, "no saga in flight" waits, the registry poller and the fault driver.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.errors import FaultError, HarnessError, InfraUnavailable, TopologyInvalid
+from harness.scenario import TopologyFacts, fault_params
+from harness.settings import Settings
+from harness.topology import Topology, bundled_topology_path, load_topology
+
+TERMINAL = {"COMPLETED", "CANCELLED"}
+SHOP_METRICS = {
+    "shop_sagas_total",
+    "shop_sagas_in_flight",
+    "shop_saga_compensations_total",
+    "shop_breaker_state",
+    "shop_breaker_transitions_total",
+    "shop_breaker_last_transition_timestamp_seconds",
+    "shop_outbound_requests_total",
+    "shop_outbound_request_duration_seconds",
+    "shop_outbound_request_duration_seconds_bucket",
+    "shop_outbound_request_duration_seconds_count",
+    "shop_outbound_request_duration_seconds_sum",
+    "shop_retries_total",
+    "shop_retry_budget_exhausted_total",
+    "shop_discovery_instances",
+    "shop_discovery_instance_seen",
+    "shop_discovery_resolve_failures_total",
+    "shop_http_requests_total",
+    "shop_http_request_duration_seconds",
+    "shop_http_request_duration_seconds_bucket",
+    "shop_http_request_duration_seconds_count",
+    "shop_http_request_duration_seconds_sum",
+    "shop_event_loop_lag_seconds",
+    "shop_incarnation_info",
+    "up",
+}
+
+
+def topology_path_for(target: str, scenario_file: Path | None) -> Path:
+    if target == "bundled":
+        return bundled_topology_path()
+    path = Path(target)
+    if not path.is_absolute() and scenario_file is not None:
+        path = scenario_file.parent / path
+    return path.resolve()
+
+
+@lru_cache(maxsize=16)
+def _topology(path: Path) -> Topology:
+    return load_topology(path)
+
+
+def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
+    services: dict[str, list[str]] = {}
+    for inst in topology.instances():
+        services.setdefault(inst.service, []).append(inst.name)
+    return TopologyFacts(
+        services=services,
+        links=[(link.caller, link.callee) for link in topology.links],
+        metrics=set(SHOP_METRICS) if bundled else None,
+        lease_ttl=topology.lease_ttl,
+        entry=topology.entry,
+    )
+
+
+def facts_for_scenario(scenario: Any, source: Path | None) -> TopologyFacts:
+    """Validation hook: the facts of the topology the scenario targets."""
+    path = topology_path_for(scenario.target, source)
+    if not path.is_file():
+        raise TopologyInvalid(f"target topology {path} not found (target: {scenario.target!r})")
+    return facts_of(_topology(path), bundled=scenario.target == "bundled")
+
+
+@dataclass(frozen=True)
+class StackKey:
+    """Scenarios with the same key share one running stack."""
+
+    topology: Path
+    env: tuple[tuple[str, str], ...]
+    bundled: bool
+
+    @classmethod
+    def of(cls, scenario: Any) -> StackKey:
+        path = topology_path_for(scenario.target, scenario.source)
+        env = tuple(sorted((k, str(v)) for k, v in scenario.target_env.items()))
+        return cls(path, env, scenario.target == "bundled")
+
+    def describe(self) -> str:
+        env = " ".join(f"{k}={v}" for k, v in self.env)
+        return f"{self.topology.name}" + (f" with {env}" if env else "")
+
+
+class FaultDriver:
+    """Turns scenario fault specs into fault objects; keeps the active ones for revert."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.active: dict[str, Any] = {}
+
+    @staticmethod
+    def revert_offset(spec: Any, total: float) -> float | None:
+        """Scenario-clock offset of the revert; None: at the end of the scenario."""
+        if spec.kind == "restart":
+            return None
+        delay = getattr(spec, "restart_after", None) or spec.for_
+        return None if delay is None else min(total, spec.at + delay)
+
+    @staticmethod
+    def needs_revert(spec: Any) -> bool:
+        return spec.kind != "restart"
+
+    @staticmethod
+    def params(spec: Any) -> dict[str, Any]:
+        params = fault_params(spec)
+        params.pop("restart_after", None)  # the engine schedules the restart itself
+        for name in ("link", "instance", "groups"):
+            value = getattr(spec, name, None)
+            if value is not None:
+                params[name] = value
+        return params
+
+    def inject(self, fault_id: str, spec: Any) -> None:
+        from harness.faults import KINDS
+
+        factory = KINDS.get(spec.kind)
+        if factory is None:
+            raise FaultError(f"no driver for fault kind {spec.kind!r}; known: {sorted(KINDS)}")
+        fault = factory(self.backend, **self.params(spec))
+        fault.inject()
+        if self.needs_revert(spec):
+            self.active[fault_id] = fault
+
+    def revert(self, fault_id: str) -> None:
+        fault = self.active.pop(fault_id, None)
+        if fault is not None:
+            fault.revert()
+
+    def revert_all(self) -> None:
+        problems = []
+        for fault_id in reversed(list(self.active)):
+            try:
+                self.revert(fault_id)
+            except HarnessError as exc:
+                problems.append(f"{fault_id}: {exc}")
+        if problems:
+            raise FaultError("; ".join(problems))
+
+
+class TargetStack:
+    """A running stack plus the engine's view of it."""
+
+    def __init__(self, key: StackKey, backend: Any, settings: Settings) -> None:
+        self.key = key
+        self.backend = backend
+        self.settings = settings
+        self.topology: Topology = backend.topology
+        self.topology_path = key.topology
+        self.facts = facts_of(self.topology, key.bundled)
+        self.faults = FaultDriver(backend)
+
+    # delegation
+    def entry_url(self) -> str:
+        return self.backend.entry_url()
+
+    def prometheus_url(self) -> str:
+        return self.backend.prometheus_url()
+
+    def settle(self) -> None:
+        self.backend.settle()
+
+    def stop(self) -> None:
+        self.backend.stop()
+
+    def registry_poller(self) -> Any:
+        from harness.runner import RegistryPoller
+
+        if getattr(self.backend, "etcd", None) is None:
+            return None
+        return RegistryPoller(self.backend.registry_members)
+
+    # audits
+    def audit(self) -> dict[str, Any]:
+        """One snapshot per service with an audit endpoint (its first reachable instance)."""
+        out: dict[str, Any] = {}
+        timeout = self.settings.timeouts.http * 3
+        for name, service in self.topology.services.items():
+            if not service.audit:
+                continue
+            errors = []
+            for inst in self.topology.instances():
+                if inst.service != name or not self.backend.is_running(inst.name):
+                    continue
+                url = self.backend.instance_url(inst.name).rstrip("/") + service.audit
+                try:
+                    r = httpx.get(url, timeout=timeout)
+                    r.raise_for_status()
+                    out[name] = r.json()
+                    break
+                except (httpx.HTTPError, ValueError) as exc:
+                    errors.append(f"{inst.name}: {exc}")
+            else:
+                raise InfraUnavailable(f"audit of {name} unavailable: {'; '.join(errors)}")
+        return out
+
+    def in_flight(self) -> int | None:
+        """Orders not yet terminal, from the orders audit; None when there is no such audit."""
+        try:
+            snapshot = self.audit()
+        except InfraUnavailable:
+            return None
+        for payload in snapshot.values():
+            if isinstance(payload, dict) and isinstance(payload.get("orders"), list):
+                return sum(1 for o in payload["orders"] if o.get("state") not in TERMINAL)
+        return 0
+
+    def wait_sagas_settled(self, timeout: float, raise_on_timeout: bool = True) -> float:
+        """Poll until no saga is in flight; return the seconds waited."""
+        t0 = time.monotonic()
+        last: int | None = None
+        while time.monotonic() - t0 < timeout:
+            last = self.in_flight()
+            if last == 0:
+                return time.monotonic() - t0
+            time.sleep(0.25)
+        if raise_on_timeout:
+            what = "unknown" if last is None else str(last)
+            raise HarnessError(f"sagas still in flight after {timeout:.0f}s: {what}")
+        return time.monotonic() - t0
+
+
+def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStack:
+    from harness.stack.local import LocalStack
+
+    backend = LocalStack(_topology(key.topology), settings, stack_dir, dict(key.env))
+    try:
+        backend.start()
+    except BaseException:
+        backend.stop()
+        raise
+    return TargetStack(key, backend, settings)

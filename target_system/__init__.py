@@ -1,0 +1,1 @@
+"""The bundled target system: an order shop built on sagas, breakers, retries and discovery."""

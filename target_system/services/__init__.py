@@ -1,0 +1,1 @@
+"""The shop's services: gateway, orders (the saga orchestrator) and the participants."""

@@ -1,0 +1,253 @@
+"""inventory, payments and shipping: saga participants with idempotent steps and tombstones.
+
+Every operation and its compensation is recorded in ``ops`` under UNIQUE(saga_id, step) in the
+same transaction as its effect, so a retry or a re-drive never applies an effect twice. A
+compensation that arrives first leaves a tombstone, so the late original becomes a no-op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from target_system.db import Database
+from target_system.shoplib.config import ShopConfig
+
+OPS = "CREATE TABLE IF NOT EXISTS ops (saga_id TEXT, step TEXT, result TEXT, PRIMARY KEY (saga_id, step))"
+SKUS = {f"sku-{i}": 10**9 for i in range(1, 6)} | {"sku-empty": 0}
+RICH, BROKE = 10**12, 0
+
+
+def _op(conn: sqlite3.Connection, saga: str, step: str) -> str | None:
+    row = conn.execute("SELECT result FROM ops WHERE saga_id=? AND step=?", (saga, step)).fetchone()
+    return None if row is None else row["result"]
+
+
+def _record(conn: sqlite3.Connection, saga: str, step: str, result: str, replace: bool = False) -> None:
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    conn.execute(f"{verb} INTO ops VALUES (?, ?, ?)", (saga, step, result))
+
+
+def _answer(result: str) -> JSONResponse:
+    code, _, detail = result.partition(":")
+    return JSONResponse({"result": code, "detail": detail}, status_code=200 if code == "ok" else 409 if code != "insufficient_funds" else 402)
+
+
+# -- inventory ---------------------------------------------------------------------------------
+
+INVENTORY = f"""{OPS};
+CREATE TABLE IF NOT EXISTS stock (sku TEXT PRIMARY KEY, qty INTEGER NOT NULL, initial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (saga_id TEXT PRIMARY KEY, sku TEXT, quantity INTEGER, state TEXT, ts REAL)"""
+
+
+class Reserve(BaseModel):
+    saga_id: str
+    sku: str
+    quantity: int
+
+
+def inventory(app: FastAPI, cfg: ShopConfig) -> None:
+    db = Database(cfg.data_dir / "inventory.db", INVENTORY)
+
+    def seed(conn: sqlite3.Connection) -> None:
+        for sku, qty in SKUS.items():
+            conn.execute("INSERT OR IGNORE INTO stock VALUES (?, ?, ?)", (sku, qty, qty))
+
+    db._pool.submit(db._tx, seed).result()
+
+    @app.get("/stock/{sku}")
+    async def stock(sku: str) -> Any:
+        row = await db.read(lambda c: c.execute("SELECT qty FROM stock WHERE sku=?", (sku,)).fetchone())
+        if row is None:
+            return JSONResponse({"error": f"unknown sku {sku}"}, status_code=404)
+        return {"sku": sku, "available": row["qty"]}
+
+    @app.post("/reservations")
+    async def reserve(body: Reserve) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, body.saga_id, "release") is not None:
+                return "tombstone:released before reserve"
+            done = _op(conn, body.saga_id, "reserve")
+            if done is not None:
+                return done
+            row = conn.execute("SELECT qty FROM stock WHERE sku=?", (body.sku,)).fetchone()
+            if row is None or row["qty"] < body.quantity:
+                result = "out_of_stock:" + body.sku
+            else:
+                conn.execute("UPDATE stock SET qty = qty - ? WHERE sku=?", (body.quantity, body.sku))
+                conn.execute(
+                    "INSERT INTO reservations VALUES (?, ?, ?, 'reserved', ?)",
+                    (body.saga_id, body.sku, body.quantity, time.time()),
+                )
+                result = "ok"
+            _record(conn, body.saga_id, "reserve", result)
+            return result
+
+        return _answer(await db.write(tx))
+
+    @app.post("/reservations/{saga_id}/release")
+    async def release(saga_id: str) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, saga_id, "release") is not None:
+                return "ok"
+            row = conn.execute("SELECT * FROM reservations WHERE saga_id=?", (saga_id,)).fetchone()
+            if row is not None and row["state"] == "reserved":
+                conn.execute("UPDATE stock SET qty = qty + ? WHERE sku=?", (row["quantity"], row["sku"]))
+                conn.execute("UPDATE reservations SET state='released', ts=? WHERE saga_id=?", (time.time(), saga_id))
+            elif row is None:
+                conn.execute(
+                    "INSERT INTO reservations VALUES (?, NULL, 0, 'tombstone', ?)", (saga_id, time.time())
+                )
+            _record(conn, saga_id, "release", "ok")
+            return "ok"
+
+        return _answer(await db.write(tx))
+
+    @app.get("/audit")
+    async def audit() -> Any:
+        def read(conn: sqlite3.Connection) -> dict:
+            rows = conn.execute("SELECT * FROM stock").fetchall()
+            res = conn.execute("SELECT * FROM reservations ORDER BY ts").fetchall()
+            return {
+                "stock": {r["sku"]: r["qty"] for r in rows},
+                "initial_stock": {r["sku"]: r["initial"] for r in rows},
+                "reservations": [dict(r) for r in res],
+            }
+
+        return await db.read(read)
+
+
+# -- payments ----------------------------------------------------------------------------------
+
+PAYMENTS = f"""{OPS};
+CREATE TABLE IF NOT EXISTS accounts (customer TEXT PRIMARY KEY, balance INTEGER NOT NULL, initial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT, customer TEXT, kind TEXT, amount INTEGER, ts REAL)"""
+
+
+class Charge(BaseModel):
+    saga_id: str
+    customer: str
+    amount: int
+
+
+def payments(app: FastAPI, cfg: ShopConfig) -> None:
+    db = Database(cfg.data_dir / "payments.db", PAYMENTS)
+    double_charge = cfg.has_bug("double_charge")
+
+    def account(conn: sqlite3.Connection, customer: str) -> int:
+        start = BROKE if customer.startswith("broke") else RICH
+        conn.execute("INSERT OR IGNORE INTO accounts VALUES (?, ?, ?)", (customer, start, start))
+        return conn.execute("SELECT balance FROM accounts WHERE customer=?", (customer,)).fetchone()[0]
+
+    @app.post("/charges")
+    async def charge(body: Charge) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, body.saga_id, "refund") is not None:
+                return "tombstone:refunded before charge"
+            done = _op(conn, body.saga_id, "charge")
+            if done is not None and not (double_charge and done == "ok"):
+                return done
+            if account(conn, body.customer) < body.amount:
+                result = "insufficient_funds:" + body.customer
+            else:
+                conn.execute(
+                    "UPDATE accounts SET balance = balance - ? WHERE customer=?",
+                    (body.amount, body.customer),
+                )
+                conn.execute(
+                    "INSERT INTO ledger (saga_id, customer, kind, amount, ts) VALUES (?, ?, 'charge', ?, ?)",
+                    (body.saga_id, body.customer, body.amount, time.time()),
+                )
+                result = "ok"
+            _record(conn, body.saga_id, "charge", result, replace=double_charge)
+            return result
+
+        return _answer(await db.write(tx))
+
+    @app.post("/charges/{saga_id}/refund")
+    async def refund(saga_id: str) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, saga_id, "refund") is not None:
+                return "ok"
+            rows = conn.execute("SELECT * FROM ledger WHERE saga_id=?", (saga_id,)).fetchall()
+            net = sum(r["amount"] if r["kind"] == "charge" else -r["amount"] for r in rows)
+            if net > 0:
+                customer = rows[0]["customer"]
+                conn.execute("UPDATE accounts SET balance = balance + ? WHERE customer=?", (net, customer))
+                conn.execute(
+                    "INSERT INTO ledger (saga_id, customer, kind, amount, ts) VALUES (?, ?, 'refund', ?, ?)",
+                    (saga_id, customer, net, time.time()),
+                )
+            _record(conn, saga_id, "refund", "ok")
+            return "ok"
+
+        return _answer(await db.write(tx))
+
+    @app.get("/audit")
+    async def audit() -> Any:
+        def read(conn: sqlite3.Connection) -> dict:
+            accts = conn.execute("SELECT * FROM accounts").fetchall()
+            ledger = conn.execute("SELECT saga_id, customer, kind, amount, ts FROM ledger ORDER BY id").fetchall()
+            return {
+                "balances": {r["customer"]: r["balance"] for r in accts},
+                "initial_balances": {r["customer"]: r["initial"] for r in accts},
+                "ledger": [dict(r) for r in ledger],
+            }
+
+        return await db.read(read)
+
+
+# -- shipping ----------------------------------------------------------------------------------
+
+SHIPPING = f"""{OPS};
+CREATE TABLE IF NOT EXISTS shipments (saga_id TEXT PRIMARY KEY, customer TEXT, state TEXT, ts REAL)"""
+
+
+class Ship(BaseModel):
+    saga_id: str
+    customer: str
+
+
+def shipping(app: FastAPI, cfg: ShopConfig) -> None:
+    db = Database(cfg.data_dir / "shipping.db", SHIPPING)
+
+    @app.post("/shipments")
+    async def ship(body: Ship) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, body.saga_id, "cancel") is not None:
+                return "tombstone:cancelled before shipment"
+            done = _op(conn, body.saga_id, "ship")
+            if done is not None:
+                return done
+            conn.execute(
+                "INSERT INTO shipments VALUES (?, ?, 'created', ?)", (body.saga_id, body.customer, time.time())
+            )
+            _record(conn, body.saga_id, "ship", "ok")
+            return "ok"
+
+        return _answer(await db.write(tx))
+
+    @app.post("/shipments/{saga_id}/cancel")
+    async def cancel(saga_id: str) -> Any:
+        def tx(conn: sqlite3.Connection) -> str:
+            if _op(conn, saga_id, "cancel") is not None:
+                return "ok"
+            row = conn.execute("SELECT state FROM shipments WHERE saga_id=?", (saga_id,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO shipments VALUES (?, NULL, 'tombstone', ?)", (saga_id, time.time()))
+            else:
+                conn.execute("UPDATE shipments SET state='cancelled', ts=? WHERE saga_id=?", (time.time(), saga_id))
+            _record(conn, saga_id, "cancel", "ok")
+            return "ok"
+
+        return _answer(await db.write(tx))
+
+    @app.get("/audit")
+    async def audit() -> Any:
+        rows = await db.read(lambda c: c.execute("SELECT saga_id, state, ts FROM shipments ORDER BY ts").fetchall())
+        return {"shipments": [dict(r) for r in rows]}

@@ -1,0 +1,140 @@
+"""The app factory every service uses: health, metrics, HTTP metrics, loop-lag probe,
+registration in etcd, and the outbound client for services that call others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from target_system.shoplib import metrics as m
+from target_system.shoplib.client import ServiceClient
+from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.discovery import Discovery
+from target_system.shoplib.etcd import Etcd
+from target_system.shoplib.registry import Registration
+
+CALLEES = {"gateway": ["orders", "inventory"], "orders": ["inventory", "payments", "shipping"]}
+
+
+def callees_of(service: str) -> list[str]:
+    return CALLEES.get(service, [])
+
+
+@dataclass
+class AppContext:
+    cfg: ShopConfig
+    incarnation: str
+    session: aiohttp.ClientSession | None = None
+    discovery: Discovery | None = None
+    client: ServiceClient | None = None
+    registration: Registration | None = None
+    ready: bool = False
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+Hook = Callable[[AppContext], Awaitable[None]]
+
+
+async def _loop_lag(ctx: AppContext) -> None:
+    """Record the worst overshoot of a 100 ms sleep over each second: the event-loop lag."""
+    worst, window_start = 0.0, time.monotonic()
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(0.1)
+        worst = max(worst, time.monotonic() - t0 - 0.1)
+        if ctx.client is not None:
+            ctx.client.tick()  # breakers leave open on time even without traffic
+        if time.monotonic() - window_start >= 1.0:
+            m.EVENT_LOOP_LAG.set(worst)
+            worst, window_start = 0.0, time.monotonic()
+
+
+def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
+    """The app and its context; services append hooks to ``app.state.on_start / on_stop``."""
+    ctx = AppContext(cfg, incarnation=f"{os.getpid()}-{int(time.time() * 1000)}")
+    m.INCARNATION_INFO.labels(ctx.incarnation).set(1)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        ctx.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, keepalive_timeout=15)
+        )
+        etcd = Etcd(cfg.etcd_url, ctx.session) if cfg.etcd_url else None
+        callees = callees_of(cfg.service)
+        if callees:
+            ctx.discovery = Discovery(cfg, etcd, callees)
+            await ctx.discovery.start()
+            ctx.client = ServiceClient(cfg, ctx.discovery, ctx.session)
+        ctx.tasks.append(asyncio.create_task(_loop_lag(ctx)))
+        for hook in app.state.on_start:
+            await hook(ctx)
+        if etcd is not None:
+            ctx.registration = Registration(
+                cfg, etcd, f"{cfg.host}:{cfg.port}", ctx.incarnation
+            )
+            await ctx.registration.start()
+        ctx.ready = True
+        try:
+            yield
+        finally:
+            ctx.ready = False
+            if ctx.registration is not None:
+                await ctx.registration.stop()
+            for hook in app.state.on_stop:
+                await hook(ctx)
+            for t in ctx.tasks:
+                t.cancel()
+            if ctx.discovery is not None:
+                await ctx.discovery.stop()
+            await ctx.session.close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    app.state.on_start = []
+    app.state.on_stop = []
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Any) -> Response:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        m.HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
+        m.HTTP_DURATION.labels(request.method, name).observe(time.perf_counter() - t0)
+        return response
+
+    @app.get("/health")
+    async def health() -> Response:
+        body = {"status": "ok" if ctx.ready else "starting", "instance": cfg.instance,
+                "incarnation": ctx.incarnation}
+        return JSONResponse(body, status_code=200 if ctx.ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app, ctx
+
+
+def run(cfg: ShopConfig, app: FastAPI) -> None:
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
