@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/stormproof run scenarios/
 
 test: setup
-	.venv/bin/python -m pytest -m "not slow and not selftest" --junitxml=reports/junit-tests.xml
+	.venv/bin/python -m pytest -m "not slow and not selftest and (not scenario or smoke)" --junitxml=reports/junit-tests.xml
 
 test-all: setup
 	.venv/bin/python -m pytest

@@ -46,7 +46,7 @@ class ShopConfig:
     retry_base: float = 0.05
     retry_max: float = 0.5
     retry_budget_ratio: float = 0.2
-    breaker_window: float = 5.0
+    breaker_window: float = 3.0
     breaker_min_calls: int = 5
     breaker_failure_rate: float = 0.5
     breaker_open_for: float = 2.0

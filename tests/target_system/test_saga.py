@@ -1,0 +1,128 @@
+"""The saga state machine against a scripted fake client and a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from target_system.db import Database
+from target_system.services.orders import SCHEMA, Saga
+from target_system.shoplib.client import CallFailed, Reply
+from target_system.shoplib.config import ShopConfig
+
+
+class FakeClient:
+    """Answers by (service, path suffix); records every call in order."""
+
+    def __init__(self, script: dict[str, object]) -> None:
+        self.script = script
+        self.calls: list[str] = []
+
+    async def call(self, service, method, path, json=None, **_kw):
+        key = f"{service} {path.split('/')[-1] if path.count('/') > 1 else path}"
+        self.calls.append(key)
+        answer = self.script.get(key, 200)
+        if isinstance(answer, Exception):
+            raise answer
+        return Reply(answer, {"result": "ok" if answer == 200 else "no"}, f"{service}-1")
+
+
+def cfg(tmp_path: Path, bugs: frozenset[str] = frozenset()) -> ShopConfig:
+    return ShopConfig(service="orders", instance="orders-1", port=1, data_dir=tmp_path, bugs=bugs)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def new_saga(saga: Saga, state: str = "PENDING") -> str:
+    now = time.time()
+    await saga.db.write(lambda c: c.execute(
+        "INSERT INTO orders VALUES ('s1', 's1', 'k1', 'sku-2', 1, 'c', 200, ?, NULL, NULL, ?, ?)",
+        (state, now, now)))
+    return "s1"
+
+
+def drive(tmp_path: Path, script: dict, state: str = "PENDING", bugs=frozenset()):
+    async def go():
+        db = Database(tmp_path / "orders.db", SCHEMA)
+        client = FakeClient(script)
+        saga = Saga(cfg(tmp_path, bugs), db, client)
+        sid = await new_saga(saga, state)
+        await saga.start(sid)
+        order = await saga.order(sid)
+        db.close()
+        return order, client.calls
+    return run(go())
+
+
+FAIL = CallFailed("x", "timeout", "no answer")
+
+
+def test_happy_path_completes_in_order(tmp_path):
+    order, calls = drive(tmp_path, {})
+    assert order["state"] == "COMPLETED"
+    assert calls == ["inventory /reservations", "payments /charges", "shipping /shipments"]
+
+
+def test_business_rejection_compensates_only_earlier_steps(tmp_path):
+    order, calls = drive(tmp_path, {"payments /charges": 402})
+    assert order["state"] == "CANCELLED"
+    assert "charge rejected" in order["reason"]
+    assert calls[-1] == "inventory release" and "payments refund" not in calls
+
+
+def test_failed_step_is_compensated_too_in_reverse_order(tmp_path):
+    order, calls = drive(tmp_path, {"shipping /shipments": FAIL})
+    assert order["state"] == "CANCELLED"
+    assert calls[3:] == ["shipping cancel", "payments refund", "inventory release"]
+
+
+def test_unreachable_compensation_leaves_compensating_then_redrive_finishes(tmp_path):
+    async def go():
+        db = Database(tmp_path / "orders.db", SCHEMA)
+        client = FakeClient({"payments /charges": FAIL, "payments refund": FAIL})
+        saga = Saga(cfg(tmp_path), db, client)
+        sid = await new_saga(saga)
+        await saga.start(sid)
+        stuck = (await saga.order(sid))["state"]
+        client.script = {}  # payments reachable again
+        await saga.start(sid)
+        return stuck, (await saga.order(sid))["state"], client.calls
+
+    stuck, final, calls = run(go())
+    assert stuck == "COMPENSATING"
+    assert final == "CANCELLED"
+    assert calls.count("inventory release") == 1  # released once, after the refund went through
+
+
+def test_no_compensation_bug_leaves_the_reservation(tmp_path):
+    order, calls = drive(tmp_path, {"payments /charges": 402}, bugs=frozenset({"no_compensation"}))
+    assert order["state"] == "CANCELLED"
+    assert "inventory release" not in calls
+
+
+@pytest.mark.parametrize(("state", "first"), [("CHARGING", "payments /charges"), ("SHIPPING", "shipping /shipments")])
+def test_redrive_resumes_at_the_step_in_flight(tmp_path, state, first):
+    order, calls = drive(tmp_path, {}, state=state)
+    assert order["state"] == "COMPLETED"
+    assert calls[0] == first
+
+
+def test_no_redrive_bug_skips_sagas_of_a_previous_process(tmp_path):
+    async def go(bugs):
+        db = Database(tmp_path / f"o{len(bugs)}.db", SCHEMA)
+        saga = Saga(cfg(tmp_path, bugs), db, FakeClient({}))
+        sid = await new_saga(saga, "CHARGING")
+        loop = asyncio.create_task(saga.redrive_loop(at_start=True))
+        await asyncio.sleep(0.2)
+        loop.cancel()
+        for t in list(saga.running.values()):
+            await t
+        return (await saga.order(sid))["state"]
+
+    assert run(go(frozenset())) == "COMPLETED"
+    assert run(go(frozenset({"no_redrive"}))) == "CHARGING"
