@@ -14,13 +14,18 @@ from harness.scenario import SloExpect
 
 
 def phase_stats(data: RunData, phase: str) -> dict[str, float] | None:
-    """n, success_rate, p50/p95/p99 (ms) and throughput (ok/s) of a phase; None without data."""
+    """n, success_rate, p50/p95/p99 (ms) and throughput (ok/s) of a phase; None without data.
+
+    A request counts in a phase when it started and ended inside it: one that straddles the
+    start of a fault window belongs to neither side, or a baseline would carry the fault.
+    """
     window = data.phase_window(phase)
     if window is None:
         return None
     start, end = window
     req = data.requests
-    req = req[(req["t"] >= start) & (req["t"] < end)]
+    ends = req["t"] + req["ms"] / 1000.0
+    req = req[(req["t"] >= start) & (ends <= end)]
     if req.empty or end <= start:
         return None
     ms = req["ms"].to_numpy(dtype=float)

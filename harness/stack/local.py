@@ -123,6 +123,8 @@ class LocalStack:
     # -- process bookkeeping -------------------------------------------------------------------
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        if name in self._procs:
+            _reap(self._procs[name])
         full_env = dict(os.environ)
         full_env.update(env or {})
         proc, rec = spawn(name, cmd, full_env, self.dir / "logs" / f"{name}.log")
@@ -276,6 +278,7 @@ class LocalStack:
         while time.monotonic() < deadline:
             self._procs[instance].poll()
             if not rec.alive():
+                _reap(self._procs[instance])
                 self.paused.discard(instance)
                 self._save()
                 return
@@ -359,6 +362,14 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Collect a finished child so no zombie (or ResourceWarning) is left behind."""
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def require_toxiproxy(stack: LocalStack) -> Toxiproxy:
