@@ -276,9 +276,12 @@ class LocalStack:
         rec = self.records[instance]
         deadline = time.monotonic() + self.settings.timeouts.process_stop
         while time.monotonic() < deadline:
-            self._procs[instance].poll()
+            proc = self._procs.get(instance)
+            if proc is not None:
+                proc.poll()
             if not rec.alive():
-                _reap(self._procs[instance])
+                if proc is not None:
+                    _reap(proc)
                 self.paused.discard(instance)
                 self._save()
                 return

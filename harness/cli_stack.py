@@ -1,0 +1,299 @@
+"""``stormproof up / status / down / fault / faults``: the stack and faults by hand.
+
+``up --detach`` leaves the stack running with its state file (``.stormproof/stacks/``); later
+commands find it there. A fault without ``--for`` stays until ``faults clear`` (it is recorded
+in the state file); with ``--for`` the command blocks and reverts (Ctrl-C reverts early), or
+with ``--detach`` a small reverter process, recorded in the state file, reverts it later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.durations import parse_duration
+from harness.errors import FaultError, InputInvalid, StackError, TopologyInvalid
+from harness.procs import ProcessRecord, StateFile, start_time
+from harness.settings import Settings
+
+NETWORK_KINDS = ("latency", "bandwidth", "blackhole", "reset_peer", "slow_close", "slicer",
+                 "limit_data", "down")
+PROCESS_KINDS = ("crash", "stop", "pause", "restart")
+ALL_KINDS = (*NETWORK_KINDS, "partition", *PROCESS_KINDS, "registry_outage")
+
+
+def register(sub: Any) -> None:
+    up = sub.add_parser("up", help="start the infrastructure and the target; print the URLs")
+    up.add_argument("--topology", type=Path, help="topology file (default: the bundled shop)")
+    up.add_argument("--detach", action="store_true", help="return once everything is up")
+    up.add_argument("--base-port", type=int, help="allocate ports upward from this one")
+    up.set_defaults(func=cmd_up)
+
+    sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)
+    sub.add_parser("down", help="stop everything the harness started").set_defaults(func=cmd_down)
+
+    f = sub.add_parser("fault", help="inject one fault into the running stack")
+    f.add_argument("kind", choices=ALL_KINDS)
+    f.add_argument("target", nargs="*", help="link (a->b), instance, or partition groups")
+    f.add_argument("--ms", type=float, help="latency in ms")
+    f.add_argument("--jitter", type=float, default=0.0, help="latency jitter in ms")
+    f.add_argument("--rate-kbps", type=int, help="bandwidth in KB/s")
+    f.add_argument("--timeout-ms", type=float, default=0.0, help="blackhole / reset_peer timeout")
+    f.add_argument("--delay-ms", type=float, help="slow_close delay in ms")
+    f.add_argument("--bytes", type=int, help="limit_data bytes")
+    f.add_argument("--average-size", type=int, default=64, help="slicer average size")
+    f.add_argument("--stream", choices=("upstream", "downstream", "both"), default="downstream")
+    f.add_argument("--direction", choices=("both", "request", "response"), default="both")
+    f.add_argument("--toxicity", type=float, default=1.0)
+    f.add_argument("--restart-after", help="crash/stop: start again after DURATION")
+    f.add_argument("--for", dest="for_", help="revert after DURATION (blocks unless --detach)")
+    f.add_argument("--detach", action="store_true", help="with --for: revert in the background")
+    f.set_defaults(func=cmd_fault)
+
+    fs = sub.add_parser("faults", help="list or clear the faults in force")
+    fs.add_argument("action", choices=("list", "clear"))
+    fs.set_defaults(func=cmd_faults)
+
+
+# -- attaching to a running stack ----------------------------------------------------------------
+
+
+def _running_state(settings: Settings) -> tuple[StateFile, dict]:
+    from harness.stack.local import stacks_dir
+
+    found = []
+    for path in sorted(stacks_dir(settings).glob("*.json")):
+        state = StateFile(path)
+        data = state.read()
+        if data and any(ProcessRecord(**r).alive() for r in data.get("processes", [])):
+            found.append((state, data))
+    if not found:
+        raise StackError("no running stack: start one with 'stormproof up --detach'")
+    return found[-1]
+
+
+def attach(settings: Settings) -> Any:
+    """A LocalStack bound to the processes of the running stack (for faults and status)."""
+    from harness.infra.etcd import Etcd
+    from harness.infra.toxiproxy import Toxiproxy
+    from harness.stack.local import LocalStack
+    from harness.topology import load_topology
+
+    state, data = _running_state(settings)
+    stack = LocalStack(load_topology(data["topology"]), settings, Path(data["dir"]),
+                       data.get("target_env"), detached=data.get("owner") is None)
+    stack.id = data["id"]
+    stack.state = state
+    stack.ports.given.update(data["ports"])
+    stack.records = {r["name"]: ProcessRecord(**r) for r in data["processes"]}
+    stack.paused = set(data.get("paused", []))
+    stack.toxiproxy = Toxiproxy(data["urls"]["toxiproxy"])
+    if "registry" in data["urls"]:
+        stack.etcd = Etcd(data["urls"]["registry"])
+    return stack, data
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.stack.local import LocalStack
+    from harness.topology import bundled_topology_path, load_topology
+
+    settings = Settings() if args.base_port is None else Settings(base_port=args.base_port)
+    topology = load_topology(args.topology or bundled_topology_path())
+    run_dir = settings.state_dir / "up" / time.strftime("%Y%m%d-%H%M%S")
+    stack = LocalStack(topology, settings, run_dir, progress=print, detached=args.detach)
+    try:
+        stack.start()
+    except BaseException:
+        stack.stop()
+        raise
+    print(f"stack {topology.name} up in {stack.timings['healthy']:.1f}s "
+          f"(Prometheus scraping every target after {stack.timings['scraped']:.1f}s)")
+    for name, url in stack.urls().items():
+        print(f"  {name:<14} {url}")
+    if args.detach:
+        print("stop it with: stormproof down")
+        return 0
+    print("Ctrl-C stops everything")
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack, data = attach(Settings())
+    print(f"stack {data['id']} ({data['topology']})")
+    for rec in stack.records.values():
+        state = "running" if rec.alive() else "gone"
+        if rec.name in stack.paused:
+            state = "paused"
+        print(f"  {rec.name:<14} pid {rec.pid:<8} {state}")
+    for f in data.get("faults", []):
+        print(f"  fault {f['kind']} {' '.join(f['target'])} since {time.ctime(f['at'])}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness.stack.local import cleanup_stale
+
+    stopped = cleanup_stale(Settings(), everything=True)
+    print(f"stopped {len(stopped)} processes" + (": " + ", ".join(stopped) if stopped else ""))
+    return 0
+
+
+def build_fault(stack: Any, args: argparse.Namespace) -> Any:
+    from harness.faults import KINDS
+
+    kind, target = args.kind, args.target
+    common = {"stream": args.stream, "toxicity": args.toxicity}
+
+    def need(value: Any, flag: str) -> Any:
+        if value is None:
+            raise InputInvalid(f"fault {kind} needs {flag}")
+        return value
+
+    if kind in NETWORK_KINDS:
+        if len(target) != 1 or "->" not in target[0]:
+            raise InputInvalid(f"fault {kind} needs one link like orders->payments, got {target}")
+        link = target[0]
+        params: dict[str, Any] = {
+            "latency": lambda: {"latency": need(args.ms, "--ms") / 1000, "jitter": args.jitter / 1000},
+            "bandwidth": lambda: {"rate_kbps": need(args.rate_kbps, "--rate-kbps")},
+            "blackhole": lambda: {"timeout": args.timeout_ms / 1000},
+            "reset_peer": lambda: {"timeout": args.timeout_ms / 1000},
+            "slow_close": lambda: {"delay": need(args.delay_ms, "--delay-ms") / 1000},
+            "slicer": lambda: {"average_size": args.average_size},
+            "limit_data": lambda: {"bytes": need(args.bytes, "--bytes")},
+            "down": lambda: {},
+        }[kind]()
+        if kind != "down":
+            params.update(common)
+        return KINDS[kind](stack, link=link, **params)
+    if kind == "partition":
+        if len(target) < 2:
+            raise InputInvalid("fault partition needs two groups, e.g. 'orders payments,inventory'")
+        groups = [g.split(",") for g in target]
+        return KINDS[kind](stack, groups=groups, direction=args.direction, toxicity=args.toxicity)
+    if kind == "registry_outage":
+        return KINDS[kind](stack)
+    if len(target) != 1:
+        raise InputInvalid(f"fault {kind} needs one instance, e.g. payments-1")
+    return KINDS[kind](stack, instance=target[0])
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    try:
+        duration = parse_duration(args.for_) if args.for_ else None
+        restart_after = parse_duration(args.restart_after) if args.restart_after else None
+    except ValueError as exc:
+        raise InputInvalid(f"--for / --restart-after: {exc}") from None
+    if args.detach and duration is None:
+        raise InputInvalid("--detach needs --for")
+    settings = Settings()
+    stack, data = attach(settings)
+    try:
+        fault = build_fault(stack, args)
+    except (FaultError, TopologyInvalid) as exc:
+        raise InputInvalid(str(exc)) from exc
+    fault.inject()
+    print(f"injected {args.kind} {' '.join(args.target)}")
+    delay = duration if duration is not None else restart_after
+    if not getattr(fault, "needs_revert", True):
+        return 0
+    if delay is None:
+        _record_fault(stack.state, args)
+        print("in force until 'stormproof faults clear'")
+        return 0
+    if args.detach:
+        reverter = _spawn_reverter(args, delay)
+        _record_fault(stack.state, args, reverter)
+        print(f"a reverter (pid {reverter['pid']}) reverts it in {delay:g}s")
+        return 0
+    try:
+        time.sleep(delay)
+    except KeyboardInterrupt:
+        print("interrupted: reverting now")
+    finally:
+        fault.revert()
+        print(f"reverted {args.kind} {' '.join(args.target)}")
+    return 0
+
+
+def _record_fault(state: StateFile, args: argparse.Namespace, reverter: dict | None = None) -> None:
+    data = state.read() or {}
+    data.setdefault("faults", []).append(
+        {"kind": args.kind, "target": args.target, "at": time.time(), "reverter": reverter}
+    )
+    state.write(data)
+
+
+def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
+    # The reverter sleeps, then clears every fault in force (as 'stormproof faults clear').
+    code = (
+        "import time, sys; time.sleep(float(sys.argv[1]));"
+        "from harness.cli import main; sys.exit(main(['faults', 'clear']))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(delay)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"pid": proc.pid, "start": start_time(proc.pid)}
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    settings = Settings()
+    stack, data = attach(settings)
+    if args.action == "list":
+        toxics = []
+        for name, proxy in stack.toxiproxy.proxies().items():
+            for t in proxy.get("toxics", []):
+                toxics.append(f"{name}: {t['type']} {t['stream']} {json.dumps(t['attributes'])}")
+            if not proxy.get("enabled", True):
+                toxics.append(f"{name}: disabled (link down)")
+        for line in toxics:
+            print("  " + line)
+        for name in sorted(stack.paused):
+            print(f"  {name}: paused")
+        for rec in stack.records.values():
+            if not rec.alive():
+                print(f"  {rec.name}: not running")
+        if not toxics and not stack.paused:
+            print("no network fault in force")
+        return 0
+    stack.toxiproxy.reset()
+    if "etcd" in stack.paused:
+        stack.resume_registry()
+    for name in sorted(stack.paused):
+        stack.resume(name)
+    restarted = []
+    for inst in stack.topology.instances():
+        if not stack.records[inst.name].alive():
+            stack.start_instance(inst.name)
+            restarted.append(inst.name)
+    state = StateFile(stack.state.path)
+    fresh = state.read() or data
+    for f in fresh.get("faults", []):
+        rev = f.get("reverter")
+        if rev and rev["pid"] != os.getpid() and start_time(rev["pid"]) == rev["start"]:
+            try:
+                os.kill(rev["pid"], signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    fresh["faults"] = []
+    state.write(fresh)
+    print("cleared: toxics removed, proxies enabled, processes resumed"
+          + (f", restarted {', '.join(restarted)}" if restarted else ""))
+    return 0
