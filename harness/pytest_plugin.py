@@ -31,6 +31,7 @@ FAULT_MARKERS = {
     "restart": "process restart",
     "registry": "service registry (etcd) outage",
     "scenario": "a scenario file run against the real stack",
+    "slow": "a scenario longer than 60 s (soaks)",
 }
 
 ENGINE_KEY = pytest.StashKey["Any"]()

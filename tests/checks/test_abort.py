@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rundata_builders import T0, requests
+from tests.checks.rundata_builders import T0, requests
 
 from harness.checks.abort import AbortTracker, evaluate
 from harness.scenario import AbortCondition

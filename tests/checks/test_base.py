@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rundata_builders import SHOP, T0, journal
+from tests.checks.rundata_builders import SHOP, T0, journal
 
 from harness.checks.base import CheckResult, RunData
 

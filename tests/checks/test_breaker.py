@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from rundata_builders import T0, data, frame, journal, series, steady
+from tests.checks.rundata_builders import T0, data, frame, journal, series, steady
 
 from harness.checks import breaker
 from harness.checks.base import increases

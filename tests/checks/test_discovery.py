@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from rundata_builders import T0, data, frame, journal, requests, series
+from tests.checks.rundata_builders import T0, data, frame, journal, requests, series
 
 from harness.checks import discovery
 from harness.scenario import DiscoveryExpect

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rundata_builders import data, frame, series
+from tests.checks.rundata_builders import data, frame, series
 
 from harness.checks import overload
 

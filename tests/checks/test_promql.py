@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from rundata_builders import data, frame, series
+from tests.checks.rundata_builders import data, frame, series
 
 from harness.checks import promql, run_checks
 from harness.scenario import PromqlExpect

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import copy
 
-from rundata_builders import T0, data, journal, series
+from tests.checks.rundata_builders import T0, data, journal, series
 
 from harness.checks import saga
 from harness.scenario import SagaConsistencyExpect

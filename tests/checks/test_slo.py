@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rundata_builders import data, requests
+from tests.checks.rundata_builders import data, requests
 
 from harness.checks import slo
 from harness.checks.base import empty_requests
