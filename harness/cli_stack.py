@@ -9,6 +9,7 @@ with ``--detach`` a small reverter process, recorded in the state file, reverts 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -23,8 +24,16 @@ from harness.errors import FaultError, InputInvalid, StackError, TopologyInvalid
 from harness.procs import ProcessRecord, StateFile, start_time
 from harness.settings import Settings
 
-NETWORK_KINDS = ("latency", "bandwidth", "blackhole", "reset_peer", "slow_close", "slicer",
-                 "limit_data", "down")
+NETWORK_KINDS = (
+    "latency",
+    "bandwidth",
+    "blackhole",
+    "reset_peer",
+    "slow_close",
+    "slicer",
+    "limit_data",
+    "down",
+)
 PROCESS_KINDS = ("crash", "stop", "pause", "restart")
 ALL_KINDS = (*NETWORK_KINDS, "partition", *PROCESS_KINDS, "registry_outage")
 
@@ -87,8 +96,13 @@ def attach(settings: Settings) -> Any:
     from harness.topology import load_topology
 
     state, data = _running_state(settings)
-    stack = LocalStack(load_topology(data["topology"]), settings, Path(data["dir"]),
-                       data.get("target_env"), detached=data.get("owner") is None)
+    stack = LocalStack(
+        load_topology(data["topology"]),
+        settings,
+        Path(data["dir"]),
+        data.get("target_env"),
+        detached=data.get("owner") is None,
+    )
     stack.id = data["id"]
     stack.state = state
     stack.ports.given.update(data["ports"])
@@ -116,8 +130,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BaseException:
         stack.stop()
         raise
-    print(f"stack {topology.name} up in {stack.timings['healthy']:.1f}s "
-          f"(Prometheus scraping every target after {stack.timings['scraped']:.1f}s)")
+    print(
+        f"stack {topology.name} up in {stack.timings['healthy']:.1f}s "
+        f"(Prometheus scraping every target after {stack.timings['scraped']:.1f}s)"
+    )
     for name, url in stack.urls().items():
         print(f"  {name:<14} {url}")
     if args.detach:
@@ -172,7 +188,10 @@ def build_fault(stack: Any, args: argparse.Namespace) -> Any:
             raise InputInvalid(f"fault {kind} needs one link like orders->payments, got {target}")
         link = target[0]
         params: dict[str, Any] = {
-            "latency": lambda: {"latency": need(args.ms, "--ms") / 1000, "jitter": args.jitter / 1000},
+            "latency": lambda: {
+                "latency": need(args.ms, "--ms") / 1000,
+                "jitter": args.jitter / 1000,
+            },
             "bandwidth": lambda: {"rate_kbps": need(args.rate_kbps, "--rate-kbps")},
             "blackhole": lambda: {"timeout": args.timeout_ms / 1000},
             "reset_peer": lambda: {"timeout": args.timeout_ms / 1000},
@@ -205,7 +224,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
     if args.detach and duration is None:
         raise InputInvalid("--detach needs --for")
     settings = Settings()
-    stack, data = attach(settings)
+    stack, _data = attach(settings)
     try:
         fault = build_fault(stack, args)
     except (FaultError, TopologyInvalid) as exc:
@@ -248,8 +267,12 @@ def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
         "import time, sys; time.sleep(float(sys.argv[1]));"
         "from harness.cli import main; sys.exit(main(['faults', 'clear']))"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(delay)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(delay)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return {"pid": proc.pid, "start": start_time(proc.pid)}
 
 
@@ -288,12 +311,12 @@ def cmd_faults(args: argparse.Namespace) -> int:
     for f in fresh.get("faults", []):
         rev = f.get("reverter")
         if rev and rev["pid"] != os.getpid() and start_time(rev["pid"]) == rev["start"]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(rev["pid"], signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     fresh["faults"] = []
     state.write(fresh)
-    print("cleared: toxics removed, proxies enabled, processes resumed"
-          + (f", restarted {', '.join(restarted)}" if restarted else ""))
+    print(
+        "cleared: toxics removed, proxies enabled, processes resumed"
+        + (f", restarted {', '.join(restarted)}" if restarted else "")
+    )
     return 0

@@ -52,13 +52,20 @@ class ProcessRecord:
         return True
 
 
-def spawn(name: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> tuple[subprocess.Popen, ProcessRecord]:
+def spawn(
+    name: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> tuple[subprocess.Popen, ProcessRecord]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         try:
             proc = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=cwd,
+                cmd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=cwd,
             )
         except OSError as exc:
             raise StackError(f"cannot start {name} ({cmd[0]}): {exc.strerror}") from exc

@@ -22,12 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from harness import __version__
-from harness.errors import HarnessError, InfraUnavailable, RevertFailed
-from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
-from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.errors import HarnessError
 from harness.progress import Progress
 from harness.settings import Settings
 from harness.targets import StackKey, open_stack

@@ -2,7 +2,7 @@
 
 For each bug, the scenarios that bear on it run against a stack started with that bug on
 (``SHOP_BUGS=<bug>``); the correct target runs the same scenarios once. The detection matrix
-(bug × scenario → caught, by which check, with what evidence) is printed, saved as
+(bug x scenario -> caught, by which check, with what evidence) is printed, saved as
 ``selftest.json`` beside the run's report, and rendered into the HTML report.
 """
 

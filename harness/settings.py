@@ -32,8 +32,12 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Settings:
-    state_dir: Path = field(default_factory=lambda: Path(_env("STATE_DIR", str(REPO_ROOT / ".stormproof"))))
-    reports_dir: Path = field(default_factory=lambda: Path(_env("REPORTS_DIR", str(REPO_ROOT / "reports"))))
+    state_dir: Path = field(
+        default_factory=lambda: Path(_env("STATE_DIR", str(REPO_ROOT / ".stormproof")))
+    )
+    reports_dir: Path = field(
+        default_factory=lambda: Path(_env("REPORTS_DIR", str(REPO_ROOT / "reports")))
+    )
     host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
     base_port: int = field(default_factory=lambda: int(_env("BASE_PORT", "0")))  # 0: ask the OS
     python: str = sys.executable
@@ -58,7 +62,9 @@ class Settings:
         )
 
     def etcd_bin(self) -> str:
-        return find_binary("etcd", env="ETCD_BIN", how="apt-get install etcd-server, or " + SETUP_HINT)
+        return find_binary(
+            "etcd", env="ETCD_BIN", how="apt-get install etcd-server, or " + SETUP_HINT
+        )
 
 
 def _env(name: str, default: str) -> str:

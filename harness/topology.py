@@ -20,8 +20,15 @@ from harness.errors import TopologyInvalid
 from harness.settings import REPO_ROOT
 
 TEMPLATE_VARS = {
-    "python", "service", "instance", "index", "host", "port",
-    "registry_url", "data_dir", "links_json",
+    "python",
+    "service",
+    "instance",
+    "index",
+    "host",
+    "port",
+    "registry_url",
+    "data_dir",
+    "links_json",
 }
 _LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*$")
 
@@ -123,7 +130,13 @@ class Topology:
 def _fill(template: str, values: dict[str, Any]) -> str:
     out = str(template)
     for name, value in values.items():
-        text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict) else str(value)
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value)
+            if isinstance(value, dict)
+            else str(value)
+        )
         out = out.replace("{" + name + "}", text)
     return out
 
@@ -134,7 +147,9 @@ def _line(node: yaml.Node | None, path: list[str | int]) -> int:
     for part in path:
         if isinstance(node, yaml.MappingNode):
             nxt = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             nxt = node.value[part]
         else:
             nxt = None
@@ -175,23 +190,36 @@ def load_topology(path: str | Path) -> Topology:
             raise bad(where, "expected a mapping")
         unknown = set(raw) - {"instances", "command", "env", "health", "metrics", "audit"}
         if unknown:
-            raise bad(where + [sorted(unknown)[0]], "unknown field; expected instances, command, env, health, metrics, audit")
+            raise bad(
+                [*where, sorted(unknown)[0]],
+                "unknown field; expected instances, command, env, health, metrics, audit",
+            )
         n = raw.get("instances", 1)
         if not isinstance(n, int) or n < 1:
-            raise bad(where + ["instances"], f"expected a positive integer, got {n!r}")
+            raise bad([*where, "instances"], f"expected a positive integer, got {n!r}")
         cmd = raw.get("command")
         if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
-            raise bad(where + ["command"], "expected a list of strings (the command line)")
+            raise bad([*where, "command"], "expected a list of strings (the command line)")
         env = raw.get("env") or {}
         if not isinstance(env, dict):
-            raise bad(where + ["env"], "expected a mapping of variable to template")
-        for key, tmpl in [("command", c) for c in cmd] + [(f"env.{k}", str(v)) for k, v in env.items()]:
+            raise bad([*where, "env"], "expected a mapping of variable to template")
+        for key, tmpl in [("command", c) for c in cmd] + [
+            (f"env.{k}", str(v)) for k, v in env.items()
+        ]:
             for _, var, _, _ in string.Formatter().parse(tmpl):
                 if var is not None and var not in TEMPLATE_VARS:
-                    raise bad(where + [key.split(".")[0]], f"unknown template variable {{{var}}}; known: {', '.join(sorted(TEMPLATE_VARS))}")
+                    raise bad(
+                        [*where, key.split(".")[0]],
+                        f"unknown template variable {{{var}}}; "
+                        f"known: {', '.join(sorted(TEMPLATE_VARS))}",
+                    )
         services[name] = Service(
-            name=name, instances=n, command=cmd, env={k: str(v) for k, v in env.items()},
-            health=raw.get("health", "/health"), metrics=raw.get("metrics", "/metrics"),
+            name=name,
+            instances=n,
+            command=cmd,
+            env={k: str(v) for k, v in env.items()},
+            health=raw.get("health", "/health"),
+            metrics=raw.get("metrics", "/metrics"),
             audit=raw.get("audit"),
         )
     links: list[Link] = []
@@ -217,6 +245,12 @@ def load_topology(path: str | Path) -> Topology:
     if mode not in ("per_link", "shared"):
         raise bad(["proxy_mode"], f"expected per_link or shared, got {mode!r}")
     return Topology(
-        name=str(data.get("name", path.stem)), services=services, links=links, entry=entry,
-        lease_ttl=ttl, registry=registry, proxy_mode=mode, path=path.resolve(),
+        name=str(data.get("name", path.stem)),
+        services=services,
+        links=links,
+        entry=entry,
+        lease_ttl=ttl,
+        registry=registry,
+        proxy_mode=mode,
+        path=path.resolve(),
     )

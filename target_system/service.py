@@ -9,7 +9,7 @@ from target_system.shoplib.config import ConfigError, ShopConfig
 from target_system.shoplib.logs import setup_logging
 
 
-def build(cfg: ShopConfig):  # noqa: ANN201 - returns the FastAPI app
+def build(cfg: ShopConfig):
     from target_system.services import gateway, orders, participants
 
     app, ctx = make_app(cfg)

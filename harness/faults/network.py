@@ -11,7 +11,11 @@ from typing import Any
 from harness.errors import FaultError
 from harness.topology import Link, Topology
 
-STREAMS = {"upstream": ["upstream"], "downstream": ["downstream"], "both": ["upstream", "downstream"]}
+STREAMS = {
+    "upstream": ["upstream"],
+    "downstream": ["downstream"],
+    "both": ["upstream", "downstream"],
+}
 
 
 def resolve_link(topology: Topology, link: str) -> list[str]:
@@ -47,8 +51,15 @@ class ToxicFault:
 
     needs_revert = True
 
-    def __init__(self, stack: Any, toxic: str, link: str, attributes: dict[str, Any],
-                 stream: str = "downstream", toxicity: float = 1.0) -> None:
+    def __init__(
+        self,
+        stack: Any,
+        toxic: str,
+        link: str,
+        attributes: dict[str, Any],
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> None:
         if stream not in STREAMS:
             raise FaultError(f"stream {stream!r}: expected upstream, downstream or both")
         self.stack = stack
@@ -64,7 +75,11 @@ class ToxicFault:
         for proxy in self.proxies:
             for stream in self.streams:
                 name = self.stack.toxiproxy.add_toxic(
-                    proxy, self.toxic, stream, self.attributes, self.toxicity,
+                    proxy,
+                    self.toxic,
+                    stream,
+                    self.attributes,
+                    self.toxicity,
                     name=f"sp_{self.toxic}_{stream}",
                 )
                 self._added.append((proxy, name))
@@ -75,16 +90,23 @@ class ToxicFault:
             self.stack.toxiproxy.remove_toxic(proxy, name)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.toxic, "link": self.link, "proxies": self.proxies,
-                "attributes": self.attributes, "toxicity": self.toxicity}
+        return {
+            "kind": self.toxic,
+            "link": self.link,
+            "proxies": self.proxies,
+            "attributes": self.attributes,
+            "toxicity": self.toxicity,
+        }
 
 
 def _ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def latency(stack: Any, link: str, latency: float, jitter: float = 0.0, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "latency", link, {"latency": _ms(latency), "jitter": _ms(jitter)}, **kw)
+    return ToxicFault(
+        stack, "latency", link, {"latency": _ms(latency), "jitter": _ms(jitter)}, **kw
+    )
 
 
 def bandwidth(stack: Any, link: str, rate_kbps: int, **kw: Any) -> ToxicFault:
@@ -103,13 +125,14 @@ def slow_close(stack: Any, link: str, delay: float, **kw: Any) -> ToxicFault:
     return ToxicFault(stack, "slow_close", link, {"delay": _ms(delay)}, **kw)
 
 
-def slicer(stack: Any, link: str, average_size: int, size_variation: int = 0,
-           delay_us: int = 0, **kw: Any) -> ToxicFault:
+def slicer(
+    stack: Any, link: str, average_size: int, size_variation: int = 0, delay_us: int = 0, **kw: Any
+) -> ToxicFault:
     attrs = {"average_size": average_size, "size_variation": size_variation, "delay": delay_us}
     return ToxicFault(stack, "slicer", link, attrs, **kw)
 
 
-def limit_data(stack: Any, link: str, bytes: int, **kw: Any) -> ToxicFault:  # noqa: A002
+def limit_data(stack: Any, link: str, bytes: int, **kw: Any) -> ToxicFault:
     return ToxicFault(stack, "limit_data", link, {"bytes": bytes}, **kw)
 
 
@@ -144,22 +167,37 @@ class Partition:
 
     needs_revert = True
 
-    def __init__(self, stack: Any, groups: list[list[str]], direction: str = "both",
-                 toxicity: float = 1.0, **_: Any) -> None:
+    def __init__(
+        self,
+        stack: Any,
+        groups: list[list[str]],
+        direction: str = "both",
+        toxicity: float = 1.0,
+        **_: Any,
+    ) -> None:
         stream = {"both": "both", "request": "upstream", "response": "downstream"}.get(direction)
         if stream is None:
             raise FaultError(f"direction {direction!r}: expected both, request or response")
         group_of = {svc: i for i, g in enumerate(groups) for svc in g}
         for svc in group_of:
             if svc not in stack.topology.services:
-                raise FaultError(f"unknown service {svc!r} in partition; known: {', '.join(stack.topology.services)}")
-        cut = [str(lk) for lk in stack.topology.links
-               if lk.caller in group_of and lk.callee in group_of
-               and group_of[lk.caller] != group_of[lk.callee]]
+                raise FaultError(
+                    f"unknown service {svc!r} in partition; "
+                    f"known: {', '.join(stack.topology.services)}"
+                )
+        cut = [
+            str(lk)
+            for lk in stack.topology.links
+            if lk.caller in group_of
+            and lk.callee in group_of
+            and group_of[lk.caller] != group_of[lk.callee]
+        ]
         if not cut:
             raise FaultError(f"partition {groups} cuts no link")
         self.links = cut
-        self.parts = [ToxicFault(stack, "timeout", lk, {"timeout": 0}, stream, toxicity) for lk in cut]
+        self.parts = [
+            ToxicFault(stack, "timeout", lk, {"timeout": 0}, stream, toxicity) for lk in cut
+        ]
 
     def inject(self) -> None:
         for p in self.parts:

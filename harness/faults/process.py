@@ -26,7 +26,11 @@ class Crash:
             self.stack.start_instance(self.instance)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": type(self).__name__.lower(), "instance": self.instance, "signal": self.signal_name}
+        return {
+            "kind": type(self).__name__.lower(),
+            "instance": self.instance,
+            "signal": self.signal_name,
+        }
 
 
 class Stop(Crash):

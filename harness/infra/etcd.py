@@ -12,15 +12,31 @@ from harness.errors import InfraUnavailable
 PREFIX = "/stormproof/services/"
 
 
-def etcd_command(binary: str, name: str, data_dir: str, client_port: int, peer_port: int) -> list[str]:
+def etcd_command(
+    binary: str, name: str, data_dir: str, client_port: int, peer_port: int
+) -> list[str]:
     client = f"http://127.0.0.1:{client_port}"
     peer = f"http://127.0.0.1:{peer_port}"
     return [
-        binary, "--name", name, "--data-dir", data_dir,
-        "--listen-client-urls", client, "--advertise-client-urls", client,
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-        "--initial-cluster", f"{name}={peer}", "--initial-cluster-state", "new",
-        "--log-level", "warn",
+        binary,
+        "--name",
+        name,
+        "--data-dir",
+        data_dir,
+        "--listen-client-urls",
+        client,
+        "--advertise-client-urls",
+        client,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        f"{name}={peer}",
+        "--initial-cluster-state",
+        "new",
+        "--log-level",
+        "warn",
     ]
 
 
@@ -36,8 +52,10 @@ class Etcd:
     def members(self, prefix: str = PREFIX) -> list[dict]:
         end = bytearray(prefix.encode())
         end[-1] += 1
-        body = {"key": base64.b64encode(prefix.encode()).decode(),
-                "range_end": base64.b64encode(bytes(end)).decode()}
+        body = {
+            "key": base64.b64encode(prefix.encode()).decode(),
+            "range_end": base64.b64encode(bytes(end)).decode(),
+        }
         try:
             r = httpx.post(self.url + "/v3/kv/range", json=body, timeout=self.timeout)
             r.raise_for_status()

@@ -12,23 +12,31 @@ def write_config(path: Path, targets: list[dict], interval: str = "1s") -> None:
     """``targets``: dicts with job, address, metrics path and labels (instance, service)."""
     jobs: dict[str, dict] = {}
     for t in targets:
-        job = jobs.setdefault(t["job"], {
-            "job_name": t["job"],
-            "metrics_path": t.get("path", "/metrics"),
-            "scrape_interval": interval,
-            "scrape_timeout": "900ms",
-            "static_configs": [],
-        })
+        job = jobs.setdefault(
+            t["job"],
+            {
+                "job_name": t["job"],
+                "metrics_path": t.get("path", "/metrics"),
+                "scrape_interval": interval,
+                "scrape_timeout": "900ms",
+                "static_configs": [],
+            },
+        )
         job["static_configs"].append({"targets": [t["address"]], "labels": t.get("labels", {})})
-    config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
-              "scrape_configs": list(jobs.values())}
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": list(jobs.values()),
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def command(binary: str, config: Path, data: Path, port: int) -> list[str]:
     return [
-        binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-        f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2d",
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=2d",
         "--log.level=warn",
     ]
 

@@ -45,7 +45,11 @@ class Toxiproxy:
         return self._call("GET", "/proxies")
 
     def create_proxy(self, name: str, listen: str, upstream: str) -> None:
-        self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
+        self._call(
+            "POST",
+            "/proxies",
+            {"name": name, "listen": listen, "upstream": upstream, "enabled": True},
+        )
 
     def delete_proxy(self, name: str) -> None:
         self._call("DELETE", f"/proxies/{name}")
@@ -53,13 +57,27 @@ class Toxiproxy:
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._call("POST", f"/proxies/{name}", {"enabled": enabled})
 
-    def add_toxic(self, proxy: str, kind: str, stream: str, attributes: dict[str, Any],
-                  toxicity: float = 1.0, name: str | None = None) -> str:
+    def add_toxic(
+        self,
+        proxy: str,
+        kind: str,
+        stream: str,
+        attributes: dict[str, Any],
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> str:
         name = name or f"{kind}_{stream}"
-        self._call("POST", f"/proxies/{proxy}/toxics", {
-            "name": name, "type": kind, "stream": stream, "toxicity": toxicity,
-            "attributes": attributes,
-        })
+        self._call(
+            "POST",
+            f"/proxies/{proxy}/toxics",
+            {
+                "name": name,
+                "type": kind,
+                "stream": stream,
+                "toxicity": toxicity,
+                "attributes": attributes,
+            },
+        )
         return name
 
     def remove_toxic(self, proxy: str, name: str) -> None:

@@ -8,8 +8,13 @@ from collections.abc import Callable
 from harness.errors import InfraUnavailable
 
 
-def wait_for(what: str, probe: Callable[[], bool], timeout: float, every: float = 0.05,
-             alive: Callable[[], str | None] | None = None) -> float:
+def wait_for(
+    what: str,
+    probe: Callable[[], bool],
+    timeout: float,
+    every: float = 0.05,
+    alive: Callable[[], str | None] | None = None,
+) -> float:
     """Call ``probe`` until it returns True; return the seconds it took.
 
     ``alive`` may return a reason when the thing waited for has died, to fail at once.

@@ -12,10 +12,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from harness.report.data import counter_increase, read_csv, read_requests  # noqa: E402
+from harness.report.data import counter_increase, read_csv, read_requests
 
 MAX_POINTS = 900  # per series: longer runs are binned so a soak's page stays light
 FAULT_COLOURS = ["#f4a261", "#e76f51", "#9b5de5", "#00bbf9", "#f15bb5"]

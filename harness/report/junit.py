@@ -5,8 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.report.render import scenario_dirs
 from harness.report.data import read_journal
+from harness.report.render import scenario_dirs
 
 
 def _failed_text(j: dict) -> str:
@@ -34,9 +34,14 @@ def write_junit(run_dir: Path) -> Path:
         took = max(0.0, (j.get("ended_at") or 0) - (j.get("started_at") or 0))
         total_time += took
         sc = j.get("scenario") or {}
-        case = ET.SubElement(suite, "testcase", classname="stormproof.scenarios",
-                             name=sc.get("name", d.name), file=str(sc.get("file") or ""),
-                             time=f"{took:.3f}")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="stormproof.scenarios",
+            name=sc.get("name", d.name),
+            file=str(sc.get("file") or ""),
+            time=f"{took:.3f}",
+        )
         counts["tests"] += 1
         verdict = j.get("verdict")
         text = _failed_text(j)
@@ -46,7 +51,9 @@ def write_junit(run_dir: Path) -> Path:
             ET.SubElement(case, "failure", message=first).text = text
         elif verdict in ("aborted", "error", None):
             counts["errors"] += 1
-            ET.SubElement(case, "error", message=f"scenario {verdict or 'did not finish'}").text = text
+            ET.SubElement(
+                case, "error", message=f"scenario {verdict or 'did not finish'}"
+            ).text = text
         elif verdict == "inconclusive":
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message="inconclusive: services were overloaded")

@@ -13,8 +13,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from harness.report.data import read_journal
 
 VERDICT_ORDER = {"fail": 0, "unknown": 1, "pass": 2}
-RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv", "audit_before.json",
-             "audit_after.json", "locust/report.html"]
+RAW_FILES = [
+    "journal.json",
+    "requests.jsonl",
+    "registry.csv",
+    "audit_before.json",
+    "audit_after.json",
+    "locust/report.html",
+]
 
 
 def scenario_dirs(run_dir: Path) -> list[Path]:
@@ -43,12 +49,23 @@ def _scenario(d: Path) -> dict[str, Any]:
     checks = sorted(j.get("checks") or [], key=lambda c: VERDICT_ORDER.get(c.get("verdict"), 1))
     figures = Timeline(j, d).figures() if t0 else []
     raw = [f for f in RAW_FILES if (d / f).exists()]
-    raw += sorted(f"prom/{p.name}" for p in (d / "prom").glob("*.csv")) if (d / "prom").is_dir() else []
+    raw += (
+        sorted(f"prom/{p.name}" for p in (d / "prom").glob("*.csv"))
+        if (d / "prom").is_dir()
+        else []
+    )
     passed = sum(1 for c in checks if c.get("verdict") == "pass")
     took = (j.get("ended_at") or 0) - (j.get("started_at") or 0)
     return {
-        "name": d.name, "dir": d.name, "journal": j, "checks": checks, "figures": figures,
-        "raw": raw, "passed": passed, "failed": len(checks) - passed, "t0": t0,
+        "name": d.name,
+        "dir": d.name,
+        "journal": j,
+        "checks": checks,
+        "figures": figures,
+        "raw": raw,
+        "passed": passed,
+        "failed": len(checks) - passed,
+        "t0": t0,
         "duration": f"{took:.1f} s" if j.get("ended_at") else "unfinished",
         "missing": list(j.get("missing") or []),
     }
@@ -56,8 +73,9 @@ def _scenario(d: Path) -> dict[str, Any]:
 
 def render_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
-    env = Environment(loader=PackageLoader("harness.report", "templates"),
-                      autoescape=select_autoescape(["html"]))
+    env = Environment(
+        loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html"])
+    )
     env.filters["when"] = _when
     scenarios = [_scenario(d) for d in scenario_dirs(run_dir)]
     versions: dict[str, Any] = {}
@@ -71,7 +89,10 @@ def render_report(run_dir: Path) -> Path:
         except ValueError:
             selftest = None
     html = env.get_template("index.html").render(
-        run_id=run_dir.name, scenarios=scenarios, versions=versions, selftest=selftest,
+        run_id=run_dir.name,
+        scenarios=scenarios,
+        versions=versions,
+        selftest=selftest,
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
     )
     out = run_dir / "index.html"

@@ -7,6 +7,7 @@ killed owner left behind, by those records only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,8 +103,11 @@ class LocalStack:
         return f"http://{self._addr('etcd-client')}" if self.topology.registry == "etcd" else ""
 
     def urls(self) -> dict[str, str]:
-        out = {"entry": self.entry_url(), "prometheus": self.prometheus_url(),
-               "toxiproxy": f"http://{self._addr('toxiproxy')}"}
+        out = {
+            "entry": self.entry_url(),
+            "prometheus": self.prometheus_url(),
+            "toxiproxy": f"http://{self._addr('toxiproxy')}",
+        }
         if self.etcd is not None:
             out["registry"] = self.registry_url()
         for inst in self.topology.instances():
@@ -134,13 +138,19 @@ class LocalStack:
 
     def _save(self) -> None:
         owner = None if self.detached else {"pid": os.getpid(), "start": start_time(os.getpid())}
-        self.state.write({
-            "id": self.id, "owner": owner, "dir": str(self.dir),
-            "topology": str(self.topology.path), "urls": self.urls() if self.ports.given else {},
-            "ports": self.ports.given, "target_env": self.target_env,
-            "processes": [record_dict(r) for r in self.records.values()],
-            "paused": sorted(self.paused),
-        })
+        self.state.write(
+            {
+                "id": self.id,
+                "owner": owner,
+                "dir": str(self.dir),
+                "topology": str(self.topology.path),
+                "urls": self.urls() if self.ports.given else {},
+                "ports": self.ports.given,
+                "target_env": self.target_env,
+                "processes": [record_dict(r) for r in self.records.values()],
+                "paused": sorted(self.paused),
+            }
+        )
 
     def _died(self, name: str) -> str | None:
         proc = self._procs.get(name)
@@ -168,19 +178,45 @@ class LocalStack:
         timeout = self.settings.timeouts.infra_start
         if etcd_bin:
             data = self.dir / "etcd"
-            self._spawn("etcd", etcd_command(etcd_bin, "stormproof", str(data),
-                                             self.ports.get("etcd-client"), self.ports.get("etcd-peer")))
+            self._spawn(
+                "etcd",
+                etcd_command(
+                    etcd_bin,
+                    "stormproof",
+                    str(data),
+                    self.ports.get("etcd-client"),
+                    self.ports.get("etcd-peer"),
+                ),
+            )
             self.etcd = Etcd(self.registry_url())
             wait_for("etcd", self.etcd.healthy, timeout, alive=lambda: self._died("etcd"))
-        self._spawn("toxiproxy", [tox_bin, "-host", self.host, "-port",
-                                  str(self.ports.get("toxiproxy")), "-proxy-metrics", "-runtime-metrics"])
+        self._spawn(
+            "toxiproxy",
+            [
+                tox_bin,
+                "-host",
+                self.host,
+                "-port",
+                str(self.ports.get("toxiproxy")),
+                "-proxy-metrics",
+                "-runtime-metrics",
+            ],
+        )
         self.toxiproxy = Toxiproxy(f"http://{self._addr('toxiproxy')}", self.settings.timeouts.http)
-        wait_for("Toxiproxy", lambda: bool(self.toxiproxy.version()), timeout,
-                 alive=lambda: self._died("toxiproxy"))
+        wait_for(
+            "Toxiproxy",
+            lambda: bool(self.toxiproxy.version()),
+            timeout,
+            alive=lambda: self._died("toxiproxy"),
+        )
         for spec in self.topology.proxies():
-            self.toxiproxy.create_proxy(spec.name, self._addr("proxy:" + spec.name),
-                                        self._addr(spec.callee_instance))
-        self.say(f"infrastructure up in {time.monotonic() - t0:.1f}s; starting {len(self.topology.instances())} instances")
+            self.toxiproxy.create_proxy(
+                spec.name, self._addr("proxy:" + spec.name), self._addr(spec.callee_instance)
+            )
+        self.say(
+            f"infrastructure up in {time.monotonic() - t0:.1f}s; "
+            f"starting {len(self.topology.instances())} instances"
+        )
         for inst in self.topology.instances():
             self.start_instance(inst.name, wait=False)
         self.wait_healthy()
@@ -194,31 +230,60 @@ class LocalStack:
         for inst in self.topology.instances():
             svc = self.topology.services[inst.service]
             if svc.metrics:
-                targets.append({"job": inst.service, "address": self._addr(inst.name), "path": svc.metrics,
-                                "labels": {"instance": inst.name, "service": inst.service}})
-        targets.append({"job": "toxiproxy", "address": self._addr("toxiproxy"),
-                        "labels": {"instance": "toxiproxy", "service": "toxiproxy"}})
+                targets.append(
+                    {
+                        "job": inst.service,
+                        "address": self._addr(inst.name),
+                        "path": svc.metrics,
+                        "labels": {"instance": inst.name, "service": inst.service},
+                    }
+                )
+        targets.append(
+            {
+                "job": "toxiproxy",
+                "address": self._addr("toxiproxy"),
+                "labels": {"instance": "toxiproxy", "service": "toxiproxy"},
+            }
+        )
         if self.etcd is not None:
-            targets.append({"job": "etcd", "address": self._addr("etcd-client"),
-                            "labels": {"instance": "etcd", "service": "etcd"}})
+            targets.append(
+                {
+                    "job": "etcd",
+                    "address": self._addr("etcd-client"),
+                    "labels": {"instance": "etcd", "service": "etcd"},
+                }
+            )
         config = self.dir / "prometheus.yml"
         prom.write_config(config, targets)
-        self._spawn("prometheus", prom.command(binary, config, self.dir / "prometheus-data",
-                                               self.ports.get("prometheus")))
-        wait_for(f"Prometheus scraping all {len(targets)} targets",
-                 lambda: prom.targets_up(self.prometheus_url(), len(targets)),
-                 self.settings.timeouts.prometheus_targets, every=0.25,
-                 alive=lambda: self._died("prometheus"))
+        self._spawn(
+            "prometheus",
+            prom.command(
+                binary, config, self.dir / "prometheus-data", self.ports.get("prometheus")
+            ),
+        )
+        wait_for(
+            f"Prometheus scraping all {len(targets)} targets",
+            lambda: prom.targets_up(self.prometheus_url(), len(targets)),
+            self.settings.timeouts.prometheus_targets,
+            every=0.25,
+            alive=lambda: self._died("prometheus"),
+        )
 
     def start_instance(self, instance: str, wait: bool = True) -> None:
         inst = self.topology.instance(instance)
         data_dir = self.dir / "data" / inst.service
         data_dir.mkdir(parents=True, exist_ok=True)
-        cmd, env = self.topology.render(inst, {
-            "python": self.settings.python, "host": self.host, "port": self.ports.get(inst.name),
-            "registry_url": self.registry_url(), "data_dir": str(data_dir),
-            "links_json": self.links_for(inst.service),
-        })
+        cmd, env = self.topology.render(
+            inst,
+            {
+                "python": self.settings.python,
+                "host": self.host,
+                "port": self.ports.get(inst.name),
+                "registry_url": self.registry_url(),
+                "data_dir": str(data_dir),
+                "links_json": self.links_for(inst.service),
+            },
+        )
         env.update(self.target_env)
         self.paused.discard(instance)
         self._spawn(instance, cmd, env)
@@ -235,7 +300,10 @@ class LocalStack:
             for name in sorted(pending):
                 svc = self.topology.services[self.topology.instance(name).service]
                 try:
-                    if httpx.get(self.instance_url(name) + svc.health, timeout=1.0).status_code == 200:
+                    if (
+                        httpx.get(self.instance_url(name) + svc.health, timeout=1.0).status_code
+                        == 200
+                    ):
                         pending.discard(name)
                 except httpx.HTTPError:
                     pass
@@ -248,7 +316,9 @@ class LocalStack:
                     return f"{name}: {why}"
             return None
 
-        wait_for(f"instances {', '.join(sorted(pending))} healthy", probe, timeout, every=0.1, alive=dead)
+        wait_for(
+            f"instances {', '.join(sorted(pending))} healthy", probe, timeout, every=0.1, alive=dead
+        )
         return time.monotonic() - t0
 
     def is_running(self, instance: str) -> bool:
@@ -346,7 +416,9 @@ class LocalStack:
         problems = []
         for name in order:
             try:
-                stop_process(self.records[name], self.settings.timeouts.process_stop, self._procs.get(name))
+                stop_process(
+                    self.records[name], self.settings.timeouts.process_stop, self._procs.get(name)
+                )
             except OSError as exc:
                 problems.append(f"{name}: {exc}")
         if self.toxiproxy is not None:
@@ -369,10 +441,8 @@ class LocalStack:
 
 def _reap(proc: subprocess.Popen) -> None:
     """Collect a finished child so no zombie (or ResourceWarning) is left behind."""
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def require_toxiproxy(stack: LocalStack) -> Toxiproxy:

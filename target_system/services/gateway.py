@@ -30,7 +30,11 @@ def gateway(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
             pass  # the stock check is advisory: orders' saga reserves for real
         try:
             r = await client.call(
-                "orders", "POST", "/orders", body.model_dump(), timeout=cfg.gateway_timeout,
+                "orders",
+                "POST",
+                "/orders",
+                body.model_dump(),
+                timeout=cfg.gateway_timeout,
                 attempts=2,
             )
         except CallFailed as exc:

@@ -12,6 +12,7 @@ retries it every ``redrive_every`` seconds. On start, every saga not terminal is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -64,15 +65,19 @@ class Saga:
         self.running: dict[str, asyncio.Task] = {}
         self.mine: set[str] = set()  # sagas this process started (re-driven even with no_redrive)
 
-    async def _set(self, saga: str, state: str, reason: str | None = None, comp_from: int | None = None) -> None:
+    async def _set(
+        self, saga: str, state: str, reason: str | None = None, comp_from: int | None = None
+    ) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE orders SET state=?, reason=COALESCE(?, reason), comp_from=COALESCE(?, comp_from),"
+                "UPDATE orders SET state=?, reason=COALESCE(?, reason),"
+                " comp_from=COALESCE(?, comp_from),"
                 " updated_at=? WHERE saga_id=?",
                 (state, reason, comp_from, time.time(), saga),
             )
             conn.execute(
-                "INSERT INTO steps (saga_id, step, status, ts, detail) VALUES (?, 'state', ?, ?, ?)",
+                "INSERT INTO steps (saga_id, step, status, ts, detail)"
+                " VALUES (?, 'state', ?, ?, ?)",
                 (saga, state, time.time(), reason),
             )
 
@@ -111,12 +116,16 @@ class Saga:
         try:
             if step == "reserve":
                 r = await self.client.call(
-                    "inventory", "POST", "/reservations",
+                    "inventory",
+                    "POST",
+                    "/reservations",
                     {"saga_id": saga, "sku": o["sku"], "quantity": o["quantity"]},
                 )
             elif step == "charge":
                 r = await self.client.call(
-                    "payments", "POST", "/charges",
+                    "payments",
+                    "POST",
+                    "/charges",
                     {"saga_id": saga, "customer": o["customer"], "amount": o["amount"]},
                 )
             else:
@@ -188,8 +197,12 @@ class Saga:
                 await self._compensate(step, saga)
             except CallFailed as exc:
                 await self._log(saga, step, "compensation_failed", str(exc))
-                log.warning("compensation of %s failed, saga stays COMPENSATING: %s", step, exc,
-                            extra={"saga_id": saga})
+                log.warning(
+                    "compensation of %s failed, saga stays COMPENSATING: %s",
+                    step,
+                    exc,
+                    extra={"saga_id": saga},
+                )
                 return
             await self._log(saga, step, "compensated")
             m.SAGA_COMPENSATIONS.labels(step).inc()
@@ -252,8 +265,17 @@ def orders(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
                 return row["saga_id"]
             conn.execute(
                 "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, 'PENDING', NULL, NULL, ?, ?)",
-                (new_id, new_id, body.idempotency_key, body.sku, body.quantity, body.customer,
-                 price(body.sku) * body.quantity, now, now),
+                (
+                    new_id,
+                    new_id,
+                    body.idempotency_key,
+                    body.sku,
+                    body.quantity,
+                    body.customer,
+                    price(body.sku) * body.quantity,
+                    now,
+                    now,
+                ),
             )
             return new_id
 
@@ -261,10 +283,8 @@ def orders(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
         if saga_id == new_id:
             saga.mine.add(saga_id)
         task = saga.start(saga_id)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), timeout=cfg.order_wait)
-        except TimeoutError:
-            pass
         o = await saga.order(saga_id)
         assert o is not None
         return JSONResponse(public(o), status_code=201 if o["state"] in TERMINAL else 202)
@@ -281,7 +301,9 @@ def orders(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
         def read(conn: sqlite3.Connection) -> dict:
             orders_ = [dict(r) for r in conn.execute("SELECT * FROM orders ORDER BY created_at")]
             steps: dict[str, list] = {}
-            for r in conn.execute("SELECT saga_id, step, status, ts, detail FROM steps ORDER BY id"):
+            for r in conn.execute(
+                "SELECT saga_id, step, status, ts, detail FROM steps ORDER BY id"
+            ):
                 steps.setdefault(r["saga_id"], []).append(
                     {"step": r["step"], "status": r["status"], "ts": r["ts"], "detail": r["detail"]}
                 )

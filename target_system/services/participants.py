@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from target_system.db import Database
 from target_system.shoplib.config import ShopConfig
 
-OPS = "CREATE TABLE IF NOT EXISTS ops (saga_id TEXT, step TEXT, result TEXT, PRIMARY KEY (saga_id, step))"
+OPS = """CREATE TABLE IF NOT EXISTS ops (
+  saga_id TEXT, step TEXT, result TEXT, PRIMARY KEY (saga_id, step))"""
 SKUS = {f"sku-{i}": 10**9 for i in range(1, 6)} | {"sku-empty": 0}
 RICH, BROKE = 10**12, 0
 
@@ -28,21 +29,28 @@ def _op(conn: sqlite3.Connection, saga: str, step: str) -> str | None:
     return None if row is None else row["result"]
 
 
-def _record(conn: sqlite3.Connection, saga: str, step: str, result: str, replace: bool = False) -> None:
+def _record(
+    conn: sqlite3.Connection, saga: str, step: str, result: str, replace: bool = False
+) -> None:
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     conn.execute(f"{verb} INTO ops VALUES (?, ?, ?)", (saga, step, result))
 
 
 def _answer(result: str) -> JSONResponse:
     code, _, detail = result.partition(":")
-    return JSONResponse({"result": code, "detail": detail}, status_code=200 if code == "ok" else 409 if code != "insufficient_funds" else 402)
+    return JSONResponse(
+        {"result": code, "detail": detail},
+        status_code=200 if code == "ok" else 409 if code != "insufficient_funds" else 402,
+    )
 
 
 # -- inventory ---------------------------------------------------------------------------------
 
 INVENTORY = f"""{OPS};
-CREATE TABLE IF NOT EXISTS stock (sku TEXT PRIMARY KEY, qty INTEGER NOT NULL, initial INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS reservations (saga_id TEXT PRIMARY KEY, sku TEXT, quantity INTEGER, state TEXT, ts REAL)"""
+CREATE TABLE IF NOT EXISTS stock (
+  sku TEXT PRIMARY KEY, qty INTEGER NOT NULL, initial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reservations (
+  saga_id TEXT PRIMARY KEY, sku TEXT, quantity INTEGER, state TEXT, ts REAL)"""
 
 
 class Reserve(BaseModel):
@@ -62,7 +70,9 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.get("/stock/{sku}")
     async def stock(sku: str) -> Any:
-        row = await db.read(lambda c: c.execute("SELECT qty FROM stock WHERE sku=?", (sku,)).fetchone())
+        row = await db.read(
+            lambda c: c.execute("SELECT qty FROM stock WHERE sku=?", (sku,)).fetchone()
+        )
         if row is None:
             return JSONResponse({"error": f"unknown sku {sku}"}, status_code=404)
         return {"sku": sku, "available": row["qty"]}
@@ -79,7 +89,9 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
             if row is None or row["qty"] < body.quantity:
                 result = "out_of_stock:" + body.sku
             else:
-                conn.execute("UPDATE stock SET qty = qty - ? WHERE sku=?", (body.quantity, body.sku))
+                conn.execute(
+                    "UPDATE stock SET qty = qty - ? WHERE sku=?", (body.quantity, body.sku)
+                )
                 conn.execute(
                     "INSERT INTO reservations VALUES (?, ?, ?, 'reserved', ?)",
                     (body.saga_id, body.sku, body.quantity, time.time()),
@@ -97,11 +109,17 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
                 return "ok"
             row = conn.execute("SELECT * FROM reservations WHERE saga_id=?", (saga_id,)).fetchone()
             if row is not None and row["state"] == "reserved":
-                conn.execute("UPDATE stock SET qty = qty + ? WHERE sku=?", (row["quantity"], row["sku"]))
-                conn.execute("UPDATE reservations SET state='released', ts=? WHERE saga_id=?", (time.time(), saga_id))
+                conn.execute(
+                    "UPDATE stock SET qty = qty + ? WHERE sku=?", (row["quantity"], row["sku"])
+                )
+                conn.execute(
+                    "UPDATE reservations SET state='released', ts=? WHERE saga_id=?",
+                    (time.time(), saga_id),
+                )
             elif row is None:
                 conn.execute(
-                    "INSERT INTO reservations VALUES (?, NULL, 0, 'tombstone', ?)", (saga_id, time.time())
+                    "INSERT INTO reservations VALUES (?, NULL, 0, 'tombstone', ?)",
+                    (saga_id, time.time()),
                 )
             _record(conn, saga_id, "release", "ok")
             return "ok"
@@ -125,8 +143,16 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 # -- payments ----------------------------------------------------------------------------------
 
 PAYMENTS = f"""{OPS};
-CREATE TABLE IF NOT EXISTS accounts (customer TEXT PRIMARY KEY, balance INTEGER NOT NULL, initial INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT, customer TEXT, kind TEXT, amount INTEGER, ts REAL)"""
+CREATE TABLE IF NOT EXISTS accounts (
+  customer TEXT PRIMARY KEY, balance INTEGER NOT NULL, initial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT, customer TEXT, kind TEXT, amount INTEGER,
+  ts REAL)"""
+
+
+LEDGER_INSERT = (
+    "INSERT INTO ledger (saga_id, customer, kind, amount, ts) VALUES (?, ?, '{kind}', ?, ?)"
+)
 
 
 class Charge(BaseModel):
@@ -142,7 +168,9 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
     def account(conn: sqlite3.Connection, customer: str) -> int:
         start = BROKE if customer.startswith("broke") else RICH
         conn.execute("INSERT OR IGNORE INTO accounts VALUES (?, ?, ?)", (customer, start, start))
-        return conn.execute("SELECT balance FROM accounts WHERE customer=?", (customer,)).fetchone()[0]
+        return conn.execute(
+            "SELECT balance FROM accounts WHERE customer=?", (customer,)
+        ).fetchone()[0]
 
     @app.post("/charges")
     async def charge(body: Charge) -> Any:
@@ -160,7 +188,7 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
                     (body.amount, body.customer),
                 )
                 conn.execute(
-                    "INSERT INTO ledger (saga_id, customer, kind, amount, ts) VALUES (?, ?, 'charge', ?, ?)",
+                    LEDGER_INSERT.format(kind="charge"),
                     (body.saga_id, body.customer, body.amount, time.time()),
                 )
                 result = "ok"
@@ -178,9 +206,11 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
             net = sum(r["amount"] if r["kind"] == "charge" else -r["amount"] for r in rows)
             if net > 0:
                 customer = rows[0]["customer"]
-                conn.execute("UPDATE accounts SET balance = balance + ? WHERE customer=?", (net, customer))
                 conn.execute(
-                    "INSERT INTO ledger (saga_id, customer, kind, amount, ts) VALUES (?, ?, 'refund', ?, ?)",
+                    "UPDATE accounts SET balance = balance + ? WHERE customer=?", (net, customer)
+                )
+                conn.execute(
+                    LEDGER_INSERT.format(kind="refund"),
                     (saga_id, customer, net, time.time()),
                 )
             _record(conn, saga_id, "refund", "ok")
@@ -192,7 +222,9 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
     async def audit() -> Any:
         def read(conn: sqlite3.Connection) -> dict:
             accts = conn.execute("SELECT * FROM accounts").fetchall()
-            ledger = conn.execute("SELECT saga_id, customer, kind, amount, ts FROM ledger ORDER BY id").fetchall()
+            ledger = conn.execute(
+                "SELECT saga_id, customer, kind, amount, ts FROM ledger ORDER BY id"
+            ).fetchall()
             return {
                 "balances": {r["customer"]: r["balance"] for r in accts},
                 "initial_balances": {r["customer"]: r["initial"] for r in accts},
@@ -205,7 +237,8 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
 # -- shipping ----------------------------------------------------------------------------------
 
 SHIPPING = f"""{OPS};
-CREATE TABLE IF NOT EXISTS shipments (saga_id TEXT PRIMARY KEY, customer TEXT, state TEXT, ts REAL)"""
+CREATE TABLE IF NOT EXISTS shipments (
+  saga_id TEXT PRIMARY KEY, customer TEXT, state TEXT, ts REAL)"""
 
 
 class Ship(BaseModel):
@@ -225,7 +258,8 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
             if done is not None:
                 return done
             conn.execute(
-                "INSERT INTO shipments VALUES (?, ?, 'created', ?)", (body.saga_id, body.customer, time.time())
+                "INSERT INTO shipments VALUES (?, ?, 'created', ?)",
+                (body.saga_id, body.customer, time.time()),
             )
             _record(conn, body.saga_id, "ship", "ok")
             return "ok"
@@ -239,9 +273,14 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
                 return "ok"
             row = conn.execute("SELECT state FROM shipments WHERE saga_id=?", (saga_id,)).fetchone()
             if row is None:
-                conn.execute("INSERT INTO shipments VALUES (?, NULL, 'tombstone', ?)", (saga_id, time.time()))
+                conn.execute(
+                    "INSERT INTO shipments VALUES (?, NULL, 'tombstone', ?)", (saga_id, time.time())
+                )
             else:
-                conn.execute("UPDATE shipments SET state='cancelled', ts=? WHERE saga_id=?", (time.time(), saga_id))
+                conn.execute(
+                    "UPDATE shipments SET state='cancelled', ts=? WHERE saga_id=?",
+                    (time.time(), saga_id),
+                )
             _record(conn, saga_id, "cancel", "ok")
             return "ok"
 
@@ -249,5 +288,7 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.get("/audit")
     async def audit() -> Any:
-        rows = await db.read(lambda c: c.execute("SELECT saga_id, state, ts FROM shipments ORDER BY ts").fetchall())
+        rows = await db.read(
+            lambda c: c.execute("SELECT saga_id, state, ts FROM shipments ORDER BY ts").fetchall()
+        )
         return {"shipments": [dict(r) for r in rows]}

@@ -80,9 +80,7 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         for hook in app.state.on_start:
             await hook(ctx)
         if etcd is not None:
-            ctx.registration = Registration(
-                cfg, etcd, f"{cfg.host}:{cfg.port}", ctx.incarnation
-            )
+            ctx.registration = Registration(cfg, etcd, f"{cfg.host}:{cfg.port}", ctx.incarnation)
             await ctx.registration.start()
         ctx.ready = True
         try:
@@ -116,8 +114,11 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
 
     @app.get("/health")
     async def health() -> Response:
-        body = {"status": "ok" if ctx.ready else "starting", "instance": cfg.instance,
-                "incarnation": ctx.incarnation}
+        body = {
+            "status": "ok" if ctx.ready else "starting",
+            "instance": cfg.instance,
+            "incarnation": ctx.incarnation,
+        }
         return JSONResponse(body, status_code=200 if ctx.ready else 503)
 
     @app.get("/metrics")

@@ -162,7 +162,9 @@ class ServiceClient:
                 m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, "*", "breaker_open").inc()
                 raise CallFailed(service, "breaker_open", f"every breaker to {service} is open")
             ep, br = picked
-            outcome, reply, last_error = await self._attempt(service, ep, method, path, json, timeout)
+            outcome, reply, last_error = await self._attempt(
+                service, ep, method, path, json, timeout
+            )
             m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
             if reply is not None:
                 if br is not None:
@@ -194,6 +196,4 @@ class ServiceClient:
         except (aiohttp.ClientError, ValueError) as exc:
             return "error", None, f"{ep.instance}: {exc.__class__.__name__}: {exc}"
         finally:
-            m.OUTBOUND_DURATION.labels(self.cfg.service, service).observe(
-                time.perf_counter() - t0
-            )
+            m.OUTBOUND_DURATION.labels(self.cfg.service, service).observe(time.perf_counter() - t0)

@@ -36,9 +36,7 @@ class Discovery:
         if etcd is None:
             for service, addrs in cfg.peers.items():
                 if service in self._known:
-                    self._known[service] = {
-                        f"{service}-{i + 1}": a for i, a in enumerate(addrs)
-                    }
+                    self._known[service] = {f"{service}-{i + 1}": a for i, a in enumerate(addrs)}
             self._publish()
 
     async def start(self) -> None:

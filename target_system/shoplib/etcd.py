@@ -33,9 +33,7 @@ class Etcd:
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            async with self.session.post(
-                self.url + path, json=body, timeout=self.timeout
-            ) as resp:
+            async with self.session.post(self.url + path, json=body, timeout=self.timeout) as resp:
                 data = await resp.json(content_type=None)
                 if resp.status >= 400:
                     raise EtcdError(f"{path}: HTTP {resp.status}: {data}")

@@ -23,7 +23,9 @@ OUTBOUND_REQUESTS = Counter(
     "shop_outbound_requests", "Outbound call attempts by outcome", [*_LINK, "outcome"]
 )
 OUTBOUND_DURATION = Histogram(
-    "shop_outbound_request_duration_seconds", "Outbound attempt latency", ["caller", "callee"],
+    "shop_outbound_request_duration_seconds",
+    "Outbound attempt latency",
+    ["caller", "callee"],
     buckets=_LAT,
 )
 RETRIES = Counter("shop_retries", "Retries of outbound calls", ["caller", "callee"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -62,7 +63,6 @@ class Registration:
         if self._task is not None:
             self._task.cancel()
         if self.lease is not None:
-            try:
+            # a revoke that fails is harmless: the lease expires by itself
+            with contextlib.suppress(EtcdError):
                 await self.etcd.revoke(self.lease)
-            except EtcdError:
-                pass  # the lease expires by itself

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from tests.checks.rundata_builders import T0, requests
-
 from harness.checks.abort import AbortTracker, evaluate
 from harness.scenario import AbortCondition
+from tests.checks.rundata_builders import T0, requests
 
 COND = AbortCondition.model_validate({"error_rate_above": 0.9, "for": "5s"})
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.checks.rundata_builders import SHOP, T0, journal
-
 from harness.checks.base import CheckResult, RunData
+from tests.checks.rundata_builders import SHOP, T0, journal
 
 
 def test_load_reads_the_collected_layout_and_records_what_is_missing(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pandas as pd
-from tests.checks.rundata_builders import T0, data, frame, journal, series, steady
 
 from harness.checks import breaker
 from harness.checks.base import increases
 from harness.scenario import BreakerExpect
+from tests.checks.rundata_builders import T0, data, frame, journal, series, steady
 
 LATENCY = [{"kind": "latency", "target": "orders->payments", "at": 5, "end": 15}]
 L = {"caller": "orders", "callee": "payments"}

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from tests.checks.rundata_builders import T0, data, frame, journal, requests, series
 
 from harness.checks import discovery
 from harness.scenario import DiscoveryExpect
+from tests.checks.rundata_builders import T0, data, frame, journal, requests, series
 
 CRASH = [{"kind": "crash", "target": "payments-1", "at": 5, "end": 15}]
 EXPECT = DiscoveryExpect(instance="payments-1", leaves_within=6, recovers_within=5,

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from tests.checks.rundata_builders import data, frame, series
-
 from harness.checks import overload
+from tests.checks.rundata_builders import data, frame, series
 
 
 def lag(peak: float):

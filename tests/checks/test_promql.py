@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.checks.rundata_builders import data, frame, series
 
 from harness.checks import promql, run_checks
 from harness.scenario import PromqlExpect
+from tests.checks.rundata_builders import data, frame, series
 
 
 def e(**kw) -> PromqlExpect:

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import copy
 
-from tests.checks.rundata_builders import T0, data, journal, series
-
 from harness.checks import saga
 from harness.scenario import SagaConsistencyExpect
+from tests.checks.rundata_builders import T0, data, journal, series
 
 EXPECT = SagaConsistencyExpect(settle_within=10)
 FAULTS = [{"kind": "latency", "target": "orders->payments", "at": 5, "end": 15}]

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from tests.checks.rundata_builders import data, requests
-
 from harness.checks import slo
 from harness.checks.base import empty_requests
 from harness.scenario import SloExpect
+from tests.checks.rundata_builders import data, requests
 
 
 def test_baseline_within_bounds() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-FAKE_ENGINE = '''
+FAKE_ENGINE = """
 import pytest
 from harness import runner
 from harness.journal import Journal, ScenarioInfo
@@ -39,15 +39,18 @@ def _fake_engine():
     yield
 
 runner.Engine.create = classmethod(lambda cls, **kw: FakeEngine())
-'''
+"""
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
     scen = pytester.path / "scenarios"
     scen.mkdir()
-    for name in ("latency-orders-payments.yaml", "partition-orders-inventory.yaml",
-                 "crash-payments.yaml"):
+    for name in (
+        "latency-orders-payments.yaml",
+        "partition-orders-inventory.yaml",
+        "crash-payments.yaml",
+    ):
         shutil.copy(REPO / "scenarios" / name, scen / name)
     pytester.makeini("[pytest]\nstrict_markers = true\nmarkers =\n    smoke: short\n")
     pytester.makeconftest(FAKE_ENGINE)
@@ -56,16 +59,20 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_collects_one_item_per_scenario_with_fault_markers(project):
     result = project.runpytest_subprocess("--collect-only", "-q", "scenarios")
-    result.stdout.fnmatch_lines([
-        "scenarios/crash-payments.yaml::crash-payments",
-        "scenarios/latency-orders-payments.yaml::latency-orders-payments",
-        "scenarios/partition-orders-inventory.yaml::partition-orders-inventory",
-        "3 tests collected*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "scenarios/crash-payments.yaml::crash-payments",
+            "scenarios/latency-orders-payments.yaml::latency-orders-payments",
+            "scenarios/partition-orders-inventory.yaml::partition-orders-inventory",
+            "3 tests collected*",
+        ]
+    )
 
 
 def test_marker_selection_picks_exactly_the_partition_scenario(project):
-    result = project.runpytest_subprocess("--collect-only", "-q", "-m", "partition and not slow", "scenarios")
+    result = project.runpytest_subprocess(
+        "--collect-only", "-q", "-m", "partition and not slow", "scenarios"
+    )
     result.stdout.fnmatch_lines(["*partition-orders-inventory*", "1/3 tests collected*"])
     assert "latency-orders-payments" not in result.stdout.str()
 

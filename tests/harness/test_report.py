@@ -15,19 +15,57 @@ T0 = 1_800_000_000.0
 
 def journal(name: str, verdict: str, checks: list[dict], **extra) -> dict:
     return {
-        "schema": 1, "run_id": "r1",
-        "scenario": {"name": name, "file": f"scenarios/{name}.yaml", "line": 1, "tags": ["smoke"],
-                     "markers": ["latency", "smoke"], "seed": 7},
+        "schema": 1,
+        "run_id": "r1",
+        "scenario": {
+            "name": name,
+            "file": f"scenarios/{name}.yaml",
+            "line": 1,
+            "tags": ["smoke"],
+            "markers": ["latency", "smoke"],
+            "seed": 7,
+        },
         "versions": {"stormproof": "0.1.0", "toxiproxy": "2.12.0"},
-        "started_at": T0 - 5, "clock_start": T0, "ended_at": T0 + 30,
-        "phases": [{"name": "baseline", "planned_start": T0, "planned_end": T0 + 5, "start": T0, "end": T0 + 5},
-                   {"name": "fault", "planned_start": T0 + 5, "planned_end": T0 + 20, "start": T0 + 5, "end": T0 + 20}],
-        "faults": [{"id": "f1", "kind": "latency", "target": "orders->payments", "params": {"latency": 1.5},
-                    "planned_at": 5, "planned_for": 10, "injected_at": T0 + 5.02, "reverted_at": T0 + 15.01,
-                    "drift_ms": 20.0, "error": None}],
-        "events": [], "checks": checks, "load": {"users": 8, "rate": 2, "requests": 40, "failures": 2},
-        "overload": {"max_event_loop_lag_s": 0.01, "inconclusive": False}, "verdict": verdict,
-        "missing": [], **extra,
+        "started_at": T0 - 5,
+        "clock_start": T0,
+        "ended_at": T0 + 30,
+        "phases": [
+            {
+                "name": "baseline",
+                "planned_start": T0,
+                "planned_end": T0 + 5,
+                "start": T0,
+                "end": T0 + 5,
+            },
+            {
+                "name": "fault",
+                "planned_start": T0 + 5,
+                "planned_end": T0 + 20,
+                "start": T0 + 5,
+                "end": T0 + 20,
+            },
+        ],
+        "faults": [
+            {
+                "id": "f1",
+                "kind": "latency",
+                "target": "orders->payments",
+                "params": {"latency": 1.5},
+                "planned_at": 5,
+                "planned_for": 10,
+                "injected_at": T0 + 5.02,
+                "reverted_at": T0 + 15.01,
+                "drift_ms": 20.0,
+                "error": None,
+            }
+        ],
+        "events": [],
+        "checks": checks,
+        "load": {"users": 8, "rate": 2, "requests": 40, "failures": 2},
+        "overload": {"max_event_loop_lag_s": 0.01, "inconclusive": False},
+        "verdict": verdict,
+        "missing": [],
+        **extra,
     }
 
 
@@ -40,32 +78,87 @@ def scenario_dir(run: Path, j: dict, data: bool = True) -> None:
     with open(d / "requests.jsonl", "w") as f:
         f.write(json.dumps({"event": "spawned", "t": T0}) + "\n")
         for i in range(40):
-            f.write(json.dumps({"t": T0 + i * 0.5, "ms": 20 + i, "name": "POST /orders",
-                                "ok": i % 20 != 7, "status": 201}) + "\n")
-    rows = [{"t": T0 + s, "value": 1.0 if 7 <= s < 15 else 0.0, "caller": "orders",
-             "callee": "payments", "callee_instance": "payments-1"} for s in range(25)]
+            f.write(
+                json.dumps(
+                    {
+                        "t": T0 + i * 0.5,
+                        "ms": 20 + i,
+                        "name": "POST /orders",
+                        "ok": i % 20 != 7,
+                        "status": 201,
+                    }
+                )
+                + "\n"
+            )
+    rows = [
+        {
+            "t": T0 + s,
+            "value": 1.0 if 7 <= s < 15 else 0.0,
+            "caller": "orders",
+            "callee": "payments",
+            "callee_instance": "payments-1",
+        }
+        for s in range(25)
+    ]
     pd.DataFrame(rows).to_csv(d / "prom" / "breaker_state.csv", index=False)
     pd.DataFrame([{"t": T0 + s, "value": 0.0} for s in range(25)]).to_csv(
-        d / "prom" / "sagas_in_flight.csv", index=False)
-    pd.DataFrame([{"t": T0 + s, "service": "payments", "instance": f"payments-{k}", "incarnation": "x"}
-                  for s in range(25) for k in (1, 2)]).to_csv(d / "registry.csv", index=False)
+        d / "prom" / "sagas_in_flight.csv", index=False
+    )
+    pd.DataFrame(
+        [
+            {"t": T0 + s, "service": "payments", "instance": f"payments-{k}", "incarnation": "x"}
+            for s in range(25)
+            for k in (1, 2)
+        ]
+    ).to_csv(d / "registry.csv", index=False)
 
 
-PASS = {"name": "saga consistency", "kind": "saga", "verdict": "pass", "expected": "all terminal",
-        "measured": "40 sagas", "evidence": []}
-FAIL = {"name": "breaker orders->payments", "kind": "breaker", "verdict": "fail",
-        "expected": "opens within 5 s", "measured": "never opened", "violation_at": T0 + 10,
-        "evidence": ["breaker orders->payments-1 never opened after the latency fault (limit 5 s)"]}
+PASS = {
+    "name": "saga consistency",
+    "kind": "saga",
+    "verdict": "pass",
+    "expected": "all terminal",
+    "measured": "40 sagas",
+    "evidence": [],
+}
+FAIL = {
+    "name": "breaker orders->payments",
+    "kind": "breaker",
+    "verdict": "fail",
+    "expected": "opens within 5 s",
+    "measured": "never opened",
+    "violation_at": T0 + 10,
+    "evidence": ["breaker orders->payments-1 never opened after the latency fault (limit 5 s)"],
+}
 
 
 def make_run(tmp_path: Path) -> Path:
     run = tmp_path / "r1"
     scenario_dir(run, journal("good", "pass", [PASS]))
     scenario_dir(run, journal("bad", "fail", [PASS, FAIL]))
-    scenario_dir(run, journal("stopped", "aborted", [], events=[
-        {"t": T0 + 9, "kind": "abort", "message": "client error rate 95% stayed above 90% for 5 s"}]))
-    scenario_dir(run, journal("partial", "error", [], missing=["prom/breaker_state.csv: Prometheus unreachable"]), data=False)
-    (run / "run.json").write_text(json.dumps({"run_id": "r1", "scenarios": ["good", "bad", "stopped", "partial"]}))
+    scenario_dir(
+        run,
+        journal(
+            "stopped",
+            "aborted",
+            [],
+            events=[
+                {
+                    "t": T0 + 9,
+                    "kind": "abort",
+                    "message": "client error rate 95% stayed above 90% for 5 s",
+                }
+            ],
+        ),
+    )
+    scenario_dir(
+        run,
+        journal("partial", "error", [], missing=["prom/breaker_state.csv: Prometheus unreachable"]),
+        data=False,
+    )
+    (run / "run.json").write_text(
+        json.dumps({"run_id": "r1", "scenarios": ["good", "bad", "stopped", "partial"]})
+    )
     return run
 
 

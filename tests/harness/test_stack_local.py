@@ -85,8 +85,11 @@ def test_one_way_partition_drops_the_response_after_the_work(stack):
     fault.inject()
     addr = stack.links_for("orders")["payments-1"]
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"http://{addr}/charges", json={"saga_id": "oneway-1", "customer": "c",
-                                                   "amount": 100}, timeout=1.0)
+        httpx.post(
+            f"http://{addr}/charges",
+            json={"saga_id": "oneway-1", "customer": "c", "amount": 100},
+            timeout=1.0,
+        )
     fault.revert()
     ledger = httpx.get(stack.instance_url("payments-1") + "/audit", timeout=5).json()["ledger"]
     assert [e["kind"] for e in ledger if e["saga_id"] == "oneway-1"] == ["charge"]
@@ -137,8 +140,13 @@ def test_pause_freezes_and_resume_recovers(stack):
 
 def test_down_after_the_harness_was_killed_leaves_nothing(tmp_path):
     env = {**os.environ, "STORMPROOF_STATE_DIR": str(tmp_path)}
-    up = subprocess.Popen([sys.executable, "-m", "harness.cli", "up"], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         for line in up.stdout:  # wait until it says it is up
             if b"Ctrl-C stops everything" in line:
@@ -149,11 +157,19 @@ def test_down_after_the_harness_was_killed_leaves_nothing(tmp_path):
         assert len(pids) == 10
         os.killpg(up.pid, signal.SIGKILL)
         up.wait(timeout=5)
-        out = subprocess.run([sys.executable, "-m", "harness.cli", "down"], env=env,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "down"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "stopped 10 processes" in out.stdout
         for pid in pids:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            assert (
+                not Path(f"/proc/{pid}").exists()
+                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            )
         assert not list((tmp_path / "stacks").glob("*.json"))
     finally:
         if up.poll() is None:

@@ -12,8 +12,14 @@ class Clock:
 def make(clock: Clock, **kw):
     moves = []
     br = CircuitBreaker(
-        "t", window=3.0, min_calls=5, failure_rate=0.5, open_for=2.0, clock=clock,
-        on_transition=lambda a, b: moves.append((a, b)), **kw,
+        "t",
+        window=3.0,
+        min_calls=5,
+        failure_rate=0.5,
+        open_for=2.0,
+        clock=clock,
+        on_transition=lambda a, b: moves.append((a, b)),
+        **kw,
     )
     return br, moves
 

@@ -6,8 +6,15 @@ BASE = {"SHOP_SERVICE": "payments", "SHOP_PORT": "8000", "SHOP_DATA_DIR": "/tmp/
 
 
 def test_defaults_and_overrides():
-    cfg = ShopConfig.from_env({**BASE, "SHOP_CALL_TIMEOUT": "0.5", "SHOP_RETRY_BUDGET": "0.1",
-                               "SHOP_LINKS": '{"payments-1": "127.0.0.1:9"}', "SHOP_BUGS": "retry_storm"})
+    cfg = ShopConfig.from_env(
+        {
+            **BASE,
+            "SHOP_CALL_TIMEOUT": "0.5",
+            "SHOP_RETRY_BUDGET": "0.1",
+            "SHOP_LINKS": '{"payments-1": "127.0.0.1:9"}',
+            "SHOP_BUGS": "retry_storm",
+        }
+    )
     assert cfg.instance == "payments-1"
     assert cfg.call_timeout == 0.5
     assert cfg.retry_budget_ratio == 0.1

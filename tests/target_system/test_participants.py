@@ -89,7 +89,10 @@ def test_reservation_release_and_late_reserve(tmp_path):
     r = inv.post("/reservations", json={**body, "saga_id": "s9"})
     assert r.status_code == 409
     assert inv.get("/stock/sku-1").json()["available"] == before
-    assert inv.post("/reservations", json={**body, "sku": "sku-empty", "saga_id": "s5"}).status_code == 409
+    assert (
+        inv.post("/reservations", json={**body, "sku": "sku-empty", "saga_id": "s5"}).status_code
+        == 409
+    )
 
 
 def test_shipment_cancel_before_create(tmp_path):

@@ -40,9 +40,13 @@ def run(coro):
 
 async def new_saga(saga: Saga, state: str = "PENDING") -> str:
     now = time.time()
-    await saga.db.write(lambda c: c.execute(
-        "INSERT INTO orders VALUES ('s1', 's1', 'k1', 'sku-2', 1, 'c', 200, ?, NULL, NULL, ?, ?)",
-        (state, now, now)))
+    await saga.db.write(
+        lambda c: c.execute(
+            "INSERT INTO orders VALUES"
+            " ('s1', 's1', 'k1', 'sku-2', 1, 'c', 200, ?, NULL, NULL, ?, ?)",
+            (state, now, now),
+        )
+    )
     return "s1"
 
 
@@ -56,6 +60,7 @@ def drive(tmp_path: Path, script: dict, state: str = "PENDING", bugs=frozenset()
         order = await saga.order(sid)
         db.close()
         return order, client.calls
+
     return run(go())
 
 
@@ -105,7 +110,9 @@ def test_no_compensation_bug_leaves_the_reservation(tmp_path):
     assert "inventory release" not in calls
 
 
-@pytest.mark.parametrize(("state", "first"), [("CHARGING", "payments /charges"), ("SHIPPING", "shipping /shipments")])
+@pytest.mark.parametrize(
+    ("state", "first"), [("CHARGING", "payments /charges"), ("SHIPPING", "shipping /shipments")]
+)
 def test_redrive_resumes_at_the_step_in_flight(tmp_path, state, first):
     order, calls = drive(tmp_path, {}, state=state)
     assert order["state"] == "COMPLETED"
