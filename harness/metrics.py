@@ -28,6 +28,7 @@ STANDARD_QUERIES: dict[str, str] = {
     "discovery_instances": "shop_discovery_instances",
     "event_loop_lag": "shop_event_loop_lag_seconds",
     "http_requests": "shop_http_requests_total",
+    "retries": "shop_retries_total",
     "up": "up",
 }
 

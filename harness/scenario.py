@@ -98,6 +98,9 @@ class Load(_Strict):
     spawn_rate: float | None = Field(default=None, gt=0)
     rate: float = Field(default=2.0, gt=0)
     stages: list[Stage] | None = Field(default=None, min_length=1)
+    workers: int = Field(
+        default=0, ge=0, le=16, description="Locust distributed mode: local worker processes"
+    )
 
     @model_validator(mode="after")
     def _users_or_stages(self) -> Load:

@@ -137,7 +137,7 @@ class ScenarioRun:
             stages=stages,
             run_time=self.scenario.duration + SPAWN_TIMEOUT + 30,
             seed=self.scenario.seed,
-            workers=self.engine.load_workers,
+            workers=self.engine.load_workers or load.workers,
         )
         locust = LocustProcess(plan, self.out, self.engine.settings.python)
         locust.start()
