@@ -48,24 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
 
-    try:
-        from harness import cli_stack
-    except ImportError:  # pragma: no cover - during bootstrap only
-        cli_stack = None
-    if cli_stack is not None:
-        cli_stack.register(sub)
-    try:
-        from harness import selftest
-    except ImportError:  # pragma: no cover
-        selftest = None
-    if selftest is not None:
-        selftest.register(sub)
-    try:
-        from harness import ui
-    except ImportError:  # pragma: no cover
-        ui = None
-    if ui is not None:
-        ui.register(sub)
+    from harness import cli_stack, compose, selftest, ui
+
+    for module in (cli_stack, selftest, ui, compose):
+        module.register(sub)
     return parser
 
 

@@ -127,7 +127,7 @@ class Engine:
         self.scenario_dirs: list[str] = []
         self._stacks: dict[StackKey, Any] = {}
         self._versions: dict[str, str] | None = None
-        self._interrupted = False
+        self._stack_count = 0
 
     @classmethod
     def create(
@@ -157,7 +157,11 @@ class Engine:
                 self._stacks.pop(other).stop()
             self.progress.say(f"  starting the stack for {key.describe()}")
             t0 = time.monotonic()
-            stack = open_stack(key, self.settings, self.run_dir / "stack")
+            # each stack its own directory: a Prometheus TSDB or a database from an earlier
+            # stack (other bug switches) must never leak into this one's data
+            self._stack_count += 1
+            stack_dir = self.run_dir / f"stack-{self._stack_count}"
+            stack = open_stack(key, self.settings, stack_dir)
             self._stacks[key] = stack
             self.progress.say(f"  stack ready in {time.monotonic() - t0:.1f}s")
         else:

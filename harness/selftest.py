@@ -21,9 +21,9 @@ BUG_SCENARIOS: dict[str, list[str]] = {
     "double_charge": ["blackhole-payments"],
     "breaker_disabled": ["latency-orders-payments"],
     "breaker_stuck_open": ["latency-orders-payments"],
-    "retry_storm": ["latency-orders-payments"],
+    "retry_storm": ["jitter-timeouts-orders-payments"],
     "stale_discovery": ["crash-payments"],
-    "no_redrive": ["crash-orders"],
+    "no_redrive": ["crash-orders-redrive"],
 }
 CORRECT = "correct"
 

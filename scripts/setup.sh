@@ -12,6 +12,7 @@ log() { printf '[setup] %s\n' "$*"; }
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)  # static check of docker-compose.yml
 if [ "${STORMPROOF_SKIP_CHROMIUM:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi

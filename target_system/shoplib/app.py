@@ -80,7 +80,8 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         for hook in app.state.on_start:
             await hook(ctx)
         if etcd is not None:
-            ctx.registration = Registration(cfg, etcd, f"{cfg.host}:{cfg.port}", ctx.incarnation)
+            address = cfg.advertise or f"{cfg.host}:{cfg.port}"
+            ctx.registration = Registration(cfg, etcd, address, ctx.incarnation)
             await ctx.registration.start()
         ctx.ready = True
         try:

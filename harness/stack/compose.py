@@ -1,0 +1,201 @@
+"""The Docker Compose backend: the same stack protocol over containers, through the Docker SDK.
+
+``docker compose up`` / ``down`` bring the project up and down (the SDK has no compose); every
+process fault is one SDK call on the instance's container: crash = kill, stop = stop, pause /
+resume = pause / unpause, restart = restart. Network faults stay with Toxiproxy, whose API the
+compose file publishes on 127.0.0.1. Without a reachable engine: InfraUnavailable (exit 3).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.errors import InfraUnavailable, StackError
+from harness.infra.etcd import Etcd
+from harness.infra.toxiproxy import Toxiproxy
+from harness.infra.waiting import wait_for
+from harness.settings import REPO_ROOT, Settings
+from harness.topology import Topology
+
+TOXIPROXY_URL = "http://127.0.0.1:8474"
+PROMETHEUS_URL = "http://127.0.0.1:9090"
+ETCD_URL = "http://127.0.0.1:12379"
+
+
+def docker_client() -> Any:
+    """The SDK client, or one clear error when no engine answers."""
+    import docker
+    from docker.errors import DockerException
+
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        raise InfraUnavailable(
+            "the compose backend needs a running Docker engine, and none answers "
+            "(no /var/run/docker.sock, no DOCKER_HOST); the local backend (the default) needs none"
+        )
+    client = None
+    try:
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except DockerException as exc:
+        if client is not None:
+            client.close()
+        raise InfraUnavailable(
+            "the compose backend needs a running Docker engine, and none answers "
+            f"({exc.__class__.__name__}); the local backend (the default) needs none"
+        ) from exc
+    return client
+
+
+class ComposeStack:
+    def __init__(
+        self,
+        topology: Topology,
+        settings: Settings,
+        project: str | None = None,
+        compose_file: Path | None = None,
+        client: Any = None,
+    ) -> None:
+        self.topology = topology
+        self.settings = settings
+        self.project = project or f"stormproof-{topology.name}"
+        self.compose_file = compose_file or REPO_ROOT / "docker-compose.yml"
+        self.client = client if client is not None else docker_client()
+        self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
+        self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
+        self.paused: set[str] = set()
+
+    # -- containers ----------------------------------------------------------------------------
+
+    def container(self, instance: str) -> Any:
+        self.topology.instance(instance)
+        found = self.client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.project}",
+                    f"com.docker.compose.service={instance}",
+                ]
+            },
+        )
+        if not found:
+            raise StackError(f"no container for {instance} in compose project {self.project}")
+        return found[0]
+
+    def _compose(self, *args: str) -> None:
+        cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", self.project, *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise StackError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}")
+
+    def start(self) -> None:
+        self._compose("up", "-d", "--wait")
+        self.wait_healthy()
+
+    def stop(self) -> None:
+        self._compose("down")
+
+    def kill(self, instance: str) -> None:
+        self.container(instance).kill()
+
+    def terminate(self, instance: str) -> None:
+        self.container(instance).stop(timeout=int(self.settings.timeouts.process_stop))
+
+    def pause(self, instance: str) -> None:
+        self.container(instance).pause()
+        self.paused.add(instance)
+
+    def resume(self, instance: str) -> None:
+        self.container(instance).unpause()
+        self.paused.discard(instance)
+
+    def restart(self, instance: str) -> None:
+        self.container(instance).restart(timeout=int(self.settings.timeouts.process_stop))
+        self.wait_healthy(instance)
+
+    def start_instance(self, instance: str, wait: bool = True) -> None:
+        self.container(instance).start()
+        if wait:
+            self.wait_healthy(instance)
+
+    def is_running(self, instance: str) -> bool:
+        c = self.container(instance)
+        c.reload()
+        return c.status == "running"
+
+    def pause_registry(self) -> None:
+        self._service_container("etcd").pause()
+        self.paused.add("etcd")
+
+    def resume_registry(self) -> None:
+        self._service_container("etcd").unpause()
+        self.paused.discard("etcd")
+
+    def _service_container(self, service: str) -> Any:
+        found = self.client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.project}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        if not found:
+            raise StackError(f"no {service} container in compose project {self.project}")
+        return found[0]
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    def instance_url(self, instance: str) -> str:
+        c = self.container(instance)
+        c.reload()
+        bindings = (c.ports or {}).get("8000/tcp") or []
+        if not bindings:
+            raise StackError(f"{instance} publishes no port")
+        return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+
+    def entry_url(self) -> str:
+        return self.instance_url(self.topology.instances_of(self.topology.entry)[0].name)
+
+    def prometheus_url(self) -> str:
+        return PROMETHEUS_URL
+
+    def urls(self) -> dict[str, str]:
+        return {
+            "entry": self.entry_url(),
+            "prometheus": PROMETHEUS_URL,
+            "toxiproxy": TOXIPROXY_URL,
+            "registry": ETCD_URL,
+        }
+
+    def registry_members(self) -> list[dict]:
+        return self.etcd.members() if self.etcd is not None else []
+
+    def wait_healthy(self, instance: str | None = None, timeout: float | None = None) -> float:
+        names = [instance] if instance else [i.name for i in self.topology.instances()]
+        t0 = time.monotonic()
+        for name in names:
+            svc = self.topology.services[self.topology.instance(name).service]
+
+            def probe(n: str = name, path: str = svc.health) -> bool:
+                return httpx.get(self.instance_url(n) + path, timeout=1.0).status_code == 200
+
+            wait_for(f"{name} healthy", probe, timeout or self.settings.timeouts.process_start)
+        return time.monotonic() - t0
+
+    def settle(self) -> None:
+        self.toxiproxy.reset()
+        if "etcd" in self.paused:
+            self.resume_registry()
+        for name in sorted(self.paused):
+            self.resume(name)
+        for inst in self.topology.instances():
+            if not self.is_running(inst.name):
+                self.start_instance(inst.name, wait=False)
+        self.wait_healthy()
