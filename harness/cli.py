@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="markers", help="select scenarios by marker expression")
     run.add_argument("--report", type=Path, help="report directory (default reports/<run-id>)")
     run.add_argument("--load-workers", type=int, default=0, help="Locust distributed workers")
+    run.add_argument(
+        "--backend",
+        choices=("local", "compose"),
+        default="local",
+        help="how the target runs: local processes (default) or Docker Compose",
+    )
+    run.add_argument("--compose-project", help="compose project name (your own system)")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser("validate", help="check scenario files without running them")
@@ -96,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InputInvalid("no scenario matches the selection")
     install_interrupt_handler()
     engine = Engine.create(report_dir=args.report, load_workers=args.load_workers)
+    engine.backend, engine.project = args.backend, args.compose_project
     engine.progress.say(f"stormproof {__version__}: {len(scenarios)} scenarios -> {engine.run_dir}")
     verdicts: dict[str, str] = {}
     interrupted = False

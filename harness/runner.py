@@ -128,6 +128,8 @@ class Engine:
         self._stacks: dict[StackKey, Any] = {}
         self._versions: dict[str, str] | None = None
         self._stack_count = 0
+        self.backend = "local"
+        self.project: str | None = None
 
     @classmethod
     def create(
@@ -161,7 +163,7 @@ class Engine:
             # stack (other bug switches) must never leak into this one's data
             self._stack_count += 1
             stack_dir = self.run_dir / f"stack-{self._stack_count}"
-            stack = open_stack(key, self.settings, stack_dir)
+            stack = open_stack(key, self.settings, stack_dir, self.backend, self.project)
             self._stacks[key] = stack
             self.progress.say(f"  stack ready in {time.monotonic() - t0:.1f}s")
         else:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from harness.errors import FaultError, HarnessError, InfraUnavailable, TopologyInvalid
+from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.scenario import TopologyFacts, fault_params
 from harness.settings import Settings
 from harness.topology import Topology, bundled_topology_path, load_topology
@@ -240,10 +240,23 @@ class TargetStack:
         return time.monotonic() - t0
 
 
-def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStack:
-    from harness.stack.local import LocalStack
+def open_stack(
+    key: StackKey,
+    settings: Settings,
+    stack_dir: Path,
+    backend_name: str = "local",
+    project: str | None = None,
+) -> TargetStack:
+    if backend_name == "compose":
+        from harness.stack.compose import ComposeStack
 
-    backend = LocalStack(_topology(key.topology), settings, stack_dir, dict(key.env))
+        if key.env:
+            raise InputInvalid("target_env needs the local backend (compose files fix the env)")
+        backend: Any = ComposeStack(_topology(key.topology), settings, project)
+    else:
+        from harness.stack.local import LocalStack
+
+        backend = LocalStack(_topology(key.topology), settings, stack_dir, dict(key.env))
     try:
         backend.start()
     except BaseException:
