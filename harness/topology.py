@@ -30,7 +30,12 @@ TEMPLATE_VARS = {
     "data_dir",
     "links_json",
 }
+# ``{proxy:SERVICE}``: this caller's Toxiproxy listeners for SERVICE's instances, comma-separated.
+PROXY_VAR = "proxy"
+TOP_LEVEL_FIELDS = ("name", "lease_ttl", "registry", "proxy_mode", "entry", "services", "links")
+SERVICE_FIELDS = ("instances", "command", "env", "health", "metrics", "audit")
 _LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*$")
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 def bundled_topology_path() -> Path:
@@ -206,12 +211,14 @@ def load_topology(path: str | Path) -> Topology:
         for key, tmpl in [("command", c) for c in cmd] + [
             (f"env.{k}", str(v)) for k, v in env.items()
         ]:
-            for _, var, _, _ in string.Formatter().parse(tmpl):
+            for _, var, spec, _ in string.Formatter().parse(tmpl):
+                if var == "proxy" and spec in services_raw:
+                    continue  # {proxy:SERVICE}: this caller's proxies of SERVICE
                 if var is not None and var not in TEMPLATE_VARS:
                     raise bad(
                         [*where, key.split(".")[0]],
                         f"unknown template variable {{{var}}}; "
-                        f"known: {', '.join(sorted(TEMPLATE_VARS))}",
+                        f"known: {', '.join(sorted(TEMPLATE_VARS))}, {{proxy:SERVICE}}",
                     )
         services[name] = Service(
             name=name,

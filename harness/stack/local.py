@@ -124,6 +124,16 @@ class LocalStack:
                 out[inst.name] = self._addr("proxy:" + self.topology.proxy_for(caller, inst.name))
         return out
 
+    def proxy_lists(self, caller: str) -> dict[str, str]:
+        """``proxy:SERVICE`` -> comma list of this caller's proxy addresses for SERVICE."""
+        links = self.links_for(caller)
+        out: dict[str, str] = {}
+        for service in self.topology.services:
+            addrs = [links[i.name] for i in self.topology.instances_of(service) if i.name in links]
+            if addrs:
+                out[f"proxy:{service}"] = ",".join(addrs)
+        return out
+
     # -- process bookkeeping -------------------------------------------------------------------
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -282,6 +292,7 @@ class LocalStack:
                 "registry_url": self.registry_url(),
                 "data_dir": str(data_dir),
                 "links_json": self.links_for(inst.service),
+                **self.proxy_lists(inst.service),
             },
         )
         env.update(self.target_env)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import TopologyInvalid
+from harness.topology import bundled_topology_path, load_topology
+
+
+def test_bundled_topology():
+    t = load_topology(bundled_topology_path())
+    assert t.entry == "gateway" and t.lease_ttl == 5.0
+    assert [i.name for i in t.instances_of("payments")] == ["payments-1", "payments-2"]
+    # per_link: one proxy per (caller service, callee instance); inventory has two callers
+    names = {p.name for p in t.proxies()}
+    assert {"gateway--inventory-1", "orders--inventory-1", "orders--payments-2"} <= names
+    assert len(names) == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "services: {a: {command: [x]}}\nlinks: [a -> b]\n",
+            "t.yaml:2: links.0: unknown service 'b'; known: a",
+        ),
+        (
+            "services: {a: {command: [x], instances: 0}}\n",
+            "t.yaml:1: services.a.instances: expected a positive integer",
+        ),
+        ("services: {a: {command: ['{prot}']}}\n", "unknown template variable {prot}"),
+        ("services: {a: {command: [x], colour: red}}\n", "services.a.colour: unknown field"),
+        ("services: [\n", "t.yaml:2: not valid YAML"),
+        (
+            "services: {a: {command: [x]}}\nproxy_mode: mesh\n",
+            "t.yaml:2: proxy_mode: expected per_link or shared",
+        ),
+    ],
+)
+def test_bad_topology_names_file_line_and_field(tmp_path, text, message):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(TopologyInvalid) as err:
+        load_topology(path)
+    assert message in str(err.value).replace(str(tmp_path) + "/", "")
