@@ -125,12 +125,15 @@ class LocustProcess:
         return bool(self._procs) and self._procs[0].poll() is None
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """Ask Locust to stop (it then writes its reports); kill it after ``timeout``."""
+        """Ask Locust to stop and kill it after ``timeout``.
+
+        SIGINT, not SIGTERM: on SIGTERM Locust exits without writing its HTML report.
+        """
         if not self._procs:
             return None
         master = self._procs[0]
         if master.poll() is None:
-            master.send_signal(signal.SIGTERM)
+            master.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout
         for proc in self._procs:
             try:

@@ -6,6 +6,7 @@ by an unrelated process after a crash is never touched. Nothing is stopped by na
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,23 +81,28 @@ def spawn(
 
 def stop(rec: ProcessRecord, timeout: float = 5.0, proc: subprocess.Popen | None = None) -> None:
     """SIGCONT (a paused process cannot exit), SIGTERM, then SIGKILL after ``timeout``."""
-    if not rec.alive():
-        _reap(proc)
-        return
-    rec.signal(signal.SIGCONT)
-    rec.signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(proc)
+    try:
         if not rec.alive():
             return
-        time.sleep(0.05)
-    rec.signal(signal.SIGKILL)
-    for _ in range(100):
-        _reap(proc)
-        if not rec.alive():
-            return
-        time.sleep(0.02)
+        rec.signal(signal.SIGCONT)
+        rec.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(proc)
+            if not rec.alive():
+                return
+            time.sleep(0.05)
+        rec.signal(signal.SIGKILL)
+        for _ in range(100):
+            _reap(proc)
+            if not rec.alive():
+                return
+            time.sleep(0.02)
+    finally:
+        # a child that died between two polls is a zombie until waited for
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
 
 
 def _reap(proc: subprocess.Popen | None) -> None:

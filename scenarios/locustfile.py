@@ -60,6 +60,7 @@ def _on_request(request_type, name, response_time, response, exception, start_ti
             "status": status,
             "error": None if exception is None else str(exception)[:200],
             "state": state,
+            "pid": os.getpid(),
         }
     )
 

@@ -1,57 +1,169 @@
-"""Reading a scenario's saved data for the report, tolerant of anything missing."""
+"""Reading one scenario's saved data for the report, tolerant of anything missing.
+
+Nothing here raises for absent, empty or malformed files: a reader returns an empty frame (or
+None) and the caller describes the gap in the report. The journal is read as a plain dict and
+normalised so templates and figures never meet a missing key or a value of the wrong type;
+``harness.journal`` is deliberately not imported (the report depends on the file format only).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+REQUEST_COLUMNS = ["t", "ms", "name", "ok", "status", "error", "state"]
 
-def read_journal(scenario_dir: Path) -> dict[str, Any] | None:
+
+def read_json(path: Path) -> Any | None:
     try:
-        return json.loads((scenario_dir / "journal.json").read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
+def _num(value: Any) -> float | None:
+    """A finite float, or None (null, NaN, a string that is not a number...)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def normalise_journal(raw: dict[str, Any], fallback_name: str) -> dict[str, Any]:
+    """Every key of the journal contract present, times as float-or-None, lists as lists."""
+    j = dict(raw)
+    sc = dict(_dict(raw.get("scenario")))
+    sc.setdefault("name", fallback_name)
+    sc["markers"] = [str(m) for m in sc.get("markers") or [] if m is not None]
+    sc["tags"] = [str(m) for m in sc.get("tags") or [] if m is not None]
+    j["scenario"] = sc
+    j["versions"] = _dict(raw.get("versions"))
+    j["target"] = _dict(raw.get("target"))
+    for key in ("started_at", "clock_start", "ended_at"):
+        j[key] = _num(raw.get(key))
+    j["phases"] = [
+        {**p, **{k: _num(p.get(k)) for k in ("planned_start", "planned_end", "start", "end")}}
+        for p in _dicts(raw.get("phases"))
+    ]
+    faults = []
+    for i, f in enumerate(_dicts(raw.get("faults"))):
+        f = dict(f)
+        f.setdefault("id", f"f{i + 1}")
+        for k in ("planned_at", "planned_for", "injected_at", "reverted_at", "drift_ms"):
+            f[k] = _num(f.get(k))
+        f["params"] = _dict(f.get("params"))
+        faults.append(f)
+    j["faults"] = faults
+    j["events"] = [{**e, "t": _num(e.get("t"))} for e in _dicts(raw.get("events"))]
+    checks = []
+    for c in _dicts(raw.get("checks")):
+        c = dict(c)
+        c["verdict"] = c.get("verdict") if c.get("verdict") in ("pass", "fail") else "unknown"
+        ev = c.get("evidence")
+        c["evidence"] = [str(e) for e in ev] if isinstance(ev, list) else ([str(ev)] if ev else [])
+        c["violation_at"] = _num(c.get("violation_at"))
+        c["details"] = _dict(c.get("details"))
+        checks.append(c)
+    j["checks"] = checks
+    j["load"] = _dict(raw.get("load"))
+    j["overload"] = _dict(raw.get("overload"))
+    j["overload"]["max_event_loop_lag_s"] = _num(j["overload"].get("max_event_loop_lag_s"))
+    j["missing"] = (
+        [str(m) for m in raw.get("missing") or []] if isinstance(raw.get("missing"), list) else []
+    )
+    return j
+
+
+def read_journal(scenario_dir: Path) -> dict[str, Any] | None:
+    raw = read_json(scenario_dir / "journal.json")
+    if not isinstance(raw, dict):
+        return None
+    return normalise_journal(raw, scenario_dir.name)
+
+
+def check_counts_as_failed(check: dict[str, Any]) -> bool:
+    """A fail, or an unknown the scenario did not allow (the journal's verdict rule)."""
+    verdict = check.get("verdict")
+    return verdict == "fail" or (verdict != "pass" and not check.get("allow_unknown"))
+
+
 def read_requests(scenario_dir: Path) -> pd.DataFrame:
+    """Client requests (event lines skipped) with numeric t and ms and a boolean ok."""
     rows = []
     try:
-        with open(scenario_dir / "requests.jsonl", encoding="utf-8") as f:
-            for line in f:
+        with open(scenario_dir / "requests.jsonl", encoding="utf-8") as fh:
+            for line in fh:
                 try:
                     rec = json.loads(line)
                 except ValueError:
-                    continue  # a last line cut short
-                if "event" not in rec:
+                    continue  # a line cut short by a crash
+                if isinstance(rec, dict) and "event" not in rec:
                     rows.append(rec)
     except OSError:
         pass
-    cols = ["t", "ms", "name", "ok", "status"]
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for col in REQUEST_COLUMNS:
+        if col not in frame:
+            frame[col] = pd.Series(dtype=object)
+    frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
+    frame["ms"] = pd.to_numeric(frame["ms"], errors="coerce")
+    # a request without an explicit ok=true is not counted as a success
+    frame["ok"] = frame["ok"].map(lambda v: v is True)
+    return frame.dropna(subset=["t"]).reset_index(drop=True)
 
 
-def read_csv(path: Path) -> pd.DataFrame:
+def read_csv(path: Path, needs: tuple[str, ...] = ("t", "value")) -> pd.DataFrame:
+    """A long-format series file, or an empty frame when absent, empty or lacking `needs`."""
     try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
         return pd.DataFrame()
+    if any(c not in frame for c in needs):
+        return pd.DataFrame()
+    for col in ("t", "value"):
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame.dropna(subset=[c for c in ("t", "value") if c in needs])
 
 
 def counter_increase(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Per-sample increase of a counter per label set, counting a drop as a reset."""
+    """Per-sample increase of a counter per label set (column ``inc``); a drop is a reset.
+
+    After a reset the counter restarted from zero, so the increase is the new value itself.
+    The first sample of each label set is a baseline, not an increase.
+    """
     if frame.empty:
-        return frame
+        return frame.assign(inc=pd.Series(dtype=float))
     frame = frame.sort_values("t")
+    by = [c for c in by if c in frame]
+    groups = frame.groupby(by, dropna=False, sort=False) if by else [((), frame)]
     parts = []
-    for _, g in frame.groupby(by, dropna=False) if by else [((), frame)]:
+    for _, g in groups:
         d = g["value"].diff()
-        # the first sample is a baseline, not an increase; a drop is a counter reset
         inc = d.where(d >= 0, g["value"])
         inc.iloc[0] = 0.0
         parts.append(g.assign(inc=inc))
     return pd.concat(parts)
+
+
+def data_span(scenario_dir: Path) -> tuple[float, float] | None:
+    """First and last time in requests.jsonl, for a journal with no clock at all."""
+    req = read_requests(scenario_dir)
+    if req.empty:
+        return None
+    return float(req["t"].min()), float(req["t"].max())

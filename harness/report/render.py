@@ -1,4 +1,9 @@
-"""``render_report(run_dir)``: index.html from run.json, each scenario's journal and data."""
+"""``render_report(run_dir)``: ``index.html`` from run.json, each scenario's journal and data.
+
+The page is self-contained (figures as base64 PNGs, CSS inline, no script), so it opens from
+file:// with no server. It is written whatever state the run is in: a missing journal, a run
+that never started its clock or a directory without data is described, not fatal.
+"""
 
 from __future__ import annotations
 
@@ -10,100 +15,199 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from harness.report.data import read_journal
+from harness.report.data import check_counts_as_failed, read_journal, read_json
+from harness.report.figures import Timeline
 
-VERDICT_ORDER = {"fail": 0, "unknown": 1, "pass": 2}
-RAW_FILES = [
-    "journal.json",
-    "requests.jsonl",
-    "registry.csv",
-    "audit_before.json",
-    "audit_after.json",
-    "locust/report.html",
-]
+RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
+MAX_EVIDENCE = 10  # per check shown at once; the rest folds away
+MAX_DETAILS_CHARS = 6000
 
 
 def scenario_dirs(run_dir: Path) -> list[Path]:
-    try:
-        names = json.loads((run_dir / "run.json").read_text())["scenarios"]
-        return [run_dir / n for n in names if (run_dir / n).is_dir()]
-    except (OSError, ValueError, KeyError):
-        return sorted(p.parent for p in run_dir.glob("*/journal.json"))
+    """The scenarios of a run: run.json's list, or every subdirectory holding a journal."""
+    listed = read_json(run_dir / "run.json")
+    names = listed.get("scenarios") if isinstance(listed, dict) else None
+    if isinstance(names, list):
+        return [run_dir / str(n) for n in names]
+    return sorted(p.parent for p in run_dir.glob("*/journal.json"))
 
 
-def _when(t: float | None, t0: float | None = None) -> str:
+def _clock(t: float | None, t0: float | None = None) -> str:
+    """A time on the scenario clock (``+12.30 s``), or wall-clock when there is no clock."""
     if t is None:
         return "—"
     if t0 is not None:
         return f"{t - t0:+.2f} s"
+    return _wall(t)
+
+
+def _wall(t: Any) -> str:
+    if not isinstance(t, int | float):
+        return "—"
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _scenario(d: Path) -> dict[str, Any]:
-    from harness.report.figures import Timeline
+def _check_rank(c: dict[str, Any]) -> int:
+    if c["verdict"] == "fail":
+        return 0
+    if check_counts_as_failed(c):
+        return 1  # unknown and not allowed: fails the scenario
+    return 2 if c["verdict"] == "unknown" else 3
 
+
+def _raw_links(d: Path) -> list[str]:
+    links = [f for f in RAW_FILES if (d / f).is_file()]
+    links += sorted(p.name for p in d.glob("audit_*.json"))
+    links += sorted(f"prom/{p.name}" for p in d.glob("prom/*.csv"))
+    return links
+
+
+def _locust_links(d: Path) -> list[str]:
+    files = sorted(p.name for p in d.glob("locust/*") if p.is_file())
+    # Locust's own HTML report first: it is the one a person wants to open
+    files.sort(key=lambda n: (n != "report.html", n))
+    return [f"locust/{n}" for n in files]
+
+
+def _duration(j: dict[str, Any]) -> str:
+    if j["started_at"] is None or j["ended_at"] is None:
+        return "unfinished"
+    return f"{j['ended_at'] - j['started_at']:.1f} s"
+
+
+def _details(c: dict[str, Any]) -> str:
+    if not c["details"]:
+        return ""
+    text = json.dumps(c["details"], indent=1, default=str)
+    if len(text) > MAX_DETAILS_CHARS:
+        text = text[:MAX_DETAILS_CHARS] + f"\n… {len(text) - MAX_DETAILS_CHARS} more characters"
+    return text
+
+
+def _scenario(d: Path) -> dict[str, Any]:
     j = read_journal(d)
+    base = {"name": d.name, "dir": d.name, "anchor": f"s-{d.name}"}
     if j is None:
-        return {"name": d.name, "journal": None, "missing": ["journal.json missing or unreadable"]}
-    t0 = j.get("clock_start") or j.get("started_at")
-    checks = sorted(j.get("checks") or [], key=lambda c: VERDICT_ORDER.get(c.get("verdict"), 1))
-    figures = Timeline(j, d).figures() if t0 else []
-    raw = [f for f in RAW_FILES if (d / f).exists()]
-    raw += (
-        sorted(f"prom/{p.name}" for p in (d / "prom").glob("*.csv"))
-        if (d / "prom").is_dir()
-        else []
-    )
-    passed = sum(1 for c in checks if c.get("verdict") == "pass")
-    took = (j.get("ended_at") or 0) - (j.get("started_at") or 0)
+        why = "directory missing" if not d.is_dir() else "journal.json missing or unreadable"
+        return {**base, "journal": None, "verdict": "missing", "notes": [why], "checks": []}
+    timeline = Timeline(j, d)
+    t0 = timeline.t0
+    checks = sorted(j["checks"], key=_check_rank)
+    for c in checks:
+        c["failed"] = check_counts_as_failed(c)
+        c["details_text"] = _details(c)
+        # a multi-line item (a saga's step timeline) shows its first line; the rest folds
+        c["evidence_items"] = [
+            {"head": (e.splitlines() or [""])[0], "rest": "\n".join(e.splitlines()[1:])}
+            for e in c["evidence"]
+        ]
+    failed = sum(1 for c in checks if c["failed"])
+    notes = list(j["missing"])
+    if timeline.clock_note:
+        notes.append(timeline.clock_note)
+    figures = timeline.figures()
+    if figures and not any(f.png for f in figures):
+        notes.append(
+            "No timeline data was collected (requests.jsonl, registry.csv and prom/*.csv "
+            "are absent or empty)."
+        )
+    events = sorted(j["events"], key=lambda e: e["t"] if e["t"] is not None else float("inf"))
     return {
-        "name": d.name,
-        "dir": d.name,
+        **base,
+        "name": j["scenario"]["name"],
         "journal": j,
+        "verdict": j.get("verdict") or "unfinished",
         "checks": checks,
+        "passed": sum(1 for c in checks if c["verdict"] == "pass"),
+        "failed": failed,
         "figures": figures,
-        "raw": raw,
-        "passed": passed,
-        "failed": len(checks) - passed,
+        "faults": timeline.faults,
         "t0": t0,
-        "duration": f"{took:.1f} s" if j.get("ended_at") else "unfinished",
-        "missing": list(j.get("missing") or []),
+        "duration": _duration(j),
+        "events": events,
+        "notes": notes,
+        "raw": _raw_links(d),
+        "locust": _locust_links(d),
+        "max_evidence": MAX_EVIDENCE,
     }
 
 
-def render_report(run_dir: Path) -> Path:
-    run_dir = Path(run_dir)
-    env = Environment(
-        loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html"])
-    )
-    env.filters["when"] = _when
-    scenarios = [_scenario(d) for d in scenario_dirs(run_dir)]
+def _environment(scenarios: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     versions: dict[str, Any] = {}
+    targets: list[dict[str, Any]] = []
     for s in scenarios:
-        if s["journal"]:
-            versions = s["journal"].get("versions") or versions
-    selftest = None
-    if (run_dir / "selftest.json").exists():
-        try:
-            selftest = json.loads((run_dir / "selftest.json").read_text())
-        except ValueError:
-            selftest = None
-    html = env.get_template("index.html").render(
-        run_id=run_dir.name,
-        scenarios=scenarios,
-        versions=versions,
-        selftest=selftest,
-        generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        j = s["journal"]
+        if not j:
+            continue
+        for k, v in j["versions"].items():
+            versions.setdefault(k, v)
+        if j["target"] and j["target"] not in targets:
+            targets.append(j["target"])
+    return versions, targets
+
+
+def _selftest(run_dir: Path) -> dict[str, Any] | None:
+    data = read_json(run_dir / "selftest.json")
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return None
+    cells = [c for c in data["cells"] if isinstance(c, dict)]
+    bugs = [str(b) for b in data.get("bugs") or sorted({str(c.get("bug")) for c in cells})]
+    names = [
+        str(s) for s in data.get("scenarios") or sorted({str(c.get("scenario")) for c in cells})
+    ]
+    grid = {(str(c.get("bug")), str(c.get("scenario"))): c for c in cells}
+    return {"bugs": bugs, "scenarios": names, "grid": grid, "cells": cells}
+
+
+def _environment_jinja() -> Environment:
+    env = Environment(
+        loader=PackageLoader("harness.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["clock"] = _clock
+    env.filters["wall"] = _wall
+    return env
+
+
+def render_report(run_dir: Path) -> Path:
+    """Write ``run_dir/index.html`` and return its path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = read_json(run_dir / "run.json")
+    run = run if isinstance(run, dict) else {}
+    scenarios = [_scenario(d) for d in scenario_dirs(run_dir)]
+    versions, targets = _environment(scenarios)
+    totals: dict[str, int] = {}
+    for s in scenarios:
+        totals[s["verdict"]] = totals.get(s["verdict"], 0) + 1
+    html = (
+        _environment_jinja()
+        .get_template("index.html")
+        .render(
+            run_id=run.get("run_id") or run_dir.name,
+            run=run,
+            scenarios=scenarios,
+            totals=totals,
+            versions=versions,
+            targets=targets,
+            selftest=_selftest(run_dir),
+            generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        )
     )
     out = run_dir / "index.html"
-    out.write_text(html, encoding="utf-8")
+    tmp = run_dir / f".index.html.{os.getpid()}"
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)  # a reader (or a browser refresh) never sees half a page
     return out
 
 
 def update_latest(reports_dir: Path, run_dir: Path) -> None:
-    """Point ``reports/latest`` at ``run_dir`` (a relative symlink, replaced atomically)."""
-    link = Path(reports_dir) / "latest"
-    tmp = Path(reports_dir) / f".latest.{os.getpid()}"
+    """Point ``reports_dir/latest`` at ``run_dir`` with a relative symlink, replaced atomically."""
+    reports_dir, run_dir = Path(reports_dir), Path(run_dir)
+    link = reports_dir / "latest"
+    tmp = reports_dir / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
-    tmp.symlink_to(Path(run_dir).name)
+    tmp.symlink_to(os.path.relpath(run_dir.resolve(), reports_dir.resolve()))
     tmp.replace(link)

@@ -4,7 +4,7 @@ Retry wraps the breaker: each attempt picks an instance whose breaker admits a c
 robin), an instance with an open breaker is skipped, and when every breaker is open the call
 fails fast without retrying. Only idempotent calls are retried (here every call is, by saga id
 and step), with exponential backoff and full jitter, within a retry budget (at most
-``retry_budget_ratio`` retries per request over 10 s, plus 3) so a sick callee is not stormed.
+``retry_budget_ratio`` retries per call sent over 10 s, plus 3) so a sick callee is not stormed.
 A 4xx is a business answer: returned, never retried, and a success for the breaker.
 After a timeout or a read error the connection is closed, never returned to the pool: a
 Toxiproxy timeout toxic keeps the socket open and a reused one would stay out of sync.
@@ -139,7 +139,6 @@ class ServiceClient:
         attempts: int | None = None,
     ) -> Reply:
         budget = self.budgets.setdefault(service, RetryBudget(self.cfg.retry_budget_ratio))
-        budget.request()
         attempts = attempts or (6 if self.storm else self.cfg.retry_attempts)
         if not idempotent:
             attempts = 1
@@ -162,6 +161,10 @@ class ServiceClient:
                 m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, "*", "breaker_open").inc()
                 raise CallFailed(service, "breaker_open", f"every breaker to {service} is open")
             ep, br = picked
+            if attempt == 0:
+                # Only calls that go out fund retries: calls an open breaker refused must not
+                # grow the budget while the callee is sick.
+                budget.request()
             outcome, reply, last_error = await self._attempt(
                 service, ep, method, path, json, timeout
             )

@@ -1,20 +1,26 @@
-"""The HTML report and JUnit XML rendered from saved run data (hand-made here)."""
+"""The HTML report and JUnit XML, rendered from small hand-made run data."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pandas as pd
+import pytest
 
 from harness.report import render_report, update_latest, write_junit
+from harness.report.data import counter_increase, read_journal, read_requests
+from harness.report.figures import Timeline
 
 T0 = 1_800_000_000.0
+EVIDENCE = "breaker orders->payments-1 never opened after the latency fault (limit 5 s)"
+ABORT_MESSAGE = "client error rate 95% stayed above 90% for 5 s"
 
 
-def journal(name: str, verdict: str, checks: list[dict], **extra) -> dict:
-    return {
+def journal(name: str, verdict: str | None, checks: list[dict], **extra) -> dict:
+    j = {
         "schema": 1,
         "run_id": "r1",
         "scenario": {
@@ -25,7 +31,15 @@ def journal(name: str, verdict: str, checks: list[dict], **extra) -> dict:
             "markers": ["latency", "smoke"],
             "seed": 7,
         },
-        "versions": {"stormproof": "0.1.0", "toxiproxy": "2.12.0"},
+        "versions": {
+            "stormproof": "0.1.0",
+            "toxiproxy": "2.12.0",
+            "prometheus": "2.42.0",
+            "etcd": "3.4.23",
+            "locust": "2.47.0",
+            "python": "3.11.7",
+        },
+        "target": {"name": "bundled", "topology": "target_system/topology.yaml", "env": {}},
         "started_at": T0 - 5,
         "clock_start": T0,
         "ended_at": T0 + 30,
@@ -40,9 +54,9 @@ def journal(name: str, verdict: str, checks: list[dict], **extra) -> dict:
             {
                 "name": "fault",
                 "planned_start": T0 + 5,
-                "planned_end": T0 + 20,
+                "planned_end": T0 + 25,
                 "start": T0 + 5,
-                "end": T0 + 20,
+                "end": T0 + 25.1,
             },
         ],
         "faults": [
@@ -57,60 +71,84 @@ def journal(name: str, verdict: str, checks: list[dict], **extra) -> dict:
                 "reverted_at": T0 + 15.01,
                 "drift_ms": 20.0,
                 "error": None,
-            }
+            },
         ],
-        "events": [],
+        "events": [{"t": T0, "kind": "load", "message": "all 8 users spawned; clock started"}],
         "checks": checks,
         "load": {"users": 8, "rate": 2, "requests": 40, "failures": 2},
         "overload": {"max_event_loop_lag_s": 0.01, "inconclusive": False},
         "verdict": verdict,
         "missing": [],
-        **extra,
     }
+    j.update(extra)
+    return j
 
 
-def scenario_dir(run: Path, j: dict, data: bool = True) -> None:
-    d = run / j["scenario"]["name"]
-    (d / "prom").mkdir(parents=True)
-    (d / "journal.json").write_text(json.dumps(j))
-    if not data:
-        return
+def write_data(d: Path) -> None:
+    """Requests, breaker states, registry polls and saga series for 25 s of scenario clock."""
+    (d / "prom").mkdir(parents=True, exist_ok=True)
     with open(d / "requests.jsonl", "w") as f:
-        f.write(json.dumps({"event": "spawned", "t": T0}) + "\n")
-        for i in range(40):
-            f.write(
-                json.dumps(
-                    {
-                        "t": T0 + i * 0.5,
-                        "ms": 20 + i,
-                        "name": "POST /orders",
-                        "ok": i % 20 != 7,
-                        "status": 201,
-                    }
-                )
-                + "\n"
-            )
+        f.write(json.dumps({"event": "spawned", "t": T0, "users": 8}) + "\n")
+        for i in range(50):
+            rec = {
+                "t": T0 + i * 0.5,
+                "ms": 20 + i,
+                "name": "POST /orders",
+                "ok": i % 20 != 7,
+                "status": 201,
+                "error": None,
+                "state": "COMPLETED",
+            }
+            f.write(json.dumps(rec) + "\n")
     rows = [
         {
             "t": T0 + s,
-            "value": 1.0 if 7 <= s < 15 else 0.0,
-            "caller": "orders",
+            "value": (1.0 if 7 <= s < 12 else 2.0 if s == 12 else 0.0) if k == 1 else 0.0,
             "callee": "payments",
-            "callee_instance": "payments-1",
+            "callee_instance": f"payments-{k}",
+            "caller": "orders",
+            "instance": "orders-1",
+            "service": "orders",
         }
         for s in range(25)
+        for k in (1, 2)
     ]
     pd.DataFrame(rows).to_csv(d / "prom" / "breaker_state.csv", index=False)
-    pd.DataFrame([{"t": T0 + s, "value": 0.0} for s in range(25)]).to_csv(
-        d / "prom" / "sagas_in_flight.csv", index=False
-    )
+    pd.DataFrame(
+        [{"t": T0 + s, "value": float(s % 3), "instance": "orders-1"} for s in range(25)]
+    ).to_csv(d / "prom" / "sagas_in_flight.csv", index=False)
+    # a counter with a reset at 10 s (the orders instance restarted)
+    total = [
+        {
+            "t": T0 + s,
+            "value": float(2 * s if s < 10 else s - 10),
+            "outcome": o,
+            "instance": "orders-1",
+        }
+        for s in range(25)
+        for o in ("completed", "cancelled")
+    ]
+    pd.DataFrame(total).to_csv(d / "prom" / "sagas_total.csv", index=False)
     pd.DataFrame(
         [
             {"t": T0 + s, "service": "payments", "instance": f"payments-{k}", "incarnation": "x"}
             for s in range(25)
             for k in (1, 2)
+            if not (k == 1 and 8 <= s < 14)
         ]
     ).to_csv(d / "registry.csv", index=False)
+    (d / "audit_before.json").write_text("{}")
+    (d / "locust").mkdir()
+    (d / "locust" / "report.html").write_text("<html></html>")
+
+
+def scenario(run: Path, j: dict, data: bool = True) -> Path:
+    d = run / j["scenario"]["name"]
+    d.mkdir(parents=True)
+    (d / "journal.json").write_text(json.dumps(j))
+    if data:
+        write_data(d)
+    return d
 
 
 PASS = {
@@ -120,6 +158,9 @@ PASS = {
     "expected": "all terminal",
     "measured": "40 sagas",
     "evidence": [],
+    "violation_at": None,
+    "details": {},
+    "allow_unknown": False,
 }
 FAIL = {
     "name": "breaker orders->payments",
@@ -128,68 +169,326 @@ FAIL = {
     "expected": "opens within 5 s",
     "measured": "never opened",
     "violation_at": T0 + 10,
-    "evidence": ["breaker orders->payments-1 never opened after the latency fault (limit 5 s)"],
+    "evidence": [EVIDENCE],
+    "details": {"links": ["orders->payments-1"]},
+    "allow_unknown": False,
+}
+UNKNOWN_ALLOWED = {
+    "name": "discovery payments-1",
+    "kind": "discovery",
+    "verdict": "unknown",
+    "expected": "leaves within 9 s",
+    "measured": "no registry data",
+    "evidence": [],
+    "allow_unknown": True,
 }
 
 
 def make_run(tmp_path: Path) -> Path:
+    """Four scenarios: passing, failing, aborted and partially collected."""
     run = tmp_path / "r1"
-    scenario_dir(run, journal("good", "pass", [PASS]))
-    scenario_dir(run, journal("bad", "fail", [PASS, FAIL]))
-    scenario_dir(
+    scenario(run, journal("good", "pass", [PASS, UNKNOWN_ALLOWED]))
+    scenario(run, journal("bad", "fail", [PASS, FAIL]))
+    scenario(
         run,
         journal(
             "stopped",
             "aborted",
             [],
-            events=[
-                {
-                    "t": T0 + 9,
-                    "kind": "abort",
-                    "message": "client error rate 95% stayed above 90% for 5 s",
-                }
-            ],
+            events=[{"t": T0 + 9, "kind": "abort", "message": ABORT_MESSAGE}],
         ),
     )
-    scenario_dir(
-        run,
-        journal("partial", "error", [], missing=["prom/breaker_state.csv: Prometheus unreachable"]),
-        data=False,
+    partial = journal(
+        "partial",
+        None,
+        [],
+        clock_start=None,
+        ended_at=None,
+        missing=["prom/breaker_state.csv: Prometheus unreachable"],
     )
+    partial["faults"][0].update(reverted_at=None)
+    partial["faults"].append(
+        {
+            "id": "f2",
+            "kind": "crash",
+            "target": "payments-1",
+            "planned_at": 20,
+            "injected_at": None,
+            "reverted_at": None,
+        }
+    )
+    partial["phases"][1].update(start=None, end=None)
+    scenario(run, partial, data=False)
     (run / "run.json").write_text(
-        json.dumps({"run_id": "r1", "scenarios": ["good", "bad", "stopped", "partial"]})
+        json.dumps(
+            {
+                "run_id": "r1",
+                "started_at": T0 - 10,
+                "ended_at": T0 + 200,
+                "scenarios": ["good", "bad", "stopped", "partial"],
+            }
+        )
     )
     return run
 
 
-def test_report_has_verdicts_evidence_and_a_figure_per_timeline(tmp_path):
-    run = make_run(tmp_path)
-    html = render_report(run).read_text()
-    for verdict in ("PASS", "FAIL", "ABORTED", "ERROR"):
-        assert verdict in html
-    assert "breaker orders-&gt;payments-1 never opened after the latency fault (limit 5 s)" in html
-    assert "client error rate 95% stayed above 90% for 5 s" in html
-    assert "prom/breaker_state.csv: Prometheus unreachable" in html
-    assert "requests.jsonl missing or empty" in html  # the partial run says what is missing
-    good = html.split('id="good"')[1].split('id="bad"')[0]
+def section(html: str, name: str) -> str:
+    return html.split(f'id="s-{name}"')[1].split("</section>")[0]
+
+
+@pytest.fixture(scope="module")
+def html_of_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    # rendered once: the tests below only read the page (and write junit.xml beside it)
+    run = make_run(tmp_path_factory.mktemp("report"))
+    return run, render_report(run).read_text()
+
+
+def test_summary_lists_every_scenario_with_its_verdict(html_of_run):
+    _, html = html_of_run
+    summary = html.split("<h2>Summary</h2>")[1].split("</table>")[0]
+    for name, verdict in (
+        ("good", "PASS"),
+        ("bad", "FAIL"),
+        ("stopped", "ABORTED"),
+        ("partial", "UNFINISHED"),
+    ):
+        row = summary.split(f'href="#s-{name}"')[1].split("</tr>")[0]
+        assert f">{verdict}<" in row
+    assert "latency orders-&gt;payments" in summary
+    assert "latency, smoke" in summary
+
+
+def test_environment_shows_versions_and_target(html_of_run):
+    _, html = html_of_run
+    env = html.split("<h2>Environment</h2>")[1].split("</table>")[0]
+    for v in (
+        "0.1.0",
+        "2.12.0",
+        "2.42.0",
+        "3.4.23",
+        "2.47.0",
+        "3.11.7",
+        "bundled",
+        "target_system/topology.yaml",
+    ):
+        assert v in env
+
+
+def test_passing_scenario_has_one_image_per_timeline_and_links(html_of_run):
+    _, html = html_of_run
+    good = section(html, "good")
     assert good.count("<img ") == 5  # throughput, latency, breakers, registry, sagas
-    assert 'href="good/journal.json"' in good
-    # failed checks come first in a scenario's table
-    bad = html.split('id="bad"')[1]
+    assert "f1 latency orders-&gt;payments" in good  # the fault's label beside the figures
+    assert "+5.0 s → +15.0 s" in good
+    for link in (
+        "good/journal.json",
+        "good/requests.jsonl",
+        "good/registry.csv",
+        "good/audit_before.json",
+        "good/prom/breaker_state.csv",
+        "good/prom/sagas_total.csv",
+        "good/locust/report.html",
+    ):
+        assert f'href="{link}"' in good
+    assert "Locust&#39;s HTML report" in good
+    # an allowed unknown is shown as such and does not count as failed
+    assert "allowed" in good
+    summary_row = html.split('href="#s-good"')[1].split("</tr>")[0]
+    assert re.findall(r'class="num">(\d+)<', summary_row) == ["1", "0"]  # passed, failed
+
+
+def test_failing_scenario_shows_failed_checks_first_with_evidence_and_violation(html_of_run):
+    _, html = html_of_run
+    bad = section(html, "bad")
     assert bad.index("breaker orders-&gt;payments") < bad.index("saga consistency")
+    assert EVIDENCE.replace(">", "&gt;") in bad
+    assert "violation at +10.00 s" in bad
+    assert "red dashed line" in bad
+    assert "orders-&gt;payments-1" in bad  # details folded under the evidence
 
 
-def test_junit_has_one_case_per_scenario_with_failures_and_errors(tmp_path):
-    run = make_run(tmp_path)
-    suite = ET.parse(write_junit(run)).getroot()
-    assert suite.get("tests") == "4" and suite.get("failures") == "1" and suite.get("errors") == "2"
+def test_aborted_scenario_shows_the_abort_event(html_of_run):
+    _, html = html_of_run
+    stopped = section(html, "stopped")
+    assert ABORT_MESSAGE in stopped
+    assert "+9.00 s" in stopped
+    assert "No checks ran." in stopped
+
+
+def test_partial_scenario_describes_what_is_missing(html_of_run):
+    _, html = html_of_run
+    partial = section(html, "partial")
+    assert "prom/breaker_state.csv: Prometheus unreachable" in partial
+    assert "requests.jsonl is missing or has no requests" in partial
+    assert "registry.csv is missing or empty" in partial
+    assert "clock never started" in partial
+    assert "never injected" in partial  # f2
+    assert "not reverted" in partial  # f1 with reverted_at null
+    assert "<img " not in partial
+
+
+def test_junit_has_one_testcase_per_scenario(html_of_run):
+    run, _ = html_of_run
+    root = ET.parse(write_junit(run)).getroot()
+    suite = root.find("testsuite")
+    assert suite.get("tests") == "4"
+    assert suite.get("failures") == "1" and suite.get("errors") == "2"
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert "never opened" in cases["bad"].find("failure").text
-    assert cases["good"].find("failure") is None
-    assert cases["stopped"].find("error") is not None
+    assert set(cases) == {"good", "bad", "stopped", "partial"}
+    assert cases["good"].get("classname") == "stormproof.scenarios"
+    assert cases["good"].get("file") == "scenarios/good.yaml"
+    assert cases["good"].get("time") == "35.000"
+    assert len(cases["good"]) == 0
+    failure = cases["bad"].find("failure")
+    assert EVIDENCE in failure.get("message") and EVIDENCE in failure.text
+    assert "saga consistency" not in failure.get("message")
+    assert ABORT_MESSAGE in cases["stopped"].find("error").get("message")
+    assert "did not finish" in cases["partial"].find("error").get("message")
+
+
+def test_junit_skips_an_inconclusive_scenario_with_the_reason(tmp_path):
+    run = tmp_path / "r2"
+    scenario(
+        run,
+        journal(
+            "hot",
+            "inconclusive",
+            [FAIL],
+            overload={"max_event_loop_lag_s": 0.8, "inconclusive": True},
+            events=[
+                {"t": T0 + 3, "kind": "overload", "message": "orders-1 event loop lagged 0.800 s"}
+            ],
+        ),
+        data=False,
+    )
+    case = ET.parse(write_junit(run)).getroot().find("testsuite/testcase")
+    skipped = case.find("skipped")
+    assert "overloaded" in skipped.get("message")
+    assert "orders-1 event loop lagged 0.800 s" in skipped.get("message")
+    assert "0.800 s" in skipped.get("message")
+
+
+def test_run_without_run_json_finds_scenarios_and_survives_a_missing_one(tmp_path):
+    run = tmp_path / "r3"
+    scenario(run, journal("only", "pass", [PASS]), data=False)
+    (run / "junk").mkdir()  # a stack dir or leftovers: no journal, not a scenario
+    html = render_report(run).read_text()
+    assert 'id="s-only"' in html and 'id="s-junk"' not in html
+    (run / "run.json").write_text(json.dumps({"run_id": "r3", "scenarios": ["only", "gone"]}))
+    html = render_report(run).read_text()
+    assert "directory missing" in section(html, "gone")
+    cases = ET.parse(write_junit(run)).getroot().findall("testsuite/testcase")
+    assert len(cases) == 2 and cases[1].find("error") is not None
+
+
+def test_malformed_and_empty_data_become_notes(tmp_path):
+    run = tmp_path / "r4"
+    d = scenario(run, journal("odd", "pass", [PASS, "not a check"]), data=False)
+    (d / "requests.jsonl").write_text(
+        '{"event": "spawned", "t": 1}\n{"t": "soon", "ms": 3}\n{"t": 1800000001, "ms'
+    )
+    (d / "prom").mkdir()
+    (d / "prom" / "breaker_state.csv").write_text("t,value,caller\n1800000001,0,orders\n")
+    (d / "prom" / "sagas_total.csv").write_text("")
+    (d / "registry.csv").write_text("t,service,instance,incarnation\n")
+    html = section(render_report(run).read_text(), "odd")
+    assert "requests.jsonl is missing or has no requests" in html
+    assert "prom/breaker_state.csv has no callee label" in html
+    assert "registry.csv is missing or empty" in html
+    assert "<img " not in html
+
+
+def test_names_from_the_data_are_escaped(tmp_path):
+    run = tmp_path / "r5"
+    bad = {**FAIL, "name": "<script>alert(1)</script>", "evidence": ["<b>x</b>"]}
+    scenario(run, journal("esc", "fail", [bad]), data=False)
+    html = render_report(run).read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;x" in html
+
+
+def test_detection_matrix_is_rendered_from_selftest_json(tmp_path):
+    run = make_run(tmp_path)
+    (run / "selftest.json").write_text(
+        json.dumps(
+            {
+                "bugs": ["correct", "no-tombstone"],
+                "scenarios": ["good", "bad"],
+                "cells": [
+                    {
+                        "bug": "correct",
+                        "scenario": "good",
+                        "caught": False,
+                        "checks": [],
+                        "evidence": "",
+                        "verdict": "pass",
+                    },
+                    {
+                        "bug": "no-tombstone",
+                        "scenario": "bad",
+                        "caught": True,
+                        "checks": ["saga consistency"],
+                        "evidence": "saga 17 charged after refund",
+                    },
+                    {
+                        "bug": "no-tombstone",
+                        "scenario": "good",
+                        "caught": False,
+                        "checks": [],
+                        "evidence": "",
+                    },
+                ],
+            }
+        )
+    )
+    html = render_report(run).read_text()
+    matrix = html.split('id="detection-matrix"')[1].split('id="s-good"')[0]
+    assert "CAUGHT" in matrix and "MISSED" in matrix
+    assert "saga 17 charged after refund" in matrix
+
+
+def test_counter_increase_survives_a_reset():
+    frame = pd.DataFrame(
+        {"t": [1, 2, 3, 4, 5], "value": [5.0, 7.0, 10.0, 2.0, 4.0], "outcome": ["completed"] * 5}
+    )
+    inc = counter_increase(frame, ["outcome"])["inc"].tolist()
+    assert inc == [0.0, 2.0, 3.0, 2.0, 2.0]
+
+
+def test_requests_reader_skips_events_and_cut_lines(tmp_path):
+    (tmp_path / "requests.jsonl").write_text(
+        '{"event": "spawned", "t": 1}\n{"t": 2.5, "ms": 3, "ok": true}\n'
+        '{"t": 3.0, "ms": 4, "ok": false}\n{"t": 4'
+    )
+    req = read_requests(tmp_path)
+    assert req["t"].tolist() == [2.5, 3.0] and req["ok"].tolist() == [True, False]
+
+
+def test_long_runs_are_binned_to_a_bounded_number_of_points(tmp_path):
+    j = journal("soak", "pass", [], ended_at=T0 + 3600)
+    d = scenario(tmp_path, j, data=False)
+    timeline = Timeline(read_journal(d), d)
+    assert timeline.bin == 5.0  # 3606 s over at most 900 points
+    assert (timeline.x1 - timeline.x0) / timeline.bin <= 900
 
 
 def test_latest_points_at_the_newest_run(tmp_path):
-    run = make_run(tmp_path)
-    update_latest(tmp_path, run)
-    assert (tmp_path / "latest").resolve() == run.resolve()
+    first = make_run(tmp_path)
+    update_latest(tmp_path, first)
+    second = tmp_path / "r9"
+    second.mkdir()
+    update_latest(tmp_path, second)
+    link = tmp_path / "latest"
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert link.resolve() == second.resolve()
+
+
+def test_a_saga_timeline_in_the_evidence_folds_under_its_first_line(tmp_path):
+    run = tmp_path / "r6"
+    timeline = "saga 42 (order 42, COMPENSATING): not terminal\n  +5.0 s  orders: created"
+    check = {**FAIL, "name": "saga consistency", "evidence": [timeline]}
+    scenario(run, journal("sagas", "fail", [check]), data=False)
+    html = section(render_report(run).read_text(), "sagas")
+    assert "<summary>saga 42 (order 42, COMPENSATING): not terminal</summary>" in html
+    assert "<pre>  +5.0 s  orders: created</pre>" in html
+    failure = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/failure")
+    assert "+5.0 s" not in failure.get("message") and "+5.0 s" in failure.text

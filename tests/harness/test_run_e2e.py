@@ -1,0 +1,87 @@
+"""`stormproof run` end to end on the real stack: distributed load, and Ctrl-C mid-fault."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.procs import start_time
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stormproof(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
+
+
+def test_distributed_locust_with_two_workers_passes(tmp_path):
+    proc = stormproof(
+        "run",
+        "scenarios/crash-payments.yaml",
+        "--load-workers",
+        "2",
+        "--report",
+        str(tmp_path / "run"),
+    )
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, out[-3000:]
+    scen = tmp_path / "run" / "crash-payments"
+    journal = json.loads((scen / "journal.json").read_text())
+    assert journal["verdict"] == "pass"
+    records = [json.loads(line) for line in (scen / "requests.jsonl").read_text().splitlines()]
+    pids = {r["pid"] for r in records if "pid" in r}
+    assert len(pids) == 2, f"requests came from {len(pids)} worker processes"
+    stats = (scen / "locust" / "stats_stats.csv").read_text()
+    aggregated = next(ln for ln in stats.splitlines() if ",Aggregated," in ln)
+    assert int(aggregated.split(",")[2]) > 100  # the master's aggregate counted the requests
+    assert (tmp_path / "run" / "index.html").exists()
+
+
+def test_interrupt_mid_fault_reverts_and_stops_everything(tmp_path):
+    state = tmp_path / "state"
+    env = {**os.environ, "STORMPROOF_STATE_DIR": str(state)}
+    proc = stormproof(
+        "run", "scenarios/pause-payments.yaml", "--report", str(tmp_path / "run"), env=env
+    )
+    pids: list[dict] = []
+    deadline = time.monotonic() + 120
+    journal_path = tmp_path / "run" / "pause-payments" / "journal.json"
+    while time.monotonic() < deadline:  # wait until the pause is in force
+        if journal_path.exists():
+            try:
+                j = json.loads(journal_path.read_text())
+            except ValueError:
+                j = {}
+            if any(f.get("injected_at") for f in j.get("faults", [])):
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the fault was never injected")
+    for f in state.glob("stacks/*.json"):
+        pids += json.loads(f.read_text())["processes"]
+    assert pids
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    j = json.loads(journal_path.read_text())
+    assert j["verdict"] == "aborted"
+    assert all(f["reverted_at"] for f in j["faults"]), j["faults"]
+    for p in pids:  # every process the run started is gone
+        assert start_time(p["pid"]) != p["start"], f"{p['name']} (pid {p['pid']}) still runs"
+    assert not list(state.glob("stacks/*.json"))
+    assert (tmp_path / "run" / "index.html").exists()
