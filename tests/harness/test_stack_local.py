@@ -177,3 +177,24 @@ def test_down_after_the_harness_was_killed_leaves_nothing(tmp_path):
             up.wait(timeout=5)
         up.stdout.close()
         cleanup_stale(Settings(state_dir=tmp_path), everything=True)
+
+
+def test_slow_close_delays_the_end_of_the_connection(stack):
+    import socket
+
+    host, port = stack.links_for("orders")["shipping-1"].split(":")
+
+    def until_eof() -> float:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            t0 = time.perf_counter()
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+            return time.perf_counter() - t0
+
+    fault = KINDS["slow_close"](stack, link="orders->shipping", delay=0.5)
+    fault.inject()
+    slow = until_eof()
+    fault.revert()
+    assert slow >= 0.5
+    assert until_eof() < 0.5
