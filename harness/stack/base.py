@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class StackBackend(Protocol):
@@ -21,3 +22,18 @@ class StackBackend(Protocol):
     def entry_url(self) -> str: ...
     def prometheus_url(self) -> str: ...
     def urls(self) -> dict[str, str]: ...
+
+
+def settle(stack: Any, say: Callable[[str], None] = lambda _m: None) -> None:
+    """Back to a clean state on any backend: no toxic, every proxy enabled, the registry and
+    every instance resumed, every dead instance started again, all healthy."""
+    stack.toxiproxy.reset()
+    if "etcd" in stack.paused:
+        stack.resume_registry()
+    for name in sorted(stack.paused):
+        stack.resume(name)
+    for inst in stack.topology.instances():
+        if not stack.is_running(inst.name):
+            say(f"restarting {inst.name}")
+            stack.start_instance(inst.name, wait=False)
+    stack.wait_healthy()

@@ -21,6 +21,7 @@ from harness.infra.etcd import Etcd
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.settings import REPO_ROOT, Settings
+from harness.stack.base import settle
 from harness.topology import Topology
 
 TOXIPROXY_URL = "http://127.0.0.1:8474"
@@ -73,19 +74,8 @@ class ComposeStack:
     # -- containers ----------------------------------------------------------------------------
 
     def container(self, instance: str) -> Any:
-        self.topology.instance(instance)
-        found = self.client.containers.list(
-            all=True,
-            filters={
-                "label": [
-                    f"com.docker.compose.project={self.project}",
-                    f"com.docker.compose.service={instance}",
-                ]
-            },
-        )
-        if not found:
-            raise StackError(f"no container for {instance} in compose project {self.project}")
-        return found[0]
+        self.topology.instance(instance)  # an unknown instance is refused before any call
+        return self._service_container(instance)
 
     def _compose(self, *args: str) -> None:
         cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", self.project, *args]
@@ -190,12 +180,4 @@ class ComposeStack:
         return time.monotonic() - t0
 
     def settle(self) -> None:
-        self.toxiproxy.reset()
-        if "etcd" in self.paused:
-            self.resume_registry()
-        for name in sorted(self.paused):
-            self.resume(name)
-        for inst in self.topology.instances():
-            if not self.is_running(inst.name):
-                self.start_instance(inst.name, wait=False)
-        self.wait_healthy()
+        settle(self)

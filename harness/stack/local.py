@@ -27,6 +27,7 @@ from harness.ports import PortAllocator
 from harness.procs import ProcessRecord, StateFile, record_dict, records_from, spawn, start_time
 from harness.procs import stop as stop_process
 from harness.settings import Settings
+from harness.stack.base import settle
 from harness.topology import Topology
 
 
@@ -408,17 +409,8 @@ class LocalStack:
 
     def settle(self) -> None:
         """Back to a clean state: no toxic, every proxy enabled, every process running."""
-        if self.toxiproxy is not None:
-            self.toxiproxy.reset()
-        if "etcd" in self.paused:
-            self.resume_registry()
-        for name in sorted(self.paused):
-            self.resume(name)
-        for inst in self.topology.instances():
-            if not self.is_running(inst.name):
-                self.say(f"restarting {inst.name}")
-                self.start_instance(inst.name, wait=False)
-        self.wait_healthy()
+        require_toxiproxy(self)
+        settle(self, self.say)
 
     def stop(self) -> None:
         """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL."""
