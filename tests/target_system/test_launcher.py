@@ -41,9 +41,14 @@ def test_launcher_serves_orders_and_stops_everything(tmp_path):
             with socket.socket() as s:
                 assert s.connect_ex((host, int(port))) != 0, f"{name} still listens"
     finally:
+        # SIGTERM first: the launcher then stops its children; SIGKILL would orphan them
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         proc.stdout.close()
 
 
