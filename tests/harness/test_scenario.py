@@ -109,6 +109,17 @@ def test_bundled_scenarios_validate() -> None:
         assert s.load.users == 8 and s.load.rate == 2
 
 
+def test_bundled_suite_uses_every_fault_kind_outside_the_soak() -> None:
+    from harness.faults import KINDS
+    from harness.targets import facts_for_scenario
+
+    files = sorted((REPO / "scenarios").glob("*.yaml"))
+    problems, scenarios = load_files(files, facts_for_scenario)
+    assert problems == []
+    used = {f.kind for s in scenarios if "slow" not in markers(s) for f in s.faults}
+    assert set(KINDS) - used == set()
+
+
 def test_unknown_link_names_file_line_field_and_known_links() -> None:
     msg = error_of(GOOD.replace("link: orders->payments\n", "link: orders->paymnts\n"),
                    facts_for_target=facts)  # fmt: skip
