@@ -51,8 +51,18 @@ def main() -> int:
             verdicts[j["verdict"]] += 1
             round_verdicts.append(j["verdict"])
             if j["verdict"] != "pass":
-                failed = [c["name"] for c in j["checks"] if c["verdict"] != "pass"]
-                problems.append(f"round {n}: {j['scenario']['name']} {j['verdict']}: {failed}")
+                failed = [
+                    f"{c['name']} ({c['verdict']}: {c.get('measured') or ''})"
+                    for c in j["checks"]
+                    if c["verdict"] != "pass"
+                ]
+                events = [
+                    f"{e['kind']}: {e['message'].splitlines()[0]}"
+                    for e in j.get("events", [])
+                    if e["kind"] in ("error", "abort")
+                ]
+                why = "; ".join(failed + events) or "no failing check or error recorded"
+                problems.append(f"round {n}: {j['scenario']['name']} {j['verdict']}: {why}")
         print(
             f"round {n}: {round_verdicts.count('pass')}/{len(round_verdicts)} passed "
             f"in {time.monotonic() - t0:.0f}s",
