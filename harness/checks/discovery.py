@@ -134,6 +134,15 @@ def _leaves(
         result.evidence.append(f"{x} was replaced in place by a new incarnation; callers' "
                                "views are not expected to drop it")  # fmt: skip
         return combine(verdicts)
+    back = reg[(reg["t"] > left_t) & (reg["incarnation"] != inc0)]
+    if not back.empty and float(back["t"].iloc[0]) < fault.start + limit:
+        # Back before the limit ran out: a caller may drop a dead instance as late as the limit,
+        # so one that never looked while the key was gone is not stale.
+        result.evidence.append(f"{x} was back in the registry (new incarnation) "
+                               f"{secs(float(back['t'].iloc[0]) - fault.start)} after {what}, "
+                               "within the limit; callers' views are not expected to "
+                               "drop it")  # fmt: skip
+        return combine(verdicts)
     verdicts.append(_views(expect, data, result, fault, limit, measured))
     return combine(verdicts)
 

@@ -88,6 +88,24 @@ def test_restart_within_the_ttl_is_a_new_incarnation_not_a_stay() -> None:
     assert "replaced in place by a new incarnation" in result.evidence[1]
 
 
+def test_a_gap_shorter_than_the_limit_need_not_show_in_callers_views() -> None:
+    # a graceful restart: the lease is revoked, the key is gone for 1 s, a new incarnation
+    # registers; a caller polling the registry may never have seen the gap
+    restart = [{"kind": "restart", "target": "payments-1", "at": 5, "end": 5}]
+    e = DiscoveryExpect(instance="payments-1", leaves_within=3, returns_within=4)
+    prom = {"discovery_seen": seen(drop=99), "outbound_requests": ok_calls(9)}
+    gap = run(e, inc_of=lambda t: "a" if t < 6 else None if t < 7 else "b", faults=restart,
+              prom=prom)  # fmt: skip
+    assert gap.verdict == "pass", gap.evidence
+    assert "payments-1 was back in the registry (new incarnation) 2.0 s after the restart, " \
+        "within the limit; callers' views are not expected to drop it" in gap.evidence  # fmt: skip
+    # still absent when the limit ran out: a caller that never dropped it is stale
+    long = run(e, inc_of=lambda t: "a" if t < 6 else None if t < 9 else "b", faults=restart,
+               prom=prom)  # fmt: skip
+    assert long.verdict == "fail"
+    assert "orders orders-1 still saw payments-1 after the restart (limit 3.0 s)" in long.evidence
+
+
 def test_a_caller_that_keeps_seeing_the_dead_instance_fails() -> None:
     stale = seen(drop=99)
     result = run(prom={"discovery_seen": stale, "outbound_requests": ok_calls()})
