@@ -1110,6 +1110,14 @@ def random_schedule(
     return out
 
 
+def drawn_by_seed(scenario: Scenario) -> bool:
+    """Whether the scenario's faults are drawn with its seed (a `random` fault or a `pick`)."""
+    return any(
+        isinstance(f, RandomFault) or (isinstance(f, _ProcessFault) and f.pick is not None)
+        for f in scenario.faults
+    )
+
+
 def resolve_picks(scenario: Scenario, facts: TopologyFacts) -> list[Any]:
     """The concrete fault list: `pick` replaced by an instance, `random` expanded; seeded."""
     rng = random.Random(scenario.seed)
@@ -1135,6 +1143,8 @@ def describe_fault(spec: Any) -> str:
         head += f" {format_duration(spec.latency)}"
     when = f" at {format_duration(spec.at)}" if spec.at else " at 0s"
     span = f" for {format_duration(spec.for_)}" if spec.for_ else ""
+    if getattr(spec, "restart_after", None):
+        span += f", restarted after {format_duration(spec.restart_after)}"
     return f"{head} on {fault_target(spec)}{when}{span}"
 
 
@@ -1152,6 +1162,7 @@ __all__ = [
     "Scenario",
     "SloExpect",
     "TopologyFacts",
+    "drawn_by_seed",
     "json_schema",
     "load_files",
     "load_scenario",

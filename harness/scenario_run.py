@@ -146,10 +146,15 @@ class ScenarioRun:
         return locust, RequestTail(locust.requests_file)
 
     def _plan_faults(self) -> list[Planned]:
-        from harness.scenario import resolve_picks
+        from harness.scenario import describe_fault, drawn_by_seed, resolve_picks
 
         specs = resolve_picks(self.scenario, self.stack.facts)
         total = self.scenario.duration
+        if drawn_by_seed(self.scenario):
+            # A random schedule or a picked instance: say which seed drew what, so a run can be
+            # replayed (the same seed gives the same schedule) and read against its report.
+            drawn = "; ".join(describe_fault(s) for s in specs)
+            self.engine.progress.say(f"  seed {self.scenario.seed}: {drawn}")
         out = []
         for i, spec in enumerate(specs):
             until = self.stack.faults.revert_offset(spec, total)

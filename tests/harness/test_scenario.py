@@ -11,6 +11,7 @@ from harness.scenario import (
     CrashFault,
     LatencyFault,
     TopologyFacts,
+    drawn_by_seed,
     json_schema,
     load_files,
     load_scenario,
@@ -260,6 +261,8 @@ def test_seeded_picks_are_deterministic() -> None:
         for n in range(8)
     }
     assert len(seeds) > 1  # the seed matters
+    assert drawn_by_seed(s)
+    assert not drawn_by_seed(load_scenario(write(GOOD), facts))
 
 
 def test_json_schema_describes_the_file_format() -> None:
