@@ -62,8 +62,8 @@ class LocustProcess:
         locust_dir = self.out_dir / "locust"
         locust_dir.mkdir(parents=True, exist_ok=True)
         self.requests_file.touch()
-        base = [self.python, "-m", "harness.locust_main", "-f", str(self.plan.locustfile)]
-        base.append("--skip-log-setup")
+        locustfile = str(self.plan.locustfile)
+        base = [self.python, "-m", "harness.locust_main", "-f", locustfile, "--skip-log-setup"]
         cmd = [
             *base,
             "--headless",

@@ -128,20 +128,19 @@ def _leaves(
     if took > limit + _poll_step(data):
         result.violation_at = fault.start + limit
         verdicts.append(FAIL)
-    replaced = not reg[(reg["t"] == left_t) & (reg["incarnation"] != inc0)].empty
-    if replaced:
-        # Restarted within the TTL: the key was overwritten, callers never had to drop it.
+    # A new incarnation at or after the moment the old one left: callers need not drop the
+    # instance if it was replaced in place (restarted within the TTL: the key was overwritten)
+    # or back before the limit ran out (a caller may drop a dead instance as late as the limit).
+    back = reg[(reg["t"] >= left_t) & (reg["incarnation"] != inc0)]
+    back_t = float(back["t"].iloc[0]) if not back.empty else None
+    if back_t == left_t:
         result.evidence.append(f"{x} was replaced in place by a new incarnation; callers' "
                                "views are not expected to drop it")  # fmt: skip
         return combine(verdicts)
-    back = reg[(reg["t"] > left_t) & (reg["incarnation"] != inc0)]
-    if not back.empty and float(back["t"].iloc[0]) < fault.start + limit:
-        # Back before the limit ran out: a caller may drop a dead instance as late as the limit,
-        # so one that never looked while the key was gone is not stale.
+    if back_t is not None and back_t < fault.start + limit:
         result.evidence.append(f"{x} was back in the registry (new incarnation) "
-                               f"{secs(float(back['t'].iloc[0]) - fault.start)} after {what}, "
-                               "within the limit; callers' views are not expected to "
-                               "drop it")  # fmt: skip
+                               f"{secs(back_t - fault.start)} after {what}, within the limit; "
+                               "callers' views are not expected to drop it")  # fmt: skip
         return combine(verdicts)
     verdicts.append(_views(expect, data, result, fault, limit, measured))
     return combine(verdicts)

@@ -95,15 +95,20 @@ def test_good_file_parses_with_durations_in_seconds_and_its_line() -> None:
     assert s.phase_offsets()[1] == ("fault", 5.0, 15.0)
 
 
-def test_bundled_scenarios_validate() -> None:
-    files = sorted((REPO / "scenarios").glob("*.yaml"))
-    names = {f.stem for f in files}
-    assert {"latency-orders-payments", "crash-payments", "partition-orders-inventory",
-            "blackhole-payments"} <= names  # fmt: skip
+def _bundled() -> list:
     from harness.targets import facts_for_scenario
 
-    problems, scenarios = load_files(files, facts_for_scenario)
+    problems, scenarios = load_files(sorted((REPO / "scenarios").glob("*.yaml")),
+                                     facts_for_scenario)  # fmt: skip
     assert problems == []
+    return scenarios
+
+
+def test_bundled_scenarios_validate() -> None:
+    scenarios = _bundled()
+    names = {s.name for s in scenarios}
+    assert {"latency-orders-payments", "crash-payments", "partition-orders-inventory",
+            "blackhole-payments"} <= names  # fmt: skip
     for s in scenarios:
         # each short enough for CI (never over a minute) unless it is a soak marked slow
         assert s.duration <= 60 or "slow" in markers(s), s.name
@@ -112,12 +117,8 @@ def test_bundled_scenarios_validate() -> None:
 
 def test_bundled_suite_uses_every_fault_kind_outside_the_soak() -> None:
     from harness.faults import KINDS
-    from harness.targets import facts_for_scenario
 
-    files = sorted((REPO / "scenarios").glob("*.yaml"))
-    problems, scenarios = load_files(files, facts_for_scenario)
-    assert problems == []
-    used = {f.kind for s in scenarios if "slow" not in markers(s) for f in s.faults}
+    used = {f.kind for s in _bundled() if "slow" not in markers(s) for f in s.faults}
     assert set(KINDS) - used == set()
 
 
