@@ -15,7 +15,6 @@ tree from ``yaml.compose`` along the location.
 from __future__ import annotations
 
 import difflib
-import os
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -31,39 +30,34 @@ from pydantic import (
     Discriminator,
     Field,
     PrivateAttr,
+    StrictFloat,
+    StrictInt,
     TypeAdapter,
-    ValidationError,
-    WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
-from harness.durations import format_duration, parse_duration
+from harness.durations import Duration, PositiveDuration, format_duration
 from harness.errors import InputInvalid, ScenarioInvalid
+from harness.yamlsource import (
+    Located,
+    Problem,
+    display,
+    read_yaml,
+    step,
+    tag_member,
+    validate,
+    walk,
+)
 
 # ---------------------------------------------------------------------------- durations
 
 
-def _duration(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return value  # let pydantic reject booleans with its own message
-    if isinstance(value, int | float | str):
-        return parse_duration(value)
-    return value
-
-
-_DURATION_SCHEMA = {
-    "anyOf": [
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
-        {"type": "number", "minimum": 0},
-    ],
-    "description": "a duration: 500ms, 1.5s, 30s, 2m, or a number of seconds",
-}
-Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
-PositiveDuration = Annotated[
-    float, Field(gt=0), BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)
-]
-
 _NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
+_ENV_KEY_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# a topology path: printable, no NUL or control characters, a .yaml/.yml file
+_TARGET_RE = r"^(bundled|[^\x00-\x1f\x7f]{1,250}\.ya?ml)$"
+MAX_ITEMS = 200  # phases, faults, checks: more is a generated file gone wrong
 _LINK_RE = r"^\s*[A-Za-z0-9_.-]+\s*->\s*[A-Za-z0-9_.-]+\s*$"
 
 
@@ -87,18 +81,18 @@ EnvValue = Annotated[str, BeforeValidator(_scalar_str)]
 
 class Stage(_Strict):
     duration: PositiveDuration
-    users: int = Field(ge=0)
-    spawn_rate: float = Field(default=10.0, gt=0)
+    users: StrictInt = Field(ge=0, le=10_000)
+    spawn_rate: StrictFloat = Field(default=10.0, gt=0)
 
 
 class Load(_Strict):
     """Either a constant `users` count or a list of `stages`; `rate` is per user per second."""
 
-    users: int | None = Field(default=None, ge=1)
-    spawn_rate: float | None = Field(default=None, gt=0)
-    rate: float = Field(default=2.0, gt=0)
-    stages: list[Stage] | None = Field(default=None, min_length=1)
-    workers: int = Field(
+    users: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    spawn_rate: StrictFloat | None = Field(default=None, gt=0)
+    rate: StrictFloat = Field(default=2.0, gt=0)
+    stages: list[Stage] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
+    workers: StrictInt = Field(
         default=0, ge=0, le=16, description="Locust distributed mode: local worker processes"
     )
 
@@ -142,7 +136,7 @@ class _LinkFault(_Fault):
 
 class _ToxicFault(_LinkFault):
     stream: Stream = "downstream"
-    toxicity: float = Field(default=1.0, ge=0, le=1)
+    toxicity: StrictFloat = Field(default=1.0, ge=0, le=1)
 
 
 class LatencyFault(_ToxicFault):
@@ -153,7 +147,7 @@ class LatencyFault(_ToxicFault):
 
 class BandwidthFault(_ToxicFault):
     kind: Literal["bandwidth"]
-    rate_kbps: int = Field(ge=0)
+    rate_kbps: StrictInt = Field(ge=0)
 
 
 class BlackholeFault(_ToxicFault):
@@ -173,14 +167,14 @@ class SlowCloseFault(_ToxicFault):
 
 class SlicerFault(_ToxicFault):
     kind: Literal["slicer"]
-    average_size: int = Field(ge=1)
-    size_variation: int = Field(default=0, ge=0)
-    delay_us: int = Field(default=0, ge=0)
+    average_size: StrictInt = Field(ge=1)
+    size_variation: StrictInt = Field(default=0, ge=0)
+    delay_us: StrictInt = Field(default=0, ge=0)
 
 
 class LimitDataFault(_ToxicFault):
     kind: Literal["limit_data"]
-    bytes: int = Field(ge=0)
+    bytes: StrictInt = Field(ge=0)
 
 
 class DownFault(_LinkFault):
@@ -189,7 +183,7 @@ class DownFault(_LinkFault):
 
 class PartitionFault(_Fault):
     kind: Literal["partition"]
-    groups: list[list[str]] = Field(min_length=2)
+    groups: list[list[str]] = Field(min_length=2, max_length=MAX_ITEMS)
     direction: Literal["both", "request", "response"] = "both"
 
 
@@ -233,7 +227,7 @@ class RandomFault(_Fault):
     """
 
     kind: Literal["random"]
-    count: int = Field(ge=1, le=100)
+    count: StrictInt = Field(ge=1, le=100)
     kinds: list[RandomKind] = Field(min_length=1)
     window: tuple[Duration, Duration] | None = None
 
@@ -282,7 +276,7 @@ class BreakerExpect(_Expect):
     link: str = Field(pattern=_LINK_RE)
     opens_within: Duration = 5.0
     closes_within: Duration = 15.0
-    max_calls_while_open: int | None = Field(default=None, ge=0)
+    max_calls_while_open: StrictInt | None = Field(default=None, ge=0)
     others_stay_closed: bool = True
 
     def label(self) -> str:
@@ -295,7 +289,7 @@ class DiscoveryExpect(_Expect):
     leaves_within: Duration | None = None
     recovers_within: Duration | None = None
     returns_within: Duration | None = None
-    baseline_margin: float = Field(default=0.02, ge=0, le=1)
+    baseline_margin: StrictFloat = Field(default=0.02, ge=0, le=1)
 
     def label(self) -> str:
         return self.name or f"discovery {self.instance}"
@@ -304,12 +298,12 @@ class DiscoveryExpect(_Expect):
 class SloExpect(_Expect):
     type: Literal["slo"] = "slo"
     phase: str
-    min_success_rate: float | None = Field(default=None, ge=0, le=1)
+    min_success_rate: StrictFloat | None = Field(default=None, ge=0, le=1)
     max_p50: Duration | None = None
     max_p95: Duration | None = None
     max_p99: Duration | None = None
-    min_throughput: float | None = Field(default=None, ge=0, description="ok requests/s")
-    max_throughput: float | None = Field(default=None, ge=0, description="ok requests/s")
+    min_throughput: StrictFloat | None = Field(default=None, ge=0, description="ok requests/s")
+    max_throughput: StrictFloat | None = Field(default=None, ge=0, description="ok requests/s")
 
     def label(self) -> str:
         return self.name or f"slo {self.phase}"
@@ -324,7 +318,7 @@ class PromqlExpect(_Expect):
         default=None, description="end: the last sample of the window (agg last); start: first"
     )
     op: Literal["<", "<=", ">", ">=", "==", "!="]
-    value: float
+    value: StrictFloat
 
     def label(self) -> str:
         return self.name or f"promql {self.query}"
@@ -366,29 +360,42 @@ EXPECT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExpectEntry)
 class AbortCondition(_Strict):
     """Abort when the client error rate over a sliding `window` stays above the bound for `for`."""
 
-    error_rate_above: float = Field(gt=0, le=1)
+    error_rate_above: StrictFloat = Field(gt=0, le=1)
     for_: PositiveDuration = Field(alias="for")
     window: PositiveDuration = 5.0
-    min_requests: int = Field(default=5, ge=1)
+    min_requests: StrictInt = Field(default=5, ge=1)
 
 
 # ---------------------------------------------------------------------------- scenario
 
 
 class Scenario(_Strict):
-    name: str = Field(pattern=_NAME_RE)
-    description: str = ""
-    tags: list[str] = Field(default_factory=list)
-    target: str = "bundled"
-    seed: int = 0
+    name: str = Field(pattern=_NAME_RE, max_length=63)
+    description: str = Field(default="", max_length=10_000)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    target: str = Field(
+        default="bundled",
+        pattern=_TARGET_RE,
+        description="bundled, or the path of a topology file (relative to this file)",
+    )
+    seed: StrictInt = Field(default=0, ge=0, le=2**63 - 1)
     fresh_stack: bool = False
-    target_env: dict[str, EnvValue] = Field(default_factory=dict)
+    target_env: dict[Annotated[str, Field(pattern=_ENV_KEY_RE)], EnvValue] = Field(
+        default_factory=dict, max_length=256
+    )
     load: Load
-    phases: list[Phase] = Field(min_length=1)
-    faults: list[FaultSpec] = Field(default_factory=list)
-    steady_state: list[ExpectEntry] = Field(default_factory=list)
-    abort: list[AbortCondition] = Field(default_factory=list)
-    expect: list[ExpectEntry] = Field(default_factory=list)
+    phases: list[Phase] = Field(min_length=1, max_length=MAX_ITEMS)
+    faults: list[FaultSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
+    steady_state: list[ExpectEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
+    abort: list[AbortCondition] = Field(default_factory=list, max_length=MAX_ITEMS)
+    expect: list[ExpectEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if re.fullmatch(r"stack-\d+", name):
+            raise ValueError(f"{name!r} is reserved for the run folder's stacks")
+        return name
 
     _source: Path | None = PrivateAttr(default=None)
     _line: int = PrivateAttr(default=1)
@@ -433,20 +440,6 @@ class TopologyFacts:
 
     def link_names(self) -> list[str]:
         return [f"{a}->{b}" for a, b in self.links]
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -525,208 +518,27 @@ def json_schema() -> dict[str, Any]:
 # ---------------------------------------------------------------------------- YAML locations
 
 
-def _walk(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[int, str]:
-    """Follow `loc` through the YAML node tree: (1-based line, dotted field path).
-
-    Location parts absent from the YAML are skipped (pydantic inserts discriminator tags such
-    as ``faults.0.latency.link``), except the last one: a missing field is reported at its
-    parent's line under its own name.
-    """
-    node, line, path = root, 1, ""
-    if node is not None:
-        line = node.start_mark.line + 1
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = node.value[part]
-                line = node.start_mark.line + 1
-            path += f"[{part}]"
-            continue
-        if isinstance(node, yaml.MappingNode):
-            match = next((kv for kv in node.value if kv[0].value == part), None)
-            if match is not None:
-                line = match[0].start_mark.line + 1
-                node = match[1]
-                path += f".{part}" if path else str(part)
-                continue
-        if last or node is None:
-            path += f".{part}" if path else str(part)
-            node = None
-    return line, path
-
-
-def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[int, str, str]]:
-    """(line, field, message) per repeated key: PyYAML keeps the last one silently."""
-    found: list[tuple[int, str, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            here = f"{path}.{k.value}" if path else str(k.value)
-            if k.value in seen:
-                found.append((k.start_mark.line + 1, here, f"duplicate key {k.value!r}"))
-            seen.add(k.value)
-            found += _duplicate_keys(v, here)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            found += _duplicate_keys(v, f"{path}[{i}]")
-    return found
-
-
 def _yaml_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
     """Drop the `kind` tags pydantic inserts (``faults.0.latency.link``): `kind` is a field in
     the YAML, not a key level. Expectation `type` tags stay: there the type is the YAML key."""
     out: list[str | int] = []
     tp: Any = Scenario
     for part in loc:
-        is_kind_tag = tp is not None and _tag_member(tp, part, "kind") is not None
-        tp = _step(tp, part) if tp is not None else None
+        is_kind_tag = tp is not None and tag_member(tp, part, "kind") is not None
+        tp = step(tp, part) if tp is not None else None
         if not is_kind_tag:
             out.append(part)
     return tuple(out)
 
 
-def _tag_member(tp: Any, part: str | int, tag_field: str) -> Any:
-    from types import UnionType
-    from typing import Union, get_args, get_origin
-
-    tp = _unwrap(tp)
-    if get_origin(tp) not in (Union, UnionType):
-        return None
-    for m in get_args(tp):
-        m = _unwrap(m)
-        f = getattr(m, "model_fields", {}).get(tag_field)
-        if f is not None and part in get_args(f.annotation):
-            return m
-    return None
-
-
-def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model class holding the field at `loc` (for 'allowed fields' hints)."""
-    tp: Any = Scenario
-    for part in loc[:-1]:
-        tp = _step(tp, part)
-        if tp is None:
-            return None
-    tp = _unwrap(tp)
-    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-
-
-def _unwrap(tp: Any) -> Any:
-    from typing import get_args, get_origin
-
-    while get_origin(tp) is Annotated:
-        tp = get_args(tp)[0]
-    return tp
-
-
-def _step(tp: Any, part: str | int) -> Any:
-    from types import UnionType
-    from typing import Union, get_args, get_origin
-
-    tp = _unwrap(tp)
-    origin = get_origin(tp)
-    if origin in (Union, UnionType):
-        members = [_unwrap(a) for a in get_args(tp) if a is not type(None)]
-        for m in members:
-            if isinstance(m, type) and issubclass(m, BaseModel):
-                for tag_field in ("kind", "type"):
-                    f = m.model_fields.get(tag_field)
-                    if f is not None and part in get_args(f.annotation):
-                        return m
-        if len(members) == 1:
-            return _step(members[0], part)
-        return None
-    if origin in (list, tuple) and isinstance(part, int):
-        return get_args(tp)[0]
-    if origin is dict:
-        return get_args(tp)[1]
-    if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
-        for name, f in tp.model_fields.items():
-            if part in (name, f.alias):
-                return f.annotation
-    return None
-
-
-def _friendly(err: dict[str, Any]) -> str:
-    kind, msg, value = err["type"], err["msg"], err.get("input")
-    loc = err["loc"]
-    if kind == "missing":
-        return "missing required field"
-    if kind == "extra_forbidden":
-        model = _model_at(loc)
-        if model is not None:
-            allowed = [f.alias or n for n, f in model.model_fields.items() if n != "type"]
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return f"unknown field {loc[-1]!r}{hint}; allowed: {', '.join(allowed)}"
-        return f"unknown field {loc[-1]!r}"
-    if kind == "union_tag_invalid":
-        tag = err.get("ctx", {}).get("discriminator", "").strip("'")
-        expected = err.get("ctx", {}).get("expected_tags", "")
-        return f"unknown {tag} {err['ctx'].get('tag')!r}; known: {expected}"
-    if kind == "union_tag_not_found":
-        tag = err.get("ctx", {}).get("discriminator", "kind").strip("'")
-        return f"missing field {tag!r}"
-    if msg.startswith("Value error, "):
-        return msg[len("Value error, ") :]
-    shown = repr(value) if isinstance(value, str | int | float | bool) else None
-    text = msg[0].lower() + msg[1:] if msg else kind
-    return f"{text}, got {shown}" if shown is not None and len(shown) < 60 else text
-
-
 # ---------------------------------------------------------------------------- loading
 
 
-def _display(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
-
-
-class _Located(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
-
-
 def _parse(path: Path) -> tuple[Scenario, yaml.Node]:
-    shown = _display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _Located([Problem(shown, 0, "", f"cannot read: {exc.strerror or exc}")]) from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        what = getattr(exc, "problem", None) or str(exc)
-        ctx = getattr(exc, "context_mark", None)
-        if ctx is not None and mark is not None and ctx.line != mark.line:
-            what += f" ({exc.context} that starts on line {ctx.line + 1})"  # type: ignore[attr-defined]
-        raise _Located([Problem(shown, line, "", f"YAML syntax error: {what}")]) from exc
-    if not isinstance(data, dict):
-        line = root.start_mark.line + 1 if root is not None else 1
-        got = "an empty file" if data is None else type(data).__name__
-        raise _Located(
-            [Problem(shown, line, "", f"expected a mapping with name, load, phases; got {got}")]
-        )
-    dups = [Problem(shown, line, where, msg) for line, where, msg in _duplicate_keys(root)]
-    if dups:
-        raise _Located(dups)
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            Problem(shown, *_walk(root, _yaml_loc(e["loc"])), _friendly(e)) for e in exc.errors()
-        ]
-        raise _Located(problems) from None
+    data, root = read_yaml(path, "name, load, phases")
+    scenario = validate(Scenario, data, root, path, _yaml_loc)
     scenario._source = path
-    scenario._line = _walk(root, ("name",))[0]
+    scenario._line = walk(root, ("name",))[0]
     return scenario, root
 
 
@@ -744,7 +556,7 @@ def load_scenario(
     try:
         scenario, root = _parse(path)
         _check(scenario, root, path, facts_for_target, allowed_tags)
-    except _Located as exc:
+    except Located as exc:
         err = ScenarioInvalid(str(exc))
         err.problems = exc.problems  # type: ignore[attr-defined]
         raise err from None
@@ -774,10 +586,10 @@ def load_files(
         try:
             scenario, root = _parse(path)
             _check(scenario, root, path, facts_for_target, allowed_tags)
-        except _Located as exc:
+        except Located as exc:
             problems += exc.problems
             continue
-        shown = _display(path)
+        shown = display(path)
         if scenario.name in names:
             problems.append(
                 Problem(
@@ -800,7 +612,7 @@ def _check(
     facts_for_target: Callable[[Scenario, Path], TopologyFacts] | None,
     allowed_tags: Iterable[str] | None,
 ) -> None:
-    shown = _display(path)
+    shown = display(path)
     found = cross_check(scenario, None if allowed_tags is None else set(allowed_tags))
     if facts_for_target is not None:
         try:
@@ -812,9 +624,9 @@ def _check(
     if found:
         # in file order: a misspelt link comes before the checks it makes meaningless
         problems = sorted(
-            (Problem(shown, *_walk(root, loc), msg) for loc, msg in found), key=lambda p: p.line
+            (Problem(shown, *walk(root, loc), msg) for loc, msg in found), key=lambda p: p.line
         )
-        raise _Located(problems)
+        raise Located(problems)
 
 
 # ---------------------------------------------------------------------------- cross-checks
@@ -889,6 +701,22 @@ def cross_check(scenario: Scenario, allowed_tags: set[str] | None) -> Found:
                          f"-{format_duration(e)})")
                     )  # fmt: skip
             busy.setdefault(f.instance, []).append((f.at, end, i))
+        if isinstance(f, DownFault):
+            # one flag per proxy: the first revert would re-enable a link the other still holds
+            caller, callee = split_link(f.link)
+            end = _end(f, total)
+            for j, g in enumerate(scenario.faults[:i]):
+                if (
+                    isinstance(g, DownFault)
+                    and _touches_link(g, caller, callee)
+                    and f.at < _end(g, total)
+                    and g.at < end
+                ):
+                    found.append(
+                        (("faults", i, "at"),
+                         f"overlaps faults[{j}], also down on {norm_link(g.link)}; "
+                         "merge them into one fault")
+                    )  # fmt: skip
     names: dict[str, str] = {}
     for section in ("steady_state", "expect"):
         for i, e in enumerate(getattr(scenario, section)):
@@ -1032,6 +860,12 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
             bad = [m for g in f.groups for m in g if m not in names]
             for m in bad:
                 out.append(((*loc, "groups"), _known_list("service or instance", names, m)))
+            callers = {a for a, _ in facts.links}
+            for m in (m for g in f.groups for m in g if m in instances):
+                if instances[m] in callers:
+                    out.append(((*loc, "groups"), f"{m} is an instance of a calling service; "
+                                "proxies are per caller service, so only all of "
+                                f"{instances[m]} can be cut off"))  # fmt: skip
             if not bad and not any(
                 _touches_link(f, a, b) or _touches_link(f, a, inst)
                 for a, b in facts.links

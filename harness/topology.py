@@ -11,13 +11,14 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 
-from harness.durations import parse_duration
+from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
 from harness.settings import REPO_ROOT
+from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
 TEMPLATE_VARS = {
     "python",
@@ -32,10 +33,7 @@ TEMPLATE_VARS = {
 }
 # ``{proxy:SERVICE}``: this caller's Toxiproxy listeners for SERVICE's instances, comma-separated.
 PROXY_VAR = "proxy"
-TOP_LEVEL_FIELDS = ("name", "lease_ttl", "registry", "proxy_mode", "entry", "services", "links")
-SERVICE_FIELDS = ("instances", "command", "env", "health", "metrics", "audit")
 _LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*$")
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 def bundled_topology_path() -> Path:
@@ -146,118 +144,150 @@ def _fill(template: str, values: dict[str, Any]) -> str:
     return out
 
 
-def _line(node: yaml.Node | None, path: list[str | int]) -> int:
-    """1-based line of the node at ``path`` (or of the closest parent found)."""
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == part), None)
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            nxt = node.value[part]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-        line = node.start_mark.line + 1
-    return line
+# ---------------------------------------------------------------------------- the file's schema
+
+_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_SERVICE = r"^[a-z][a-z0-9_-]{0,39}$"
+_ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_URL_PATH = r"^/[!-~]{0,255}$"
+MAX_INSTANCES = 32  # per service; the stack starts them all on one machine
+
+
+def _template(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        if "\0" in value or len(value) > 4096:
+            raise ValueError("expected a template of at most 4096 characters without NUL")
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"bad template {value[:60]!r}: {exc}") from None
+    return value
+
+
+Template = Annotated[str, BeforeValidator(_template)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServiceSpec(_Strict):
+    instances: StrictInt = Field(default=1, ge=1, le=MAX_INSTANCES)
+    command: list[Template] = Field(min_length=1, max_length=256)
+    env: dict[Annotated[str, Field(pattern=_ENV_KEY)], Template] = Field(default_factory=dict)
+    health: str = Field(default="/health", pattern=_URL_PATH)
+    metrics: str | None = Field(default="/metrics", pattern=_URL_PATH)
+    audit: str | None = Field(default=None, pattern=_URL_PATH)
+
+
+class TopologyFile(_Strict):
+    """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
+
+    name: str | None = Field(default=None, pattern=_NAME)
+    lease_ttl: PositiveDuration = 5.0
+    registry: Literal["etcd", "none"] = "etcd"
+    proxy_mode: Literal["per_link", "shared"] = "per_link"
+    entry: str | None = Field(default=None, pattern=_SERVICE)
+    services: dict[Annotated[str, Field(pattern=_SERVICE)], ServiceSpec] = Field(
+        min_length=1, max_length=64
+    )
+    links: list[Annotated[str, Field(pattern=_LINK.pattern)]] = Field(
+        default_factory=list, max_length=1024
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_anchor_holders(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: v
+                for k, v in data.items()
+                if not (k == "defaults" or (isinstance(k, str) and k.startswith("x-")))
+            }
+        return data
+
+
+def json_schema() -> dict[str, Any]:
+    schema = TopologyFile.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Stormproof topology"
+    return schema
+
+
+def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
+    """(location, message) for references the schema cannot see: links, entry, templates."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    known = ", ".join(spec.services)
+    for i, raw in enumerate(spec.links):
+        m = _LINK.match(raw)
+        assert m is not None  # the schema's pattern
+        for svc in m.groups():
+            if svc not in spec.services:
+                found.append((("links", i), f"unknown service {svc!r}; known: {known}"))
+    if spec.entry is not None and spec.entry not in spec.services:
+        found.append((("entry",), f"unknown service {spec.entry!r}; known: {known}"))
+    for name, svc in spec.services.items():
+        fields = [("command", i, c) for i, c in enumerate(svc.command)]
+        fields += [("env", k, v) for k, v in svc.env.items()]
+        for where, key, tmpl in fields:
+            for _, var, fmt, _ in string.Formatter().parse(tmpl):
+                if var == PROXY_VAR and fmt in spec.services:
+                    continue  # {proxy:SERVICE}: this caller's proxies of SERVICE
+                if var is not None and var not in TEMPLATE_VARS:
+                    found.append(
+                        (
+                            ("services", name, where, key),
+                            f"unknown template variable {{{var}}}; "
+                            f"known: {', '.join(sorted(TEMPLATE_VARS))}, {{proxy:SERVICE}}",
+                        )
+                    )
+    return found
 
 
 def load_topology(path: str | Path) -> Topology:
+    """Parse and validate a topology file; raise TopologyInvalid naming file:line: field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TopologyInvalid(f"cannot read topology {path}: {exc.strerror}") from exc
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise TopologyInvalid(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-
-    def bad(field_path: list[str | int], message: str) -> TopologyInvalid:
-        dotted = ".".join(str(p) for p in field_path)
-        return TopologyInvalid(f"{path}:{_line(root, field_path)}: {dotted}: {message}")
-
-    if not isinstance(data, dict):
-        raise bad([], "expected a mapping with name, services and links")
-    services_raw = data.get("services")
-    if not isinstance(services_raw, dict) or not services_raw:
-        raise bad(["services"], "expected a mapping of service name to its settings")
-    services: dict[str, Service] = {}
-    for name, raw in services_raw.items():
-        where = ["services", name]
-        if not isinstance(raw, dict):
-            raise bad(where, "expected a mapping")
-        unknown = set(raw) - {"instances", "command", "env", "health", "metrics", "audit"}
-        if unknown:
-            raise bad(
-                [*where, sorted(unknown)[0]],
-                "unknown field; expected instances, command, env, health, metrics, audit",
-            )
-        n = raw.get("instances", 1)
-        if not isinstance(n, int) or n < 1:
-            raise bad([*where, "instances"], f"expected a positive integer, got {n!r}")
-        cmd = raw.get("command")
-        if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
-            raise bad([*where, "command"], "expected a list of strings (the command line)")
-        env = raw.get("env") or {}
-        if not isinstance(env, dict):
-            raise bad([*where, "env"], "expected a mapping of variable to template")
-        for key, tmpl in [("command", c) for c in cmd] + [
-            (f"env.{k}", str(v)) for k, v in env.items()
-        ]:
-            for _, var, spec, _ in string.Formatter().parse(tmpl):
-                if var == "proxy" and spec in services_raw:
-                    continue  # {proxy:SERVICE}: this caller's proxies of SERVICE
-                if var is not None and var not in TEMPLATE_VARS:
-                    raise bad(
-                        [*where, key.split(".")[0]],
-                        f"unknown template variable {{{var}}}; "
-                        f"known: {', '.join(sorted(TEMPLATE_VARS))}, {{proxy:SERVICE}}",
-                    )
-        services[name] = Service(
+        data, root = read_yaml(path, "name, services, links")
+        spec = validate(TopologyFile, data, root, path)
+        problems = [
+            Problem(display(path), *walk(root, loc), msg) for loc, msg in _cross_check(spec)
+        ]
+        if problems:
+            raise Located(problems)
+    except Located as exc:
+        err = TopologyInvalid(str(exc))
+        err.problems = exc.problems  # type: ignore[attr-defined]
+        raise err from None
+    services = {
+        name: Service(
             name=name,
-            instances=n,
-            command=cmd,
-            env={k: str(v) for k, v in env.items()},
-            health=raw.get("health", "/health"),
-            metrics=raw.get("metrics", "/metrics"),
-            audit=raw.get("audit"),
+            instances=s.instances,
+            command=list(s.command),
+            env=dict(s.env),
+            health=s.health,
+            metrics=s.metrics,
+            audit=s.audit,
         )
-    links: list[Link] = []
-    for i, raw in enumerate(data.get("links") or []):
-        m = _LINK.match(str(raw))
-        if not m:
-            raise bad(["links", i], f"expected 'caller -> callee', got {raw!r}")
-        for svc in m.groups():
-            if svc not in services:
-                raise bad(["links", i], f"unknown service {svc!r}; known: {', '.join(services)}")
-        links.append(Link(*m.groups()))
-    entry = data.get("entry") or next(iter(services))
-    if entry not in services:
-        raise bad(["entry"], f"unknown service {entry!r}; known: {', '.join(services)}")
-    try:
-        ttl = parse_duration(data.get("lease_ttl", "5s"))
-    except ValueError as exc:
-        raise bad(["lease_ttl"], str(exc)) from None
-    registry = data.get("registry", "etcd")
-    if registry not in ("etcd", "none"):
-        raise bad(["registry"], f"expected etcd or none, got {registry!r}")
-    mode = data.get("proxy_mode", "per_link")
-    if mode not in ("per_link", "shared"):
-        raise bad(["proxy_mode"], f"expected per_link or shared, got {mode!r}")
+        for name, s in spec.services.items()
+    }
+    links = [Link(*_LINK.match(raw).groups()) for raw in spec.links]  # type: ignore[union-attr]
     return Topology(
-        name=str(data.get("name", path.stem)),
+        name=spec.name or _default_name(path),
         services=services,
         links=links,
-        entry=entry,
-        lease_ttl=ttl,
-        registry=registry,
-        proxy_mode=mode,
+        entry=spec.entry or next(iter(services)),
+        lease_ttl=spec.lease_ttl,
+        registry=spec.registry,
+        proxy_mode=spec.proxy_mode,
         path=path.resolve(),
     )
+
+
+def _default_name(path: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")[:63]
+    return name or "topology"

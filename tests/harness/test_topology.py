@@ -21,18 +21,18 @@ def test_bundled_topology():
     [
         (
             "services: {a: {command: [x]}}\nlinks: [a -> b]\n",
-            "t.yaml:2: links.0: unknown service 'b'; known: a",
+            "t.yaml:2: links[0]: unknown service 'b'; known: a",
         ),
         (
             "services: {a: {command: [x], instances: 0}}\n",
-            "t.yaml:1: services.a.instances: expected a positive integer",
+            "t.yaml:1: services.a.instances: input should be greater than or equal to 1, got 0",
         ),
         ("services: {a: {command: ['{prot}']}}\n", "unknown template variable {prot}"),
         ("services: {a: {command: [x], colour: red}}\n", "services.a.colour: unknown field"),
-        ("services: [\n", "t.yaml:2: not valid YAML"),
+        ("services: [\n", "t.yaml:2: YAML syntax error"),
         (
             "services: {a: {command: [x]}}\nproxy_mode: mesh\n",
-            "t.yaml:2: proxy_mode: expected per_link or shared",
+            "t.yaml:2: proxy_mode: input should be 'per_link' or 'shared', got 'mesh'",
         ),
     ],
 )
