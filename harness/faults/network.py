@@ -6,10 +6,15 @@ Toxiproxy decides toxicity per connection, not per request.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from harness.errors import FaultError
+from harness.errors import FaultError, TopologyInvalid
 from harness.topology import Link, Topology
+
+# Every toxic gets its own name, so two faults of one kind on one proxy at once compose
+# (Toxiproxy chains them) instead of the second failing on a name already taken.
+_TOXIC_IDS = itertools.count(1)
 
 STREAMS = {
     "upstream": ["upstream"],
@@ -70,6 +75,7 @@ class ToxicFault:
         self.toxicity = toxicity
         self.proxies = resolve_link(stack.topology, link)
         self._added: list[tuple[str, str]] = []
+        self._id = next(_TOXIC_IDS)
 
     def inject(self) -> None:
         for proxy in self.proxies:
@@ -80,7 +86,7 @@ class ToxicFault:
                     stream,
                     self.attributes,
                     self.toxicity,
-                    name=f"sp_{self.toxic}_{stream}",
+                    name=f"sp_{self.toxic}_{stream}_{self._id}",
                 )
                 self._added.append((proxy, name))
 
@@ -178,20 +184,30 @@ class Partition:
         stream = {"both": "both", "request": "upstream", "response": "downstream"}.get(direction)
         if stream is None:
             raise FaultError(f"direction {direction!r}: expected both, request or response")
-        group_of = {svc: i for i, g in enumerate(groups) for svc in g}
-        for svc in group_of:
-            if svc not in stack.topology.services:
-                raise FaultError(
-                    f"unknown service {svc!r} in partition; "
-                    f"known: {', '.join(stack.topology.services)}"
-                )
-        cut = [
-            str(lk)
-            for lk in stack.topology.links
-            if lk.caller in group_of
-            and lk.callee in group_of
-            and group_of[lk.caller] != group_of[lk.callee]
-        ]
+        topology = stack.topology
+        group_of: dict[str, int] = {}
+        for i, g in enumerate(groups):
+            for member in g:
+                if member not in topology.services:
+                    try:
+                        inst = topology.instance(member)
+                    except TopologyInvalid as exc:
+                        raise FaultError(f"partition: {exc}") from None
+                    if any(lk.caller == inst.service for lk in topology.links):
+                        raise FaultError(
+                            f"partition: {member} is an instance of a calling service; proxies "
+                            f"are per caller service, so cut off all of {inst.service}"
+                        )
+                group_of[member] = i
+        cut = []
+        for lk in topology.links:
+            side = group_of.get(lk.caller)
+            if side is None:
+                continue
+            for inst in topology.instances_of(lk.callee):
+                other = group_of.get(inst.name, group_of.get(lk.callee))
+                if other is not None and other != side:
+                    cut.append(f"{lk.caller}->{inst.name}")
         if not cut:
             raise FaultError(f"partition {groups} cuts no link")
         self.links = cut

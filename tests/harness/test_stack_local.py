@@ -80,6 +80,33 @@ def test_partition_cuts_only_the_links_between_groups(stack):
     assert r.status_code == 200
 
 
+def test_two_faults_of_one_kind_on_one_link_compose(stack):
+    first = KINDS["latency"](stack, link="orders->inventory", latency=0.3)
+    second = KINDS["latency"](stack, link="orders->inventory-1", latency=0.3)
+    first.inject()
+    second.inject()  # its own toxic names: Toxiproxy chains both
+    both, r = via(stack, "orders", "inventory-1")
+    first.revert()
+    one, _ = via(stack, "orders", "inventory-1")
+    second.revert()
+    none, _ = via(stack, "orders", "inventory-1")
+    assert r.status_code == 200
+    assert both >= 0.6 and 0.3 <= one < 0.6 and none < 0.3
+
+
+def test_partition_isolates_one_callee_instance(stack):
+    fault = KINDS["partition"](stack, groups=[["orders", "gateway"], ["inventory-1"]])
+    assert sorted(fault.links) == ["gateway->inventory-1", "orders->inventory-1"]
+    fault.inject()
+    with pytest.raises(httpx.ReadTimeout):
+        via(stack, "orders", "inventory-1", timeout=1.0)
+    _, r = via(stack, "orders", "inventory-2")
+    assert r.status_code == 200
+    fault.revert()
+    _, r = via(stack, "orders", "inventory-1")
+    assert r.status_code == 200
+
+
 def test_one_way_partition_drops_the_response_after_the_work(stack):
     fault = KINDS["partition"](stack, groups=[["orders"], ["payments"]], direction="response")
     fault.inject()
