@@ -13,6 +13,7 @@ from harness.errors import HarnessError, RevertFailed
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo, final_verdict
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.redact import redact_env
 from harness.scenario import fault_params, fault_target, markers
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class ScenarioRun:
                 seed=s.seed,
             ),
             versions=engine._versions or {},
-            target=TargetInfo(name=s.target, env={k: str(v) for k, v in s.target_env.items()}),
+            target=TargetInfo(name=s.target, env=redact_env(s.target_env)),
         )
         self.stack: Any = None
 

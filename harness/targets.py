@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
+from harness.redact import redact_env
 from harness.scenario import TopologyFacts, fault_params
 from harness.settings import Settings
 from harness.topology import Topology, bundled_topology_path, load_topology
@@ -98,7 +99,7 @@ class StackKey:
         return cls(path, env, scenario.target == "bundled")
 
     def describe(self) -> str:
-        env = " ".join(f"{k}={v}" for k, v in self.env)
+        env = " ".join(f"{k}={v}" for k, v in redact_env(dict(self.env)).items())
         return f"{self.topology.name}" + (f" with {env}" if env else "")
 
 
