@@ -18,7 +18,7 @@ import difflib
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -432,6 +432,9 @@ class TopologyFacts:
     metrics: set[str] | None = None  # known metric names, for promql queries
     lease_ttl: float = 5.0
     entry: str | None = None
+    # (caller, callee) -> the caller's timeout on that link, where the topology declares it
+    timeouts: dict[tuple[str, str], float] = field(default_factory=dict)
+    registry: str = "etcd"
 
     @property
     def instances(self) -> dict[str, str]:

@@ -73,6 +73,12 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
         metrics=set(SHOP_METRICS) if bundled else None,
         lease_ttl=topology.lease_ttl,
         entry=topology.entry,
+        timeouts={
+            (link.caller, link.callee): link.timeout
+            for link in topology.links
+            if link.timeout is not None
+        },
+        registry=topology.registry,
     )
 
 

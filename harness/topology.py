@@ -62,6 +62,8 @@ class Instance:
 class Link:
     caller: str
     callee: str
+    # the caller's timeout for calls on this link, when the topology declares it
+    timeout: float | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.caller}->{self.callee}"
@@ -184,6 +186,15 @@ class ServiceSpec(_Strict):
     audit: str | None = Field(default=None, pattern=_URL_PATH)
 
 
+class LinkSpec(_Strict):
+    """The mapping form of a link, for what a plain ``caller -> callee`` cannot say."""
+
+    link: str = Field(pattern=_LINK.pattern)
+    timeout: PositiveDuration | None = Field(
+        default=None, description="the caller's timeout for these calls (coverage map)"
+    )
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -195,7 +206,7 @@ class TopologyFile(_Strict):
     services: dict[Annotated[str, Field(pattern=_SERVICE)], ServiceSpec] = Field(
         min_length=1, max_length=64
     )
-    links: list[Annotated[str, Field(pattern=_LINK.pattern)]] = Field(
+    links: list[Annotated[str, Field(pattern=_LINK.pattern)] | LinkSpec] = Field(
         default_factory=list, max_length=1024
     )
 
@@ -222,8 +233,8 @@ def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
     """(location, message) for references the schema cannot see: links, entry, templates."""
     found: list[tuple[tuple[Any, ...], str]] = []
     known = ", ".join(spec.services)
-    for i, raw in enumerate(spec.links):
-        m = _LINK.match(raw)
+    for i, item in enumerate(spec.links):
+        m = _LINK.match(item if isinstance(item, str) else item.link)
         assert m is not None  # the schema's pattern
         for svc in m.groups():
             if svc not in spec.services:
@@ -275,7 +286,7 @@ def load_topology(path: str | Path) -> Topology:
         )
         for name, s in spec.services.items()
     }
-    links = [Link(*_LINK.match(raw).groups()) for raw in spec.links]  # type: ignore[union-attr]
+    links = [_link(item) for item in spec.links]
     return Topology(
         name=spec.name or _default_name(path),
         services=services,
@@ -286,6 +297,12 @@ def load_topology(path: str | Path) -> Topology:
         proxy_mode=spec.proxy_mode,
         path=path.resolve(),
     )
+
+
+def _link(item: str | LinkSpec) -> Link:
+    m = _LINK.match(item if isinstance(item, str) else item.link)
+    assert m is not None  # the schema's pattern
+    return Link(*m.groups(), timeout=None if isinstance(item, str) else item.timeout)
 
 
 def _default_name(path: Path) -> str:

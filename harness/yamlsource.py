@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
-MAX_NODES = 100_000
+MAX_NODES = 50_000
 MAX_NUMBER = 1e15
 
 _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -334,7 +334,8 @@ def test_faults_that_compose_are_accepted() -> None:
         ("duration: 5s", "duration: 1.0e+300", "x.yaml:7: refused: 1.0e+300: larger than 1e+15"),
         ("seed: 7", "seed: " + "9" * 5000, "x.yaml:4: refused: '9999999999"),
         ("duration: 5s", "duration: 25h", "expected a duration of at most 24h"),
-        ("seed: 7", "seed: 7\ntarget_env: {'A=B': x}", "x.yaml:5: target_env.A=B: key 'A=B': string should"),
+        ("seed: 7", "seed: 7\ntarget_env: {'A=B': x}",
+         "x.yaml:5: target_env.A=B: key 'A=B': string should"),
     ],
 )  # fmt: skip
 def test_nonsense_values_are_refused(old: str, new: str, expected: str) -> None:

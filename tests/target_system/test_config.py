@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from target_system.shoplib.config import ConfigError, ShopConfig
@@ -36,3 +38,17 @@ def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=None) as err:
         ShopConfig.from_env({**BASE, **env})
     assert message in str(err.value)
+
+
+def test_topology_declares_the_shops_own_call_timeouts() -> None:
+    from harness.topology import bundled_topology_path, load_topology
+
+    cfg = ShopConfig(service="orders", instance="orders-1", port=1, data_dir=Path())
+    declared = {str(lk): lk.timeout for lk in load_topology(bundled_topology_path()).links}
+    assert declared == {
+        "gateway->orders": cfg.gateway_timeout,
+        "gateway->inventory": cfg.call_timeout,
+        "orders->inventory": cfg.call_timeout,
+        "orders->payments": cfg.call_timeout,
+        "orders->shipping": cfg.call_timeout,
+    }

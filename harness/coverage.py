@@ -1,0 +1,209 @@
+"""The fault coverage map: which failure family each scenario puts on each link, from files alone.
+
+Rows are the target's links (caller -> callee service) and its registry; columns are failure
+families. A cell lists the scenarios whose (seeded, concrete) faults put that family on that
+link; an empty cell is a gap. Nothing is started: this reads validated scenarios and the
+target's topology facts.
+
+Families, and the faults that count:
+- slow: latency above the caller's timeout on the link (the topology's `timeout:`);
+- request lost: a black hole on the request stream (upstream or both), a request partition;
+- response lost: a black hole on the response stream only, a response partition (the callee
+  acted, the caller never heard: the test of idempotency);
+- refused/reset: `down` (connection refused) or `reset_peer`;
+- crashed: `crash` or `stop` of an instance of the callee; paused: `pause` of one;
+- registry outage: an outage longer than the lease TTL (its own row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.scenario import (
+    BlackholeFault,
+    CrashFault,
+    DownFault,
+    LatencyFault,
+    PartitionFault,
+    PauseFault,
+    RegistryOutageFault,
+    ResetPeerFault,
+    Scenario,
+    StopFault,
+    TopologyFacts,
+    resolve_picks,
+    split_link,
+)
+
+FAMILIES: dict[str, str] = {
+    "slow": "slow > timeout",
+    "request_lost": "request lost",
+    "response_lost": "response lost",
+    "refused_reset": "refused/reset",
+    "crashed": "crashed",
+    "paused": "paused",
+}
+REGISTRY_ROW = "registry"
+REGISTRY_FAMILY = "registry_outage"
+FAMILY_LABELS = {**FAMILIES, REGISTRY_FAMILY: "outage > lease TTL"}
+
+
+@dataclass
+class CoverageMap:
+    """cells[(row, family)] = scenario names; a row is 'caller->callee' or 'registry'."""
+
+    target: str
+    rows: list[str]
+    cells: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # why a family could not be judged
+
+    def families(self, row: str) -> list[str]:
+        return [REGISTRY_FAMILY] if row == REGISTRY_ROW else list(FAMILIES)
+
+    def gaps(self) -> list[tuple[str, str]]:
+        return [(r, f) for r in self.rows for f in self.families(r) if not self.cells.get((r, f))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "families": FAMILY_LABELS,
+            "rows": {
+                r: {f: self.cells.get((r, f), []) for f in self.families(r)} for r in self.rows
+            },
+            "gaps": [f"{r} {f}" for r, f in self.gaps()],
+            "notes": self.notes,
+        }
+
+
+def coverage(target: str, facts: TopologyFacts, scenarios: list[Scenario]) -> CoverageMap:
+    rows = [f"{a}->{b}" for a, b in facts.links]
+    if facts.registry != "none":
+        rows.append(REGISTRY_ROW)
+    cmap = CoverageMap(target, rows)
+    for a, b in facts.links:
+        if (a, b) not in facts.timeouts:
+            cmap.notes.append(f"{a}->{b}: no timeout declared in the topology; 'slow' cannot hold")
+    for s in scenarios:
+        for spec in resolve_picks(s, facts):
+            for row, family in covered_by(spec, facts, s.duration):
+                names = cmap.cells.setdefault((row, family), [])
+                if s.name not in names:
+                    names.append(s.name)
+    return cmap
+
+
+def covered_by(spec: Any, facts: TopologyFacts, total: float) -> list[tuple[str, str]]:
+    """(row, family) cells one concrete fault covers."""
+    if isinstance(spec, RegistryOutageFault):
+        length = spec.for_ if spec.for_ is not None else total - spec.at
+        return [(REGISTRY_ROW, REGISTRY_FAMILY)] if length > facts.lease_ttl else []
+    if isinstance(spec, CrashFault | StopFault | PauseFault):
+        service = facts.instances.get(spec.instance or "")
+        family = "paused" if isinstance(spec, PauseFault) else "crashed"
+        return [(f"{a}->{b}", family) for a, b in facts.links if b == service]
+    if isinstance(spec, PartitionFault):
+        family = "response_lost" if spec.direction == "response" else "request_lost"
+        return [(link, family) for link in _cut(spec, facts)]
+    link = _service_link(spec, facts)
+    if link is None:
+        return []
+    if isinstance(spec, LatencyFault):
+        timeout = facts.timeouts.get(split_link(link))  # type: ignore[arg-type]
+        return [(link, "slow")] if timeout is not None and spec.latency > timeout else []
+    if isinstance(spec, BlackholeFault):
+        return [(link, "response_lost" if spec.stream == "downstream" else "request_lost")]
+    if isinstance(spec, DownFault | ResetPeerFault):
+        return [(link, "refused_reset")]
+    return []
+
+
+def _service_link(spec: Any, facts: TopologyFacts) -> str | None:
+    link = getattr(spec, "link", None)
+    if link is None:
+        return None
+    caller, callee = split_link(link)
+    callee = facts.instances.get(callee, callee)
+    return f"{caller}->{callee}" if (caller, callee) in facts.links else None
+
+
+def _cut(spec: PartitionFault, facts: TopologyFacts) -> list[str]:
+    side = {m: i for i, g in enumerate(spec.groups) for m in g}
+    out = []
+    for a, b in facts.links:
+        here = side.get(a)
+        there = [side.get(i, side.get(b)) for i in facts.services.get(b, [])]
+        if here is not None and any(t is not None and t != here for t in there):
+            out.append(f"{a}->{b}")
+    return out
+
+
+def render_text(cmap: CoverageMap) -> str:
+    """The matrix as a terminal table: each cell the covering scenarios (first, +N more)."""
+    cols = [*FAMILIES, REGISTRY_FAMILY]
+    head = ["", *(FAMILY_LABELS[c] for c in cols)]
+    table = [head]
+    for r in cmap.rows:
+        row = [r]
+        for c in cols:
+            if c not in cmap.families(r):
+                row.append("")
+                continue
+            names = cmap.cells.get((r, c), [])
+            row.append(
+                "GAP" if not names else names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")
+            )
+        table.append(row)
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = [f"coverage of {cmap.target}:"]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+              for row in table]  # fmt: skip
+    gaps = cmap.gaps()
+    lines.append(
+        f"  {len(gaps)} gaps: " + ", ".join(f"{r} {FAMILY_LABELS[f]}" for r, f in gaps)
+        if gaps
+        else "  no gaps"
+    )
+    lines += [f"  note: {n}" for n in cmap.notes]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- command
+
+
+def register(sub: Any) -> None:
+    cov = sub.add_parser(
+        "coverage", help="print which failure families the scenarios put on each link"
+    )
+    cov.add_argument("paths", nargs="*", default=["scenarios"], help="scenario files or dirs")
+    cov.add_argument("--json", action="store_true", help="print the map as JSON")
+    cov.add_argument("--fail-on-gap", action="store_true", help="exit 1 when a cell is empty")
+    cov.set_defaults(func=cmd_coverage)
+
+
+def maps_for(scenarios: list[Scenario]) -> list[CoverageMap]:
+    """One map per target topology the scenarios use (the bundled shop first)."""
+    from harness.targets import facts_for_scenario, topology_path_for
+
+    groups: dict[Any, list[Scenario]] = {}
+    for s in scenarios:
+        groups.setdefault(topology_path_for(s.target, s.source), []).append(s)
+    out = []
+    for path, group in groups.items():
+        facts = facts_for_scenario(group[0], group[0].source)
+        out.append(coverage(group[0].target if group[0].target == "bundled" else str(path),
+                            facts, group))  # fmt: skip
+    return out
+
+
+def cmd_coverage(args: Any) -> int:
+    import json
+
+    from harness.targets import load_scenarios
+
+    maps = maps_for(load_scenarios(args.paths))
+    if args.json:
+        print(json.dumps([m.as_dict() for m in maps], indent=2))
+    else:
+        print("\n\n".join(render_text(m) for m in maps))
+    return 1 if args.fail_on_gap and any(m.gaps() for m in maps) else 0

@@ -1,0 +1,67 @@
+"""The coverage map from scenario files alone: which family each fault covers on which link."""
+
+from __future__ import annotations
+
+import textwrap
+
+from harness.coverage import REGISTRY_ROW, coverage, render_text
+from harness.scenario import TopologyFacts, load_scenario
+
+FACTS = TopologyFacts(
+    services={"gateway": ["gateway-1"], "orders": ["orders-1"],
+              "payments": ["payments-1", "payments-2"]},
+    links=[("gateway", "orders"), ("orders", "payments")],
+    timeouts={("gateway", "orders"): 8.0, ("orders", "payments"): 1.0},
+    lease_ttl=5.0,
+    entry="gateway",
+)  # fmt: skip
+
+
+def scenario(tmp_path, name: str, faults: str):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nload: {{users: 1}}\nphases: [{{name: all, duration: 30s}}]\n"
+        + "faults:\n"
+        + textwrap.indent(textwrap.dedent(faults), "  ")
+    )
+    return load_scenario(path, lambda s, p: FACTS)
+
+
+def test_each_fault_lands_in_its_family(tmp_path) -> None:
+    scenarios = [
+        scenario(tmp_path, "slow", "- {kind: latency, link: orders->payments-1, latency: 1500ms, for: 5s}\n"
+                 "- {kind: latency, link: gateway->orders, latency: 1500ms, for: 5s}\n"),
+        scenario(tmp_path, "lost", "- {kind: blackhole, link: orders->payments, for: 5s}\n"
+                 "- {kind: partition, groups: [[orders], [payments-2]], direction: request, for: 5s}\n"),
+        scenario(tmp_path, "procs", "- {kind: crash, instance: payments-1, restart_after: 3s}\n"
+                 "- {kind: pause, pick: {service: orders}, for: 5s}\n"
+                 "- {kind: down, link: gateway->orders, for: 5s}\n"),
+        scenario(tmp_path, "short-outage", "- {kind: registry_outage, at: 1s, for: 4s}\n"),
+        scenario(tmp_path, "long-outage", "- {kind: registry_outage, at: 1s, for: 8s}\n"),
+    ]  # fmt: skip
+    cmap = coverage("t", FACTS, scenarios)
+    assert cmap.cells == {
+        # 1.5 s is beyond orders' 1 s timeout, not beyond gateway's 8 s
+        ("orders->payments", "slow"): ["slow"],
+        # the default stream is downstream: the callee acted, the response was lost
+        ("orders->payments", "response_lost"): ["lost"],
+        ("orders->payments", "request_lost"): ["lost"],
+        ("orders->payments", "crashed"): ["procs"],
+        ("gateway->orders", "paused"): ["procs"],
+        ("gateway->orders", "refused_reset"): ["procs"],
+        # 4 s is within the 5 s lease: nothing expires, so it does not count
+        (REGISTRY_ROW, "registry_outage"): ["long-outage"],
+    }
+    gaps = cmap.gaps()
+    assert ("gateway->orders", "slow") in gaps and ("orders->payments", "paused") in gaps
+    assert len(gaps) == 2 * 6 + 1 - 7
+    text = render_text(cmap)
+    assert "GAP" in text and f"{len(gaps)} gaps:" in text
+
+
+def test_a_link_without_a_declared_timeout_says_so(tmp_path) -> None:
+    facts = TopologyFacts(services=FACTS.services, links=FACTS.links, registry="none")
+    cmap = coverage("t", facts, [scenario(tmp_path, "slow", "- {kind: latency, link: orders->payments, latency: 9s, for: 5s}\n")])  # fmt: skip
+    assert ("orders->payments", "slow") in cmap.gaps()
+    assert REGISTRY_ROW not in cmap.rows
+    assert any("orders->payments: no timeout declared" in n for n in cmap.notes)
