@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, RevertFailed
-from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo, final_verdict
+from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
 from harness.scenario import fault_params, fault_target, markers
+from harness.verdict import FAIL, check_fails, final_verdict
 
 if TYPE_CHECKING:
     from harness.runner import Engine
@@ -311,12 +312,10 @@ class ScenarioRun:
                 j.add_check(result)
             over = check_overload(data)
             j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
-            j.overload.inconclusive = over.verdict == "fail"
-            if over.verdict == "fail":
+            j.overload.inconclusive = over.verdict == FAIL
+            if over.verdict == FAIL:
                 j.event("overload", "; ".join(over.evidence))
-            inconclusive = j.overload.inconclusive and any(
-                c.get("verdict") != "pass" for c in j.checks
-            )
+            inconclusive = j.overload.inconclusive and any(check_fails(c) for c in j.checks)
         j.verdict = final_verdict(
             j.checks,
             aborted=aborted is not None,

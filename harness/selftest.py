@@ -64,7 +64,7 @@ def variant(scenario: Any, bug: str) -> Any:
 
 
 def cell(bug: str, scenario: str, journal: Any) -> dict[str, Any]:
-    failed = [c for c in journal.checks if c.get("verdict") != "pass"]
+    failed = journal.failed_checks()
     caught = journal.verdict == "fail"
     evidence = "; ".join(str(e) for c in failed for e in (c.get("evidence") or [])[:2])
     return {

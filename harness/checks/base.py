@@ -20,7 +20,12 @@ import pandas as pd
 from harness.journal import FaultRecord, Journal, ScenarioInfo
 from harness.scenario import TopologyFacts
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
+# the verdict names, re-exported: every checker imports them from here
+from harness.verdict import FAIL as FAIL
+from harness.verdict import PASS as PASS
+from harness.verdict import UNKNOWN, check_fails
+from harness.verdict import combine as combine
+
 REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error", "state")
 REGISTRY_COLUMNS = ("t", "service", "instance", "incarnation")
 
@@ -39,7 +44,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == PASS or (self.verdict == UNKNOWN and self.allow_unknown)
+        return not check_fails(self)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -65,15 +70,6 @@ def _jsonable(value: Any) -> Any:
 
 def unknown(name: str, kind: str, expected: str, reason: str, **details: Any) -> CheckResult:
     return CheckResult(name, kind, UNKNOWN, expected, f"unknown: {reason}", [reason], None, details)
-
-
-def combine(verdicts: list[str]) -> str:
-    """fail beats unknown beats pass."""
-    if FAIL in verdicts:
-        return FAIL
-    if UNKNOWN in verdicts:
-        return UNKNOWN
-    return PASS
 
 
 def secs(x: float) -> str:

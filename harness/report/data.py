@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.verdict import FAIL, PASS, UNKNOWN
+
 REQUEST_COLUMNS = ["t", "ms", "name", "ok", "status", "error", "state"]
 
 
@@ -73,7 +75,7 @@ def normalise_journal(raw: dict[str, Any], fallback_name: str) -> dict[str, Any]
     checks = []
     for c in _dicts(raw.get("checks")):
         c = dict(c)
-        c["verdict"] = c.get("verdict") if c.get("verdict") in ("pass", "fail") else "unknown"
+        c["verdict"] = c.get("verdict") if c.get("verdict") in (PASS, FAIL) else UNKNOWN
         ev = c.get("evidence")
         c["evidence"] = [str(e) for e in ev] if isinstance(ev, list) else ([str(ev)] if ev else [])
         c["violation_at"] = _num(c.get("violation_at"))
@@ -94,12 +96,6 @@ def read_journal(scenario_dir: Path) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     return normalise_journal(raw, scenario_dir.name)
-
-
-def check_counts_as_failed(check: dict[str, Any]) -> bool:
-    """A fail, or an unknown the scenario did not allow (the journal's verdict rule)."""
-    verdict = check.get("verdict")
-    return verdict == "fail" or (verdict != "pass" and not check.get("allow_unknown"))
 
 
 def read_requests(scenario_dir: Path) -> pd.DataFrame:
