@@ -62,21 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_all(paths: list[str]) -> list:
-    """Validate every file first: one bad file stops everything before anything starts."""
-    from harness.scenario import load_files
-    from harness.selection import expand_paths
-    from harness.targets import facts_for_scenario
-
-    files = expand_paths(paths)
-    if not files:
-        raise InputInvalid(f"no scenario files under {' '.join(paths)}")
-    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
-    if problems:
-        raise InputInvalid("\n".join(str(p) for p in problems))
-    return scenarios
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     if args.schema:
         from harness.scenario import json_schema
@@ -85,7 +70,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.paths:
         raise InputInvalid("validate needs at least one scenario file or directory")
-    scenarios = _load_all(args.paths)
+    from harness.targets import load_scenarios
+
+    scenarios = load_scenarios(args.paths)
     for s in scenarios:
         print(f"ok  {s.source}: {s.name} ({s.duration:g}s, {len(s.faults)} faults)")
     return EXIT_OK
@@ -95,9 +82,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Engine, install_interrupt_handler
     from harness.scenario import markers
     from harness.selection import matches
+    from harness.targets import load_scenarios
 
     scenarios = [
-        s for s in _load_all(args.paths) if matches(s.name, markers(s), args.keyword, args.markers)
+        s
+        for s in load_scenarios(args.paths)
+        if matches(s.name, markers(s), args.keyword, args.markers)
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")
