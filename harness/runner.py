@@ -26,12 +26,6 @@ from harness.progress import Progress
 from harness.settings import Settings
 from harness.targets import StackKey, TargetStack, open_stack
 
-# Query only after two more scrapes once load stops (scrape interval 1 s).
-SCRAPE_GRACE = 2.5
-# How long the audit may take to show every saga terminal once load stopped.
-DEFAULT_SETTLE = 30.0
-POLL = 0.1
-
 
 def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
