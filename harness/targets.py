@@ -16,7 +16,7 @@ import httpx
 
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.membership import RegistryPoller
-from harness.scenario import TopologyFacts, fault_params, load_files
+from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
 from harness.selection import expand_paths
 from harness.settings import Settings
 from harness.topology import Topology, bundled_topology_path, load_topology
@@ -85,7 +85,7 @@ def facts_for_scenario(scenario: Any, source: Path | None) -> TopologyFacts:
     return facts_of(_topology(path), bundled=scenario.target == "bundled")
 
 
-def load_scenarios(paths: list[str]) -> list:
+def load_scenarios(paths: list[str]) -> list[Scenario]:
     """Every scenario under `paths`, validated against its target's topology.
 
     Every file is validated first: one bad file stops everything before anything starts.
