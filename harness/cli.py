@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--schema", action="store_true", help="print the JSON Schema and exit")
     val.set_defaults(func=cmd_validate)
 
+    cov = sub.add_parser(
+        "coverage", help="print which failure families the scenarios put on each link"
+    )
+    cov.add_argument("paths", nargs="*", default=["scenarios"], help="scenario files or dirs")
+    cov.add_argument("--json", action="store_true", help="print the map as JSON")
+    cov.add_argument("--fail-on-gap", action="store_true", help="exit 1 when a cell is empty")
+    cov.set_defaults(func=cmd_coverage)
+
     rep = sub.add_parser("report", help="rebuild the HTML report of a run from its saved data")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
@@ -62,21 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_all(paths: list[str]) -> list:
-    """Validate every file first: one bad file stops everything before anything starts."""
-    from harness.scenario import load_files
-    from harness.selection import expand_paths
-    from harness.targets import facts_for_scenario
-
-    files = expand_paths(paths)
-    if not files:
-        raise InputInvalid(f"no scenario files under {' '.join(paths)}")
-    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
-    if problems:
-        raise InputInvalid("\n".join(str(p) for p in problems))
-    return scenarios
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     if args.schema:
         from harness.scenario import json_schema
@@ -85,19 +78,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.paths:
         raise InputInvalid("validate needs at least one scenario file or directory")
-    scenarios = _load_all(args.paths)
+    from harness.targets import load_scenarios
+
+    scenarios = load_scenarios(args.paths)
     for s in scenarios:
         print(f"ok  {s.source}: {s.name} ({s.duration:g}s, {len(s.faults)} faults)")
     return EXIT_OK
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """The coverage map of each target the scenarios use; nothing is started."""
+    from harness.coverage import coverage, render_text
+    from harness.targets import facts_for_scenario, load_scenarios, topology_path_for
+
+    groups: dict[Path, list] = {}
+    for s in load_scenarios(args.paths):
+        groups.setdefault(topology_path_for(s.target, s.source), []).append(s)
+    maps = []
+    for path, group in groups.items():
+        name = "bundled" if group[0].target == "bundled" else str(path)
+        maps.append(coverage(name, facts_for_scenario(group[0], group[0].source), group))
+    if args.json:
+        print(json.dumps([m.as_dict() for m in maps], indent=2))
+    else:
+        print("\n\n".join(render_text(m) for m in maps))
+    return 1 if args.fail_on_gap and any(m.gaps() for m in maps) else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Engine, install_interrupt_handler
     from harness.scenario import markers
     from harness.selection import matches
+    from harness.targets import load_scenarios
 
     scenarios = [
-        s for s in _load_all(args.paths) if matches(s.name, markers(s), args.keyword, args.markers)
+        s
+        for s in load_scenarios(args.paths)
+        if matches(s.name, markers(s), args.keyword, args.markers)
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")

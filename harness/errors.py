@@ -8,8 +8,10 @@
     │   └── BinaryMissing
     ├── FaultError                a fault could not be injected or reverted
     │   └── RevertFailed          a revert failed: the run fails loudly
-    ├── StackError                a process of the target would not start or stop
-    └── CheckFailed               a resilience property did not hold
+    └── StackError                exit 3: a process of the target would not start or stop
+
+A resilience property that did not hold is not an exception: it is a check result with verdict
+"fail" (``harness.checks.base.CheckResult``), and the scenario's verdict says so.
 
 Messages say what, then which: "unknown link 'orders->paymnts' in x.yaml:12; known: ...".
 Foreign errors are mapped at the boundary with ``raise ... from exc``.
@@ -55,7 +57,3 @@ class RevertFailed(FaultError):
 
 class StackError(HarnessError):
     exit_status = 3
-
-
-class CheckFailed(HarnessError):
-    pass

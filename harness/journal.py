@@ -18,8 +18,9 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.verdict import check_fails
+
 SCHEMA_VERSION = 1
-VERDICTS = ("pass", "fail", "inconclusive", "aborted", "error")
 
 
 class _Record(BaseModel):
@@ -164,6 +165,10 @@ class Journal(_Record):
     def add_check(self, result: _HasToDict | Mapping[str, Any]) -> None:
         self.checks.append(dict(result) if isinstance(result, Mapping) else result.to_dict())
 
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """Checks that fail the scenario, by the one verdict rule (``harness.verdict``)."""
+        return [c for c in self.checks if check_fails(c)]
+
     def add_missing(self, what: str, reason: str) -> None:
         entry = f"{what}: {reason}"
         if entry not in self.missing:
@@ -205,31 +210,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(v) for v in value]
     return value
-
-
-def _check_fails(check: Any) -> bool:
-    d = check if isinstance(check, Mapping) else check.to_dict()
-    verdict = d.get("verdict")
-    if verdict == "fail":
-        return True
-    return verdict != "pass" and not d.get("allow_unknown", False)
-
-
-def final_verdict(
-    checks: Iterable[Any], aborted: bool = False, inconclusive: bool = False, error: bool = False
-) -> str:
-    """The scenario's verdict, most serious first.
-
-    error (the harness could not do its job) > aborted (an abort condition fired) >
-    inconclusive (the services were overloaded, so a failed check proves nothing) >
-    fail (a check failed, or was unknown without allow_unknown) > pass.
-    """
-    if error:
-        return "error"
-    if aborted:
-        return "aborted"
-    if inconclusive:
-        return "inconclusive"
-    if any(_check_fails(c) for c in checks):
-        return "fail"
-    return "pass"

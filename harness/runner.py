@@ -15,9 +15,7 @@ import platform
 import shutil
 import signal
 import subprocess
-import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,65 +24,16 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.progress import Progress
 from harness.settings import Settings
-from harness.targets import StackKey, open_stack
-
-# Query only after two more scrapes once load stops (scrape interval 1 s).
-SCRAPE_GRACE = 2.5
-# How long the audit may take to show every saga terminal once load stopped.
-DEFAULT_SETTLE = 30.0
-POLL = 0.1
+from harness.targets import StackKey, TargetStack, open_stack
 
 
 def new_run_id() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
 
 
-@dataclass
-class RegistryPoller:
-    """Polls the registry every ``interval`` s and keeps one row per present key per poll."""
+def collect_versions(settings: Settings) -> dict[str, str]:
+    """The versions of the harness and every binary it drives, for the journal."""
 
-    list_members: Any  # callable -> list[dict(service, instance, incarnation)]
-    interval: float = 0.25
-    rows: list[dict] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="registry-poller", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            t = time.time()
-            try:
-                members = self.list_members()
-            except HarnessError:
-                members = None  # registry unreachable: record nothing for this poll
-            if members is not None:
-                for m in members:
-                    self.rows.append(
-                        {
-                            "t": t,
-                            "service": m["service"],
-                            "instance": m["instance"],
-                            "incarnation": m.get("incarnation", ""),
-                        }
-                    )
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def save(self, path: Path) -> None:
-        import pandas as pd
-
-        cols = ["t", "service", "instance", "incarnation"]
-        pd.DataFrame(self.rows, columns=cols).to_csv(path, index=False)
-
-
-def versions(settings: Settings) -> dict[str, str]:
     def first_line(cmd: list[str]) -> str:
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -125,7 +74,7 @@ class Engine:
         self.run_id = run_dir.name
         self.started_at = time.time()
         self.scenario_dirs: list[str] = []
-        self._stacks: dict[StackKey, Any] = {}
+        self._stacks: dict[StackKey, TargetStack] = {}
         self._versions: dict[str, str] | None = None
         self._stack_count = 0
         self.backend = "local"
@@ -146,7 +95,8 @@ class Engine:
 
     # -- stacks -------------------------------------------------------------------------------
 
-    def _stack_for(self, scenario: Any) -> Any:
+    def stack_for(self, scenario: Any) -> TargetStack:
+        """The running stack for `scenario`: reused and settled, or started (stopping others)."""
         key = StackKey.of(scenario)
         stack = self._stacks.get(key)
         if stack is not None and getattr(scenario, "fresh_stack", False):
@@ -169,6 +119,12 @@ class Engine:
         else:
             stack.settle()
         return stack
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the harness and its binaries, collected once per engine."""
+        if self._versions is None:
+            self._versions = collect_versions(self.settings)
+        return self._versions
 
     def close(self) -> Path | None:
         """Stop every stack; render the report; return its path."""
@@ -210,8 +166,6 @@ class Engine:
         from harness.scenario_run import ScenarioRun
         from harness.summary import terminal_summary
 
-        if self._versions is None:
-            self._versions = versions(self.settings)
         out = self.run_dir / scenario.name
         if out.exists():
             shutil.rmtree(out)

@@ -7,21 +7,37 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.errors import HarnessError, RevertFailed
-from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo, final_verdict
+from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.progress import Progress
 from harness.redact import redact_env
 from harness.scenario import fault_params, fault_target, markers
-
-if TYPE_CHECKING:
-    from harness.runner import Engine
+from harness.settings import Settings
+from harness.targets import TargetStack
+from harness.verdict import FAIL, check_fails, final_verdict
 
 SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
 SPAWN_TIMEOUT = 60.0
 TICK = 0.05
+
+
+class RunContext(Protocol):
+    """What one scenario run needs from whoever runs it (``harness.runner.Engine``)."""
+
+    run_id: str
+    settings: Settings
+    progress: Progress
+    load_workers: int
+
+    def versions(self) -> dict[str, str]: ...
+
+    def stack_for(self, scenario: Any) -> TargetStack:
+        """A running, settled stack for `scenario`."""
+        ...
 
 
 @dataclass
@@ -37,7 +53,7 @@ class Planned:
 
 
 class ScenarioRun:
-    def __init__(self, engine: Engine, scenario: Any, out: Path) -> None:
+    def __init__(self, engine: RunContext, scenario: Any, out: Path) -> None:
         self.engine = engine
         self.scenario = scenario
         self.out = out
@@ -53,10 +69,10 @@ class ScenarioRun:
                 markers=markers(s),
                 seed=s.seed,
             ),
-            versions=engine._versions or {},
+            versions=dict(engine.versions()),
             target=TargetInfo(name=s.target, env=redact_env(s.target_env)),
         )
-        self.stack: Any = None
+        self.stack: TargetStack | None = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -81,7 +97,7 @@ class ScenarioRun:
         poller = None
         plan: list[Planned] = []
         try:
-            self.stack = self.engine._stack_for(self.scenario)
+            self.stack = self.engine.stack_for(self.scenario)
             j.target.topology = str(self.stack.topology_path)
             self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
             self._snapshot_audit("audit_before.json")
@@ -312,12 +328,10 @@ class ScenarioRun:
                 j.add_check(result)
             over = check_overload(data)
             j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
-            j.overload.inconclusive = over.verdict == "fail"
-            if over.verdict == "fail":
+            j.overload.inconclusive = over.verdict == FAIL
+            if over.verdict == FAIL:
                 j.event("overload", "; ".join(over.evidence))
-            inconclusive = j.overload.inconclusive and any(
-                c.get("verdict") != "pass" for c in j.checks
-            )
+            inconclusive = j.overload.inconclusive and any(check_fails(c) for c in j.checks)
         j.verdict = final_verdict(
             j.checks,
             aborted=aborted is not None,

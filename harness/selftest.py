@@ -64,7 +64,7 @@ def variant(scenario: Any, bug: str) -> Any:
 
 
 def cell(bug: str, scenario: str, journal: Any) -> dict[str, Any]:
-    failed = [c for c in journal.checks if c.get("verdict") != "pass"]
+    failed = journal.failed_checks()
     caught = journal.verdict == "fail"
     evidence = "; ".join(str(e) for c in failed for e in (c.get("evidence") or [])[:2])
     return {
@@ -78,14 +78,14 @@ def cell(bug: str, scenario: str, journal: Any) -> dict[str, Any]:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from harness.cli import _load_all
     from harness.runner import Engine, install_interrupt_handler
+    from harness.targets import load_scenarios
 
     bugs = args.bug or list(BUG_SCENARIOS)
     unknown = [b for b in bugs if b not in BUG_SCENARIOS]
     if unknown:
         raise InputInvalid(f"unknown bug {unknown}; known: {', '.join(BUG_SCENARIOS)}")
-    scenarios = {s.name: s for s in _load_all([args.scenarios])}
+    scenarios = {s.name: s for s in load_scenarios([args.scenarios])}
     pairs = plan(scenarios, bugs, args.all)
     install_interrupt_handler()
     engine = Engine.create(report_dir=args.report)

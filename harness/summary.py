@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness.journal import Journal
+from harness.verdict import PASS
 
 ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "aborted": "ABORTED"}
 MAX_EVIDENCE = 12
-
-
-def _failed(j: Journal) -> list[dict[str, Any]]:
-    return [
-        c
-        for c in j.checks
-        if c.get("verdict") == "fail" or (c.get("verdict") != "pass" and not c.get("allow_unknown"))
-    ]
 
 
 def check_lines(check: dict[str, Any], indent: str = "    ") -> list[str]:
@@ -43,7 +36,7 @@ def failure_summary(j: Journal) -> str:
     for f in j.faults:
         if f.error:
             lines.append(f"  fault {f.id} ({f.kind} {f.target}): {f.error}")
-    failed = _failed(j)
+    failed = j.failed_checks()
     if failed:
         lines.append(f"  {len(failed)} of {len(j.checks)} checks failed:")
         for c in failed:
@@ -56,14 +49,14 @@ def failure_summary(j: Journal) -> str:
 def inconclusive_reason(j: Journal) -> str:
     lag = j.overload.max_event_loop_lag_s
     lag_text = f"max event-loop lag {lag:.3f}s" if lag is not None else "event-loop lag unknown"
-    names = ", ".join(c.get("name", "?") for c in _failed(j))
+    names = ", ".join(c.get("name", "?") for c in j.failed_checks())
     return f"services were overloaded ({lag_text}); failed checks prove nothing: {names}"
 
 
 def terminal_summary(j: Journal) -> str:
     verdict = ICONS.get(j.verdict or "", str(j.verdict).upper())
     took = (j.ended_at or 0) - (j.started_at or 0)
-    passed = sum(1 for c in j.checks if c.get("verdict") == "pass")
+    passed = sum(1 for c in j.checks if c.get("verdict") == PASS)
     head = (
         f"{verdict} {j.scenario.name} ({took:.1f}s; {passed}/{len(j.checks)} checks passed; "
         f"{j.load.requests} requests, {j.load.failures} failed)"

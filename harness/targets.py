@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
+from harness.membership import RegistryPoller
 from harness.redact import redact_env
-from harness.scenario import TopologyFacts, fault_params
+from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
+from harness.selection import expand_paths
 from harness.settings import Settings
 from harness.topology import Topology, bundled_topology_path, load_topology
 
@@ -88,6 +90,20 @@ def facts_for_scenario(scenario: Any, source: Path | None) -> TopologyFacts:
     if not path.is_file():
         raise TopologyInvalid(f"target topology {path} not found (target: {scenario.target!r})")
     return facts_of(_topology(path), bundled=scenario.target == "bundled")
+
+
+def load_scenarios(paths: list[str]) -> list[Scenario]:
+    """Every scenario under `paths`, validated against its target's topology.
+
+    Every file is validated first: one bad file stops everything before anything starts.
+    """
+    files = expand_paths(paths)
+    if not files:
+        raise InputInvalid(f"no scenario files under {' '.join(paths)}")
+    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
+    if problems:
+        raise InputInvalid("\n".join(str(p) for p in problems))
+    return scenarios
 
 
 @dataclass(frozen=True)
@@ -190,9 +206,7 @@ class TargetStack:
     def stop(self) -> None:
         self.backend.stop()
 
-    def registry_poller(self) -> Any:
-        from harness.runner import RegistryPoller
-
+    def registry_poller(self) -> RegistryPoller | None:
         if getattr(self.backend, "etcd", None) is None:
             return None
         return RegistryPoller(self.backend.registry_members)

@@ -18,10 +18,22 @@ import numpy as np
 import pandas as pd
 
 from harness.journal import FaultRecord, Journal, ScenarioInfo
+
+# the request and counter readers, re-exported: the checkers and their tests import them here
+from harness.records import empty_requests as empty_requests
+from harness.records import increases as increases
+from harness.records import label_columns as label_columns
+from harness.records import read_requests
+from harness.records import requests_frame as requests_frame
+from harness.records import scrape_interval as scrape_interval
 from harness.scenario import TopologyFacts
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
-REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error", "state")
+# the verdict names, re-exported: every checker imports them from here
+from harness.verdict import FAIL as FAIL
+from harness.verdict import PASS as PASS
+from harness.verdict import UNKNOWN, check_fails
+from harness.verdict import combine as combine
+
 REGISTRY_COLUMNS = ("t", "service", "instance", "incarnation")
 
 
@@ -39,7 +51,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == PASS or (self.verdict == UNKNOWN and self.allow_unknown)
+        return not check_fails(self)
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -65,15 +77,6 @@ def _jsonable(value: Any) -> Any:
 
 def unknown(name: str, kind: str, expected: str, reason: str, **details: Any) -> CheckResult:
     return CheckResult(name, kind, UNKNOWN, expected, f"unknown: {reason}", [reason], None, details)
-
-
-def combine(verdicts: list[str]) -> str:
-    """fail beats unknown beats pass."""
-    if FAIL in verdicts:
-        return FAIL
-    if UNKNOWN in verdicts:
-        return UNKNOWN
-    return PASS
 
 
 def secs(x: float) -> str:
@@ -242,49 +245,6 @@ def _fault_end(f: FaultRecord, scenario_end: float) -> float:
 # ---------------------------------------------------------------------------- readers
 
 
-def empty_requests() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "t": pd.Series(dtype=float),
-            "ms": pd.Series(dtype=float),
-            "name": pd.Series(dtype=object),
-            "ok": pd.Series(dtype=bool),
-            "status": pd.Series(dtype="Int64"),
-            "error": pd.Series(dtype=object),
-            "state": pd.Series(dtype=object),
-        }
-    )
-
-
-def requests_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Request records (the locustfile's JSONL lines) as a frame sorted by start time."""
-    rows = [r for r in rows if "t" in r and "ms" in r and "event" not in r]
-    if not rows:
-        return empty_requests()
-    frame = pd.DataFrame(rows)
-    for col in REQUEST_COLUMNS:
-        if col not in frame.columns:
-            frame[col] = None
-    frame["t"] = frame["t"].astype(float)
-    frame["ms"] = frame["ms"].astype(float)
-    frame["ok"] = frame["ok"].astype(bool)
-    frame["status"] = pd.to_numeric(frame["status"], errors="coerce").astype("Int64")
-    return frame.sort_values("t", kind="stable").reset_index(drop=True)
-
-
-def read_requests(path: Path) -> pd.DataFrame:
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut short when Locust was stopped
-    return requests_frame(rows)
-
-
 def read_prom_csv(path: Path) -> pd.DataFrame | None:
     """Long format t,value,<labels>; label columns stay strings. None when there are no rows."""
     try:
@@ -310,10 +270,6 @@ def read_registry(path: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- series helpers
 
 
-def label_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("t", "value")]
-
-
 def select(frame: pd.DataFrame, **labels: str | None) -> pd.DataFrame:
     """Rows whose labels equal the given values (None: any); a missing column matches nothing."""
     mask = pd.Series(True, index=frame.index)
@@ -324,63 +280,6 @@ def select(frame: pd.DataFrame, **labels: str | None) -> pd.DataFrame:
             return frame.iloc[0:0]
         mask &= frame[col] == want
     return frame[mask]
-
-
-def groups(frame: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
-    """(label values, rows) per series; a frame without labels is one series."""
-    labels = label_columns(frame)
-    if not labels:
-        return [((), frame)]
-    out = []
-    for key, g in frame.groupby(labels, dropna=False, sort=True):
-        out.append((key if isinstance(key, tuple) else (key,), g))
-    return out
-
-
-def scrape_interval(frame: pd.DataFrame | None, default: float = 1.0) -> float:
-    """The median step between samples of one series."""
-    if frame is None or frame.empty:
-        return default
-    steps = []
-    for _, g in groups(frame):
-        d = np.diff(np.sort(g["t"].to_numpy(dtype=float)))
-        steps.extend(d[d > 0])
-    return float(np.median(steps)) if steps else default
-
-
-def increases(frame: pd.DataFrame, range_start: float | None = None) -> pd.DataFrame:
-    """Counter increases between consecutive samples of each series.
-
-    A drop is a counter reset (the process restarted): the new value is all increase. A series
-    that first appears after the range started was created during it (prometheus_client creates
-    a labelled child on its first increment), so its first value counts too; one present from
-    the first sample carries history and does not. `range_start` is where the collected range
-    begins (``RunData.prom_start()``; default: this frame's first sample). Returns t (the later
-    sample's time: the event happened in the scrape interval before it), increase, and the
-    label columns.
-    """
-    labels = label_columns(frame)
-    if frame.empty:
-        return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
-    if range_start is None:
-        range_start = float(frame["t"].min())
-    step = scrape_interval(frame)
-    parts = []
-    for _, g in groups(frame):
-        g = g.sort_values("t", kind="stable")
-        v = g["value"].to_numpy(dtype=float)
-        prev = np.concatenate([[v[0]], v[:-1]])
-        inc = np.where(v >= prev, v - prev, v)
-        if float(g["t"].iloc[0]) > range_start + 1.5 * step:
-            inc[0] = v[0]
-        part = g[labels].copy() if labels else pd.DataFrame(index=g.index)
-        part["t"] = g["t"].to_numpy(dtype=float)
-        part["increase"] = inc
-        parts.append(part[part["increase"] > 0])
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if out.empty:
-        return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
-    return out.sort_values("t", kind="stable").reset_index(drop=True)
 
 
 def parse_ts(value: Any) -> float | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.faults import network, process, registry
-from harness.faults.base import Fault, UndoLedger
+from harness.faults.base import Fault
 
 KINDS: dict[str, Callable[..., Fault]] = {
     "latency": network.latency,
@@ -25,7 +25,7 @@ KINDS: dict[str, Callable[..., Fault]] = {
     "registry_outage": registry.RegistryOutage,
 }
 
-__all__ = ["KINDS", "Fault", "UndoLedger", "make"]
+__all__ = ["KINDS", "Fault", "make"]
 
 
 def make(stack: Any, kind: str, **params: Any) -> Fault:

@@ -3,7 +3,8 @@
 Nothing here raises for absent, empty or malformed files: a reader returns an empty frame (or
 None) and the caller describes the gap in the report. The journal is read as a plain dict and
 normalised so templates and figures never meet a missing key or a value of the wrong type;
-``harness.journal`` is deliberately not imported (the report depends on the file format only).
+``harness.journal`` is deliberately not imported (the report depends on the file format only);
+requests and counters are read by ``harness.records``, the same pure reader the checkers use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-REQUEST_COLUMNS = ["t", "ms", "name", "ok", "status", "error", "state"]
+from harness.records import read_requests
+from harness.verdict import FAIL, PASS, UNKNOWN
 
 
 def read_json(path: Path) -> Any | None:
@@ -73,7 +75,7 @@ def normalise_journal(raw: dict[str, Any], fallback_name: str) -> dict[str, Any]
     checks = []
     for c in _dicts(raw.get("checks")):
         c = dict(c)
-        c["verdict"] = c.get("verdict") if c.get("verdict") in ("pass", "fail") else "unknown"
+        c["verdict"] = c.get("verdict") if c.get("verdict") in (PASS, FAIL) else UNKNOWN
         ev = c.get("evidence")
         c["evidence"] = [str(e) for e in ev] if isinstance(ev, list) else ([str(ev)] if ev else [])
         c["violation_at"] = _num(c.get("violation_at"))
@@ -96,37 +98,6 @@ def read_journal(scenario_dir: Path) -> dict[str, Any] | None:
     return normalise_journal(raw, scenario_dir.name)
 
 
-def check_counts_as_failed(check: dict[str, Any]) -> bool:
-    """A fail, or an unknown the scenario did not allow (the journal's verdict rule)."""
-    verdict = check.get("verdict")
-    return verdict == "fail" or (verdict != "pass" and not check.get("allow_unknown"))
-
-
-def read_requests(scenario_dir: Path) -> pd.DataFrame:
-    """Client requests (event lines skipped) with numeric t and ms and a boolean ok."""
-    rows = []
-    try:
-        with open(scenario_dir / "requests.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if isinstance(rec, dict) and "event" not in rec:
-                    rows.append(rec)
-    except OSError:
-        pass
-    frame = pd.DataFrame(rows)
-    for col in REQUEST_COLUMNS:
-        if col not in frame:
-            frame[col] = pd.Series(dtype=object)
-    frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
-    frame["ms"] = pd.to_numeric(frame["ms"], errors="coerce")
-    # a request without an explicit ok=true is not counted as a success
-    frame["ok"] = frame["ok"].map(lambda v: v is True)
-    return frame.dropna(subset=["t"]).reset_index(drop=True)
-
-
 def read_csv(path: Path, needs: tuple[str, ...] = ("t", "value")) -> pd.DataFrame:
     """A long-format series file, or an empty frame when absent, empty or lacking `needs`."""
     try:
@@ -141,29 +112,9 @@ def read_csv(path: Path, needs: tuple[str, ...] = ("t", "value")) -> pd.DataFram
     return frame.dropna(subset=[c for c in ("t", "value") if c in needs])
 
 
-def counter_increase(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Per-sample increase of a counter per label set (column ``inc``); a drop is a reset.
-
-    After a reset the counter restarted from zero, so the increase is the new value itself.
-    The first sample of each label set is a baseline, not an increase.
-    """
-    if frame.empty:
-        return frame.assign(inc=pd.Series(dtype=float))
-    frame = frame.sort_values("t")
-    by = [c for c in by if c in frame]
-    groups = frame.groupby(by, dropna=False, sort=False) if by else [((), frame)]
-    parts = []
-    for _, g in groups:
-        d = g["value"].diff()
-        inc = d.where(d >= 0, g["value"])
-        inc.iloc[0] = 0.0
-        parts.append(g.assign(inc=inc))
-    return pd.concat(parts)
-
-
 def data_span(scenario_dir: Path) -> tuple[float, float] | None:
     """First and last time in requests.jsonl, for a journal with no clock at all."""
-    req = read_requests(scenario_dir)
+    req = read_requests(scenario_dir / "requests.jsonl")
     if req.empty:
         return None
     return float(req["t"].min()), float(req["t"].max())

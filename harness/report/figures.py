@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import pandas as pd
 
-from harness.report.data import counter_increase, data_span, read_csv, read_requests
+from harness.records import increases, read_requests
+from harness.report.data import data_span, read_csv
 
 MAX_POINTS = 900
 DPI = 90
@@ -238,7 +239,7 @@ class Timeline:
         return out
 
     def throughput(self, title: str) -> Figure:
-        req = read_requests(self.dir)
+        req = read_requests(self.dir / "requests.jsonl")
         if req.empty:
             return Figure("throughput", title, None, "requests.jsonl is missing or has no requests")
         b = self._binned(self._seconds(req["t"]))
@@ -257,7 +258,7 @@ class Timeline:
         return Figure("throughput", title, _png(fig))
 
     def latency(self, title: str) -> Figure:
-        req = read_requests(self.dir).dropna(subset=["ms"])
+        req = read_requests(self.dir / "requests.jsonl")
         if req.empty:
             return Figure("latency", title, None, "requests.jsonl is missing or has no durations")
         grouped = req.assign(b=self._binned(self._seconds(req["t"]))).groupby("b")["ms"]
@@ -352,13 +353,17 @@ class Timeline:
             s = s.groupby(self._binned(self._seconds(s.index.to_series())).values).max()
             ax.plot(s.index, s.values, color="#264653", lw=1.2, label="in flight")
         if not total.empty:
-            labels = [c for c in total.columns if c not in ("t", "value")]
-            inc = counter_increase(total, labels)
+            # the gauge is scraped from the first sample of the range: a completed or cancelled
+            # series that appears later was created during it, and its first value counts
+            starts = [float(f["t"].min()) for f in (inflight, total) if not f.empty]
+            inc = increases(total, range_start=min(starts))
             for outcome, colour in (("completed", "#2a9d8f"), ("cancelled", "#d62828")):
                 sub = inc[inc["outcome"] == outcome]
                 if sub.empty:
                     continue
-                per_bin = sub.groupby(self._binned(self._seconds(sub["t"])))["inc"].sum() / self.bin
+                per_bin = (
+                    sub.groupby(self._binned(self._seconds(sub["t"])))["increase"].sum() / self.bin
+                )
                 ax.step(
                     per_bin.index,
                     per_bin.values,

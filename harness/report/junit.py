@@ -10,8 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.report.data import check_counts_as_failed, read_journal
+from harness.report.data import read_journal
 from harness.report.render import scenario_dirs
+from harness.verdict import check_fails
 
 CLASSNAME = "stormproof.scenarios"
 MAX_MESSAGE = 2000  # CI front ends show the message attribute on one line; the body has it all
@@ -22,7 +23,7 @@ def _failed_checks(j: dict[str, Any]) -> tuple[str, str]:
     """(one-line message, full text) describing the failed checks and their evidence."""
     short, full = [], []
     for c in j["checks"]:
-        if not check_counts_as_failed(c):
+        if not check_fails(c):
             continue
         head = f"{c.get('name', c.get('kind', 'check'))} {c['verdict'].upper()}"
         evidence = c["evidence"] or [str(c.get("measured") or "no evidence recorded")]

@@ -15,8 +15,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from harness.report.data import check_counts_as_failed, read_journal, read_json
+from harness.report.data import read_journal, read_json
 from harness.report.figures import Timeline
+from harness.verdict import check_fails
 
 RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
 MAX_EVIDENCE = 10  # per check shown at once; the rest folds away
@@ -50,7 +51,7 @@ def _wall(t: Any) -> str:
 def _check_rank(c: dict[str, Any]) -> int:
     if c["verdict"] == "fail":
         return 0
-    if check_counts_as_failed(c):
+    if check_fails(c):
         return 1  # unknown and not allowed: fails the scenario
     return 2 if c["verdict"] == "unknown" else 3
 
@@ -94,7 +95,7 @@ def _scenario(d: Path) -> dict[str, Any]:
     t0 = timeline.t0
     checks = sorted(j["checks"], key=_check_rank)
     for c in checks:
-        c["failed"] = check_counts_as_failed(c)
+        c["failed"] = check_fails(c)
         c["details_text"] = _details(c)
         # a multi-line item (a saga's step timeline) shows its first line; the rest folds
         c["evidence_items"] = [

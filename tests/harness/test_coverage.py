@@ -27,18 +27,29 @@ def scenario(tmp_path, name: str, faults: str):
     return load_scenario(path, lambda s, p: FACTS)
 
 
+SLOW = """\
+- {kind: latency, link: orders->payments-1, latency: 1500ms, for: 5s}
+- {kind: latency, link: gateway->orders, latency: 1500ms, for: 5s}
+"""
+LOST = """\
+- {kind: blackhole, link: orders->payments, for: 5s}
+- {kind: partition, groups: [[orders], [payments-2]], direction: request, for: 5s}
+"""
+PROCS = """\
+- {kind: crash, instance: payments-1, restart_after: 3s}
+- {kind: pause, pick: {service: orders}, for: 5s}
+- {kind: down, link: gateway->orders, for: 5s}
+"""
+
+
 def test_each_fault_lands_in_its_family(tmp_path) -> None:
     scenarios = [
-        scenario(tmp_path, "slow", "- {kind: latency, link: orders->payments-1, latency: 1500ms, for: 5s}\n"
-                 "- {kind: latency, link: gateway->orders, latency: 1500ms, for: 5s}\n"),
-        scenario(tmp_path, "lost", "- {kind: blackhole, link: orders->payments, for: 5s}\n"
-                 "- {kind: partition, groups: [[orders], [payments-2]], direction: request, for: 5s}\n"),
-        scenario(tmp_path, "procs", "- {kind: crash, instance: payments-1, restart_after: 3s}\n"
-                 "- {kind: pause, pick: {service: orders}, for: 5s}\n"
-                 "- {kind: down, link: gateway->orders, for: 5s}\n"),
+        scenario(tmp_path, "slow", SLOW),
+        scenario(tmp_path, "lost", LOST),
+        scenario(tmp_path, "procs", PROCS),
         scenario(tmp_path, "short-outage", "- {kind: registry_outage, at: 1s, for: 4s}\n"),
         scenario(tmp_path, "long-outage", "- {kind: registry_outage, at: 1s, for: 8s}\n"),
-    ]  # fmt: skip
+    ]
     cmap = coverage("t", FACTS, scenarios)
     assert cmap.cells == {
         # 1.5 s is beyond orders' 1 s timeout, not beyond gateway's 8 s
@@ -61,7 +72,8 @@ def test_each_fault_lands_in_its_family(tmp_path) -> None:
 
 def test_a_link_without_a_declared_timeout_says_so(tmp_path) -> None:
     facts = TopologyFacts(services=FACTS.services, links=FACTS.links, registry="none")
-    cmap = coverage("t", facts, [scenario(tmp_path, "slow", "- {kind: latency, link: orders->payments, latency: 9s, for: 5s}\n")])  # fmt: skip
+    slow = "- {kind: latency, link: orders->payments, latency: 9s, for: 5s}\n"
+    cmap = coverage("t", facts, [scenario(tmp_path, "slow", slow)])
     assert ("orders->payments", "slow") in cmap.gaps()
     assert REGISTRY_ROW not in cmap.rows
     assert any("orders->payments: no timeout declared" in n for n in cmap.notes)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks.base import CheckResult
-from harness.journal import FaultRecord, Journal, ScenarioInfo, final_verdict
+from harness.journal import FaultRecord, Journal, ScenarioInfo
 
 
 def make() -> Journal:
@@ -66,40 +66,3 @@ def test_lookups_fail_loudly() -> None:
         make().fault("f9")
     with pytest.raises(KeyError, match="no phase 'soak'"):
         make().phase("soak")
-
-
-def ok(verdict: str = "pass", allow: bool = False) -> dict:
-    return CheckResult("c", "slo", verdict, allow_unknown=allow).to_dict()
-
-
-@pytest.mark.parametrize(
-    ("checks", "flags", "expected"),
-    [
-        ([ok(), ok()], {}, "pass"),
-        ([ok(), ok("fail")], {}, "fail"),
-        ([ok("unknown")], {}, "fail"),
-        ([ok("unknown", allow=True)], {}, "pass"),
-        ([ok("fail")], {"inconclusive": True}, "inconclusive"),
-        ([ok()], {"aborted": True, "inconclusive": True}, "aborted"),
-        ([ok("fail")], {"error": True, "aborted": True}, "error"),
-        ([], {}, "pass"),
-    ],
-)
-def test_final_verdict(checks: list, flags: dict, expected: str) -> None:
-    assert final_verdict(checks, **flags) == expected
-
-
-def test_final_verdict_accepts_results() -> None:
-    assert final_verdict([CheckResult("c", "slo", "fail")]) == "fail"
-
-
-def test_secret_looking_target_env_is_redacted_in_the_journal_and_progress() -> None:
-    from harness.redact import redact_env
-    from harness.targets import StackKey
-
-    env = {"SHOP_BUGS": "retry_storm", "API_TOKEN": "s3cr3t", "db_password": "x", "SIGNING_KEY": 1}
-    assert redact_env(env) == {
-        "SHOP_BUGS": "retry_storm", "API_TOKEN": "***", "db_password": "***", "SIGNING_KEY": "***"
-    }  # fmt: skip
-    key = StackKey(Path("t.yaml"), tuple(sorted((k, str(v)) for k, v in env.items())), False)
-    assert "s3cr3t" not in key.describe() and "SHOP_BUGS=retry_storm" in key.describe()

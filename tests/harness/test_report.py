@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.report import render_report, update_latest, write_junit
-from harness.report.data import counter_increase, read_journal, read_requests
+from harness.report.data import read_journal
 from harness.report.figures import Timeline
 
 T0 = 1_800_000_000.0
@@ -444,23 +444,6 @@ def test_detection_matrix_is_rendered_from_selftest_json(tmp_path):
     matrix = html.split('id="detection-matrix"')[1].split('id="s-good"')[0]
     assert "CAUGHT" in matrix and "MISSED" in matrix
     assert "saga 17 charged after refund" in matrix
-
-
-def test_counter_increase_survives_a_reset():
-    frame = pd.DataFrame(
-        {"t": [1, 2, 3, 4, 5], "value": [5.0, 7.0, 10.0, 2.0, 4.0], "outcome": ["completed"] * 5}
-    )
-    inc = counter_increase(frame, ["outcome"])["inc"].tolist()
-    assert inc == [0.0, 2.0, 3.0, 2.0, 2.0]
-
-
-def test_requests_reader_skips_events_and_cut_lines(tmp_path):
-    (tmp_path / "requests.jsonl").write_text(
-        '{"event": "spawned", "t": 1}\n{"t": 2.5, "ms": 3, "ok": true}\n'
-        '{"t": 3.0, "ms": 4, "ok": false}\n{"t": 4'
-    )
-    req = read_requests(tmp_path)
-    assert req["t"].tolist() == [2.5, 3.0] and req["ok"].tolist() == [True, False]
 
 
 def test_long_runs_are_binned_to_a_bounded_number_of_points(tmp_path):
