@@ -140,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if any(v == "error" for v in verdicts.values()):
         return EXIT_INFRA
-    if any(v in ("fail", "aborted") for v in verdicts.values()):
+    if any(v in ("fail", "aborted", "not-steady") for v in verdicts.values()):
         return EXIT_FAILED
     return EXIT_OK
 

@@ -297,7 +297,9 @@ class DiscoveryExpect(_Expect):
 
 class SloExpect(_Expect):
     type: Literal["slo"] = "slo"
-    phase: str
+    phase: str | None = Field(
+        default=None, description="required in expect; omitted in steady_state (its window)"
+    )
     min_success_rate: StrictFloat | None = Field(default=None, ge=0, le=1)
     max_p50: Duration | None = None
     max_p95: Duration | None = None
@@ -307,6 +309,25 @@ class SloExpect(_Expect):
 
     def label(self) -> str:
         return self.name or f"slo {self.phase}"
+
+
+class SteadyExpect(_Expect):
+    """The steady-state hypothesis: judged over the baseline before the first fault, and over
+    the last phase after recovery. Each part can be switched off."""
+
+    type: Literal["steady"] = "steady"
+    max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)
+    max_p99: Duration | None = Field(default=None, description="an absolute p99 bound")
+    p99_margin: StrictFloat = Field(
+        default=3.0, ge=1, description="after recovery: p99 <= margin x the baseline's p99"
+    )
+    breakers_closed: bool = True
+    registered: bool = Field(
+        default=True, description="every running instance registered and seen by its callers"
+    )
+
+    def label(self) -> str:
+        return self.name or "steady state"
 
 
 class PromqlExpect(_Expect):
@@ -330,7 +351,9 @@ EXPECT_MODELS: dict[str, type[_Expect]] = {
     "discovery": DiscoveryExpect,
     "slo": SloExpect,
     "promql": PromqlExpect,
+    "steady": SteadyExpect,
 }
+STEADY_KINDS = ("steady", "slo", "promql")  # what a steady-state entry can be
 
 
 def _unwrap_entry(value: Any) -> Any:
@@ -350,7 +373,12 @@ def _unwrap_entry(value: Any) -> Any:
 
 
 Expectation = Annotated[
-    SagaConsistencyExpect | BreakerExpect | DiscoveryExpect | SloExpect | PromqlExpect,
+    SagaConsistencyExpect
+    | BreakerExpect
+    | DiscoveryExpect
+    | SloExpect
+    | PromqlExpect
+    | SteadyExpect,
     Discriminator("type"),
 ]
 ExpectEntry = Annotated[Expectation, BeforeValidator(_unwrap_entry)]
@@ -386,7 +414,11 @@ class Scenario(_Strict):
     load: Load
     phases: list[Phase] = Field(min_length=1, max_length=MAX_ITEMS)
     faults: list[FaultSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
-    steady_state: list[ExpectEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
+    steady_state: list[ExpectEntry] | Literal["none"] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="added to the target's default hypothesis; none: no steady-state check",
+    )
     abort: list[AbortCondition] = Field(default_factory=list, max_length=MAX_ITEMS)
     expect: list[ExpectEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
 
@@ -435,6 +467,8 @@ class TopologyFacts:
     # (caller, callee) -> the caller's timeout on that link, where the topology declares it
     timeouts: dict[tuple[str, str], float] = field(default_factory=dict)
     registry: str = "etcd"
+    # the target's default steady-state hypothesis (SteadyExpect fields); None: no default
+    steady: dict[str, Any] | None = None
 
     @property
     def instances(self) -> dict[str, str]:
@@ -498,21 +532,26 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of the scenario file as written (expectations as one-key mappings)."""
     schema = Scenario.model_json_schema(mode="validation")
     defs = schema.setdefault("$defs", {})
-    entries = []
+    entries: dict[str, dict[str, Any]] = {}
     for kind, model in EXPECT_MODELS.items():
         d = defs.get(model.__name__)
         if d is not None:
             d.get("properties", {}).pop("type", None)
-        entries.append(
-            {
-                "type": "object",
-                "properties": {kind: {"$ref": f"#/$defs/{model.__name__}"}},
-                "required": [kind],
-                "additionalProperties": False,
-            }
-        )
-    for key in ("expect", "steady_state"):
-        schema["properties"][key]["items"] = {"oneOf": entries}
+        entries[kind] = {
+            "type": "object",
+            "properties": {kind: {"$ref": f"#/$defs/{model.__name__}"}},
+            "required": [kind],
+            "additionalProperties": False,
+        }
+    expect = [e for k, e in entries.items() if k != "steady"]
+    schema["properties"]["expect"]["items"] = {"oneOf": expect}
+    steady = schema["properties"]["steady_state"]
+    steady.pop("maxLength", None)
+    steady["anyOf"] = [
+        {"type": "array", "items": {"oneOf": [entries[k] for k in STEADY_KINDS]},
+         "maxItems": MAX_ITEMS},
+        {"const": "none"},
+    ]  # fmt: skip
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Stormproof scenario"
     return schema
@@ -722,7 +761,8 @@ def cross_check(scenario: Scenario, allowed_tags: set[str] | None) -> Found:
                     )  # fmt: skip
     names: dict[str, str] = {}
     for section in ("steady_state", "expect"):
-        for i, e in enumerate(getattr(scenario, section)):
+        entries = getattr(scenario, section)
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
             loc: tuple[str | int, ...] = (section, i, e.type)
             if e.name is not None:
                 if e.name in names:
@@ -773,6 +813,18 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
     out: Found = []
     phases = [p.name for p in scenario.phases]
     phase = getattr(e, "phase", None)
+    if loc[0] == "steady_state":
+        if e.type not in STEADY_KINDS:
+            out.append((loc, f"a steady-state entry is one of {', '.join(STEADY_KINDS)}; "
+                        f"{e.type} belongs in expect"))  # fmt: skip
+        if phase is not None:
+            out.append(((*loc, "phase"), "steady state is judged before the first fault and "
+                        "over the last phase; remove phase"))  # fmt: skip
+        return out
+    if isinstance(e, SteadyExpect):
+        out.append((loc, "steady belongs in steady_state"))
+    if isinstance(e, SloExpect) and phase is None:
+        out.append(((*loc, "phase"), "missing required field"))
     if phase is not None and phase not in phases:
         out.append(((*loc, "phase"), f"unknown phase {phase!r}; phases: {', '.join(phases)}"))
     if isinstance(e, BreakerExpect):
@@ -877,7 +929,8 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
                 out.append(((*loc, "groups"), "the groups cut no link; links: "
                             + ", ".join(facts.link_names())))  # fmt: skip
     for section in ("steady_state", "expect"):
-        for i, e in enumerate(getattr(scenario, section)):
+        entries = getattr(scenario, section)
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
             loc = (section, i, e.type)
             if isinstance(e, BreakerExpect) and (msg := link_problem(e.link)):
                 out.append(((*loc, "link"), msg))
@@ -998,6 +1051,7 @@ __all__ = [
     "SagaConsistencyExpect",
     "Scenario",
     "SloExpect",
+    "SteadyExpect",
     "TopologyFacts",
     "drawn_by_seed",
     "json_schema",

@@ -73,6 +73,10 @@ class ScenarioRun:
             target=TargetInfo(name=s.target, env=redact_env(s.target_env)),
         )
         self.stack: TargetStack | None = None
+        self.steady: list[Any] = []  # the steady-state hypothesis, once the stack is known
+        self.steady_judged = False
+        self.not_steady = False
+        self.poller: Any = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -101,7 +105,7 @@ class ScenarioRun:
             j.target.topology = str(self.stack.topology_path)
             self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
             self._snapshot_audit("audit_before.json")
-            poller = self.stack.registry_poller()
+            poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
             locust, tail = self._start_load()
@@ -109,6 +113,9 @@ class ScenarioRun:
             j.plan_phases(clock, self.scenario.phase_offsets())
             j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
             plan = self._plan_faults()
+            from harness.checks.steady import hypothesis
+
+            self.steady = hypothesis(self.scenario, self.stack.facts)
             self._save()
             aborted = self._loop(clock, plan, tail)
         except KeyboardInterrupt:
@@ -207,6 +214,12 @@ class ScenarioRun:
                 self._save()
             if t >= total:
                 break
+            if (
+                not self.steady_judged
+                and self._steady_due(plan, t)
+                and not self._judge_steady_before(clock)
+            ):
+                return "not steady before the faults: nothing injected"
             for p in plan:
                 if not p.active and not p.done and p.at <= t:
                     self._inject(p)
@@ -230,6 +243,52 @@ class ScenarioRun:
             )
             time.sleep(TICK)
         return None
+
+    def _steady_due(self, plan: list[Planned], t: float) -> bool:
+        """Judge the hypothesis when the first fault is due (no faults: at the first phase end)."""
+        if not self.steady:
+            return False
+        first = min((p.at for p in plan), default=None)
+        if first is None:
+            first = self.scenario.phase_offsets()[0][2]
+        return t >= first
+
+    def _judge_steady_before(self, clock: float) -> bool:
+        """Judge the hypothesis over [clock start, now] from data saved under steady-before/.
+
+        Returns whether it held; when it did not, the run ends without injecting anything.
+        """
+        import shutil
+
+        from harness.checks import RunData
+        from harness.checks.steady import WINDOW, run_steady, steady_queries
+
+        self.steady_judged = True
+        t0 = time.time()
+        d = self.out / "steady-before"
+        d.mkdir(exist_ok=True)
+        prom = PrometheusQuery(self.stack.prometheus_url())
+        queries = {**STANDARD_QUERIES, **steady_queries(self.steady)}
+        collect(prom, queries, clock - 2, t0, d / "prom", lambda what, why: None)
+        if (self.out / "requests.jsonl").exists():
+            shutil.copyfile(self.out / "requests.jsonl", d / "requests.jsonl")
+        if self.poller is not None:
+            self.poller.save(d / "registry.csv")
+        data = RunData.load(d, journal=self.journal, facts=self.stack.facts)
+        data.windows[WINDOW] = (clock, t0)
+        results = run_steady(self.steady, data, "before")
+        for r in results:
+            self.journal.add_check(r)
+        failed = [r for r in results if check_fails(r)]
+        took = time.time() - t0
+        if failed:
+            self.not_steady = True
+            why = "; ".join(e for r in failed for e in r.evidence[:3])
+            self._event("not-steady", f"not steady before the faults (judged in {took:.2f} s): "
+                        f"{why}; no fault injected")  # fmt: skip
+            return False
+        self._event("steady", f"steady state held before the faults (judged in {took:.2f} s)")
+        return True
 
     def _inject(self, p: Planned) -> None:
         faults = self.stack.faults
@@ -303,7 +362,9 @@ class ScenarioRun:
             waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
             self._snapshot_audit("audit_after.json")
-            queries = dict(STANDARD_QUERIES)
+            from harness.checks.steady import steady_queries
+
+            queries = {**STANDARD_QUERIES, **steady_queries(self.steady)}
             for i, e in enumerate(self.scenario.expect):
                 if getattr(e, "type", None) == "promql":
                     queries[f"promql_{i}"] = e.query
@@ -322,10 +383,23 @@ class ScenarioRun:
             j.load.failures = tail.stats.failures
         j.ended_at = time.time()
         inconclusive = False
-        if error is None:
+        if error is None and self.not_steady:
+            pass  # the faults were held back: the expectations would judge nothing
+        elif error is None:
+            from harness.checks.steady import BASELINE, WINDOW, run_steady
+
             data = RunData.load(self.out, journal=j, facts=self.stack.facts)
             for result in run_checks(self.scenario.expect, data):
                 j.add_check(result)
+            if self.steady:
+                last = data.phase_window(self.scenario.phases[-1].name)
+                first = min((w.start for w in data.fault_windows()), default=None)
+                if last is not None:
+                    data.windows[WINDOW] = last
+                if first is not None:
+                    data.windows[BASELINE] = (data.clock_start, first)
+                for result in run_steady(self.steady, data, "after"):
+                    j.add_check(result)
             over = check_overload(data)
             j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
             j.overload.inconclusive = over.verdict == FAIL
@@ -334,7 +408,8 @@ class ScenarioRun:
             inconclusive = j.overload.inconclusive and any(check_fails(c) for c in j.checks)
         j.verdict = final_verdict(
             j.checks,
-            aborted=aborted is not None,
+            aborted=aborted is not None and not self.not_steady,
+            not_steady=self.not_steady,
             inconclusive=inconclusive,
             error=error is not None,
         )

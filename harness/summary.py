@@ -7,7 +7,13 @@ from typing import Any
 from harness.journal import Journal
 from harness.verdict import PASS
 
-ICONS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "aborted": "ABORTED"}
+ICONS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "inconclusive": "INCONCLUSIVE",
+    "not-steady": "NOT-STEADY",
+    "aborted": "ABORTED",
+}
 MAX_EVIDENCE = 12
 
 
@@ -31,7 +37,7 @@ def failure_summary(j: Journal) -> str:
     """Why a scenario did not pass: failed checks with their evidence, aborts, errors."""
     lines = [f"verdict: {j.verdict}"]
     for ev in j.events:
-        if ev.kind in ("abort", "error"):
+        if ev.kind in ("abort", "error", "not-steady"):
             lines.append(f"  {ev.kind}: {ev.message.splitlines()[0]}")
     for f in j.faults:
         if f.error:

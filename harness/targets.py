@@ -81,6 +81,7 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
             if link.timeout is not None
         },
         registry=topology.registry,
+        steady=topology.steady,
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
+from harness.scenario import SteadyExpect
 from harness.settings import REPO_ROOT
 from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
@@ -86,6 +87,8 @@ class Topology:
     registry: str = "etcd"
     proxy_mode: str = "per_link"
     path: Path | None = None
+    # the default steady-state hypothesis's parameters; None: scenarios get none by default
+    steady: dict[str, Any] | None = None
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -209,6 +212,10 @@ class TopologyFile(_Strict):
     links: list[Annotated[str, Field(pattern=_LINK.pattern)] | LinkSpec] = Field(
         default_factory=list, max_length=1024
     )
+    steady_state: SteadyExpect | Literal["none"] = Field(
+        default="none",
+        description="the steady-state hypothesis every scenario on this target gets",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -296,6 +303,9 @@ def load_topology(path: str | Path) -> Topology:
         registry=spec.registry,
         proxy_mode=spec.proxy_mode,
         path=path.resolve(),
+        steady=None
+        if spec.steady_state == "none"
+        else spec.steady_state.model_dump(exclude={"type"}, exclude_defaults=True),
     )
 
 

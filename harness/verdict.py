@@ -3,7 +3,7 @@
 A check's verdict is ``pass``, ``fail`` or ``unknown`` (its data was missing). A check counts as
 failed when it failed, or when it is unknown (or carries any other verdict) and its
 expectation did not say ``allow_unknown: true``. A scenario's verdict adds, most serious first:
-``error`` > ``aborted`` > ``inconclusive`` > ``fail`` > ``pass``.
+``error`` > ``aborted`` > ``not-steady`` > ``inconclusive`` > ``fail`` > ``pass``.
 
 Pure: no imports from the rest of the harness, so the report may use it.
 """
@@ -15,7 +15,8 @@ from typing import Any
 
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 CHECK_VERDICTS = (PASS, FAIL, UNKNOWN)
-VERDICTS = (PASS, FAIL, "inconclusive", "aborted", "error")
+NOT_STEADY = "not-steady"
+VERDICTS = (PASS, FAIL, "inconclusive", NOT_STEADY, "aborted", "error")
 
 
 def check_fails(check: Mapping[str, Any] | Any) -> bool:
@@ -40,11 +41,16 @@ def combine(verdicts: Iterable[str]) -> str:
 
 
 def final_verdict(
-    checks: Iterable[Any], aborted: bool = False, inconclusive: bool = False, error: bool = False
+    checks: Iterable[Any],
+    aborted: bool = False,
+    inconclusive: bool = False,
+    error: bool = False,
+    not_steady: bool = False,
 ) -> str:
     """The scenario's verdict, most serious first.
 
     error (the harness could not do its job) > aborted (an abort condition fired) >
+    not-steady (the system was not steady before the faults, so none was injected) >
     inconclusive (the services were overloaded, so a failed check proves nothing) >
     fail (a check failed, or was unknown without allow_unknown) > pass.
     """
@@ -52,6 +58,8 @@ def final_verdict(
         return "error"
     if aborted:
         return "aborted"
+    if not_steady:
+        return NOT_STEADY
     if inconclusive:
         return "inconclusive"
     if any(check_fails(c) for c in checks):

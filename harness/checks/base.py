@@ -107,6 +107,8 @@ class RunData:
     audit_after: dict[str, Any] | None = None
     facts: TopologyFacts | None = None
     missing: dict[str, str] = field(default_factory=dict)  # file -> why it is absent
+    # named windows besides the phases (the steady-state check's), looked up like phases
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def lease_ttl(self) -> float:
@@ -203,6 +205,8 @@ class RunData:
         return self.clock_start, end
 
     def phase_window(self, name: str) -> tuple[float, float] | None:
+        if name in self.windows:
+            return self.windows[name]
         for p in self.journal.phases:
             if p.name == name:
                 start = p.start if p.start is not None else p.planned_start

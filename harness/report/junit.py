@@ -1,7 +1,8 @@
 """JUnit XML beside the report: one testcase per scenario, for CI dashboards.
 
 verdict fail -> <failure> whose message carries the failed checks' evidence; aborted, error, an
-unfinished run or a missing journal -> <error>; inconclusive -> <skipped> with the reason.
+unfinished run or a missing journal -> <error>; inconclusive -> <skipped> with the reason;
+not-steady (the stack was broken before any fault) -> <failure type="NotSteady">.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def _testcase(suite: ET.Element, d: Path, counts: dict[str, int]) -> float:
         counts["failures"] += 1
         message, text = _failed_checks(j)
         ET.SubElement(case, "failure", message=message, type="CheckFailed").text = text
+    elif verdict == "not-steady":
+        counts["failures"] += 1
+        lines = _events(j, ("not-steady",))
+        message = lines[0].splitlines()[0] if lines else "not steady before the faults"
+        ET.SubElement(
+            case, "failure", message=message[:MAX_MESSAGE], type="NotSteady"
+        ).text = "\n".join([*lines, _failed_checks(j)[1]]).strip()
     elif verdict == "inconclusive":
         counts["skipped"] += 1
         ET.SubElement(case, "skipped", message=_inconclusive_reason(j))

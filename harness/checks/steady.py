@@ -1,0 +1,224 @@
+"""The steady-state hypothesis: the system is healthy before the faults and again after them.
+
+Judged over a window the runner names: ``steady`` (before the faults: from the clock's start to
+the moment the first fault is due; after: the last phase), with ``steady-baseline`` (the window
+before the first fault) to compare the after-window's p99 against. Parts, each switchable:
+
+- error rate of the requests that started and ended in the window <= ``max_error_rate``;
+- p99 <= ``max_p99`` and, after recovery, <= ``p99_margin`` x the baseline's p99 (+ 50 ms, a
+  scheduling floor so a 10 ms baseline does not make 31 ms a failure);
+- every breaker closed at the end of the window (``breaker_state``, last sample);
+- every running instance in the registry at its last poll, and seen by each of its callers
+  (``discovery_seen``, last sample). An instance that a fault still holds down at the end of
+  the window (crash or stop not yet restarted, pause not yet resumed) is not expected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine, secs
+from harness.checks.slo import phase_stats
+from harness.scenario import SteadyExpect, TopologyFacts
+
+WINDOW = "steady"
+PROMQL_PREFIX = "steady_promql_"
+BASELINE = "steady-baseline"
+P99_FLOOR_MS = 50.0
+_HOLDS_DOWN = ("crash", "stop", "pause")
+
+
+def check(expect: SteadyExpect, data: RunData, stage: str = "before") -> CheckResult:
+    """`stage`: ``before`` (the faults are held back if this fails) or ``after``."""
+    window = data.phase_window(WINDOW)
+    title = f"{expect.label()} {'before the faults' if stage == 'before' else 'after recovery'}"
+    parts = [f"error rate <= {expect.max_error_rate:g}"]
+    if expect.max_p99 is not None:
+        parts.append(f"p99 <= {secs(expect.max_p99)}")
+    if stage == "after":
+        parts.append(f"p99 <= {expect.p99_margin:g} x baseline p99")
+    if expect.breakers_closed:
+        parts.append("every breaker closed")
+    if expect.registered:
+        parts.append("every running instance registered and seen by its callers")
+    result = CheckResult(
+        title, "steady", PASS, "; ".join(parts), allow_unknown=expect.allow_unknown
+    )
+    result.details["stage"] = stage
+    if window is None:
+        result.verdict, result.measured = UNKNOWN, "unknown: no steady-state window"
+        result.evidence.append("the runner named no steady-state window")
+        return result
+    measured: list[str] = []
+    verdicts = [_requests(expect, data, stage, result, measured)]
+    if expect.breakers_closed:
+        verdicts.append(_breakers(data, window[1], result, measured))
+    if expect.registered:
+        verdicts.append(_registered(data, window[1], result, measured))
+    result.verdict = combine(verdicts)
+    result.measured = "; ".join(measured)
+    if result.verdict == FAIL:
+        result.violation_at = window[1]
+        if stage == "after":
+            result.evidence.insert(0, "did not return to steady state")
+        else:
+            result.evidence.insert(0, "the stack was not steady when the scenario began")
+    return result
+
+
+def _requests(
+    expect: SteadyExpect, data: RunData, stage: str, result: CheckResult, measured: list[str]
+) -> str:
+    stats = phase_stats(data, WINDOW)
+    if stats is None or not stats["n"]:
+        result.evidence.append("no request started and ended in the window")
+        return UNKNOWN
+    verdict = PASS
+    error_rate = 1.0 - stats["success_rate"]
+    p99 = stats["p99"]
+    measured.append(f"{int(stats['n'])} requests, error rate {error_rate:.3f}, p99 {p99:.0f} ms")
+    if error_rate > expect.max_error_rate:
+        result.evidence.append(
+            f"error rate {error_rate:.3f} over {int(stats['n'])} requests "
+            f"(bound {expect.max_error_rate:g})"
+        )
+        verdict = FAIL
+    if expect.max_p99 is not None and p99 > expect.max_p99 * 1000:
+        result.evidence.append(f"p99 {p99:.0f} ms (bound {secs(expect.max_p99)})")
+        verdict = FAIL
+    if stage == "after":
+        base = phase_stats(data, BASELINE)
+        if base is None or not base["n"]:
+            result.evidence.append("no baseline requests to compare p99 with")
+            return combine([verdict, UNKNOWN])
+        bound = expect.p99_margin * base["p99"] + P99_FLOOR_MS
+        result.details["baseline_p99_ms"] = base["p99"]
+        if p99 > bound:
+            result.evidence.append(
+                f"p99 {p99:.0f} ms after recovery, baseline {base['p99']:.0f} ms "
+                f"(bound {expect.p99_margin:g} x baseline + {P99_FLOOR_MS:.0f} ms = {bound:.0f} ms)"
+            )
+            verdict = FAIL
+    return verdict
+
+
+def _last(frame: pd.DataFrame, end: float, keys: list[str]) -> pd.DataFrame:
+    """Each series' last sample at or before `end`."""
+    frame = frame[frame["t"] <= end]
+    if frame.empty:
+        return frame
+    return frame.sort_values("t", kind="stable").groupby(keys, sort=True).tail(1)
+
+
+def _breakers(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
+    frame = data.series("breaker_state")
+    if frame is None:
+        result.evidence.append(f"breaker states not measured ({data.why_missing('breaker_state')})")
+        return UNKNOWN
+    keys = [c for c in ("instance", "caller", "callee_instance") if c in frame.columns]
+    last = _last(frame, end, keys)
+    not_closed = last[last["value"] != 0]
+    measured.append(f"{len(last) - len(not_closed)}/{len(last)} breakers closed")
+    for _, row in not_closed.iterrows():
+        state = {1: "open", 2: "half-open"}.get(int(row["value"]), str(row["value"]))
+        who = row.get("instance", row.get("caller", "?"))
+        result.evidence.append(
+            f"breaker {who} -> {row.get('callee_instance', '?')} was {state} at {data.rel(end)}"
+        )
+    return FAIL if not not_closed.empty else PASS
+
+
+def expected_instances(data: RunData, end: float) -> set[str]:
+    """Instances that should be up at `end`: all, less those a fault still holds down."""
+    facts = data.facts
+    everyone = set(facts.instances) if facts is not None else set()
+    for w in data.fault_windows():
+        if w.kind in _HOLDS_DOWN and w.start <= end < w.end:
+            everyone.discard(w.target)
+    return everyone
+
+
+def _registered(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
+    facts = data.facts
+    if facts is None or facts.registry == "none":
+        return PASS  # no registry: nothing to be registered in
+    want = expected_instances(data, end)
+    verdict = PASS
+    reg = data.registry
+    if reg is None or reg.empty or "instance" not in reg.columns:
+        result.evidence.append(f"registry not polled ({data.missing.get('registry.csv', 'empty')})")
+        verdict = UNKNOWN
+    else:
+        polls = reg[reg["t"] <= end]
+        last_t = float(polls["t"].max()) if not polls.empty else None
+        if last_t is None or end - last_t > 2.0:
+            when = "never" if last_t is None else f"last at {data.rel(last_t)}"
+            result.evidence.append(f"the registry listed no instance near {data.rel(end)} ({when})")
+            verdict = FAIL
+        else:
+            present = set(polls[polls["t"] == last_t]["instance"])
+            missing = sorted(want - present)
+            measured.append(f"{len(want & present)}/{len(want)} instances registered")
+            if missing:
+                result.evidence.append(
+                    f"not in the registry at {data.rel(last_t)}: {', '.join(missing)}"
+                )
+                verdict = FAIL
+    seen = data.series("discovery_seen")
+    if seen is None:
+        result.evidence.append(
+            f"callers' views not measured ({data.why_missing('discovery_seen')})"
+        )
+        return combine([verdict, UNKNOWN])
+    keys = [c for c in ("instance", "caller", "callee_instance") if c in seen.columns]
+    last = _last(seen, end, keys)
+    blind = last[(last["value"] <= 0) & last["callee_instance"].isin(want)]
+    if not blind.empty:
+        for _, row in blind.iterrows():
+            who = row.get("instance", row.get("caller", "?"))
+            result.evidence.append(f"{who} did not see {row['callee_instance']} at {data.rel(end)}")
+        verdict = FAIL
+    return verdict
+
+
+# ---------------------------------------------------------------------------- the hypothesis
+
+
+def hypothesis(scenario: Any, facts: TopologyFacts | None) -> list[Any]:
+    """The target's default hypothesis (unless the scenario says ``steady_state: none``) plus
+    the scenario's own steady-state entries."""
+    if scenario.steady_state == "none":
+        return []
+    default = facts.steady if facts is not None else None
+    own = list(scenario.steady_state)
+    return ([SteadyExpect.model_validate(default)] if default is not None else []) + own
+
+
+def steady_queries(entries: list[Any]) -> dict[str, str]:
+    """The Prometheus queries the steady-state promql entries need."""
+    from harness.checks import promql_queries
+
+    return promql_queries(entries, prefix=PROMQL_PREFIX)
+
+
+def run_steady(entries: list[Any], data: RunData, stage: str) -> list[CheckResult]:
+    """Each entry judged over the ``steady`` window; labels say before or after."""
+    from harness.checks import promql, slo
+
+    out = []
+    when = "before the faults" if stage == "before" else "after recovery"
+    for i, e in enumerate(entries):
+        if isinstance(e, SteadyExpect):
+            out.append(check(e, data, stage))
+            continue
+        scoped = e.model_copy(update={"phase": WINDOW})
+        if e.type == "promql":
+            result = promql.check(scoped, data, promql.promql_key(e, i, PROMQL_PREFIX))
+        else:
+            result = slo.check(scoped, data)
+        result.name = f"steady state {when}: {e.label()}"
+        result.details["stage"] = stage
+        out.append(result)
+    return out
