@@ -313,7 +313,7 @@ class SloExpect(_Expect):
 
 class SteadyExpect(_Expect):
     """The steady-state hypothesis: judged over the baseline before the first fault, and over
-    the last phase after recovery. Each part can be switched off."""
+    the last 5 s of the last phase after recovery. Each part can be switched off."""
 
     type: Literal["steady"] = "steady"
     max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)

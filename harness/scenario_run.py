@@ -386,7 +386,7 @@ class ScenarioRun:
         if error is None and self.not_steady:
             pass  # the faults were held back: the expectations would judge nothing
         elif error is None:
-            from harness.checks.steady import BASELINE, WINDOW, run_steady
+            from harness.checks.steady import AFTER_WINDOW, BASELINE, WINDOW, run_steady
 
             data = RunData.load(self.out, journal=j, facts=self.stack.facts)
             for result in run_checks(self.scenario.expect, data):
@@ -395,7 +395,7 @@ class ScenarioRun:
                 last = data.phase_window(self.scenario.phases[-1].name)
                 first = min((w.start for w in data.fault_windows()), default=None)
                 if last is not None:
-                    data.windows[WINDOW] = last
+                    data.windows[WINDOW] = (max(last[0], last[1] - AFTER_WINDOW), last[1])
                 if first is not None:
                     data.windows[BASELINE] = (data.clock_start, first)
                 for result in run_steady(self.steady, data, "after"):

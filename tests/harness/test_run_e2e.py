@@ -85,3 +85,36 @@ def test_interrupt_mid_fault_reverts_and_stops_everything(tmp_path):
         assert start_time(p["pid"]) != p["start"], f"{p['name']} (pid {p['pid']}) still runs"
     assert not list(state.glob("stacks/*.json"))
     assert (tmp_path / "run" / "index.html").exists()
+
+
+NOT_STEADY = """\
+name: cannot-be-steady
+description: a steady state no stack meets (p99 under 1 ms), so the fault must never be injected
+load: {users: 4, rate: 2}
+phases:
+  - {name: baseline, duration: 4s}
+  - {name: fault, duration: 4s}
+faults:
+  - {at: 4s, for: 4s, kind: down, link: orders->payments}
+steady_state:
+  - steady: {max_p99: 1ms}
+expect:
+  - saga_consistency: {}
+"""
+
+
+def test_a_stack_that_is_not_steady_gets_no_fault(tmp_path):
+    scenario = tmp_path / "cannot-be-steady.yaml"
+    scenario.write_text(NOT_STEADY)
+    proc = stormproof("run", str(scenario), "--report", str(tmp_path / "run"))
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 1, out[-3000:]
+    assert "NOT-STEADY cannot-be-steady" in out
+    j = json.loads((tmp_path / "run" / "cannot-be-steady" / "journal.json").read_text())
+    assert j["verdict"] == "not-steady"
+    assert [f["injected_at"] for f in j["faults"]] == [None]
+    before = [c for c in j["checks"] if c["details"].get("stage") == "before"]
+    assert before and any("p99" in e and "bound 1ms" in e for c in before for e in c["evidence"])
+    assert not any(c["kind"] == "saga_consistency" for c in j["checks"])  # nothing to judge
+    junit = (tmp_path / "run" / "junit.xml").read_text()
+    assert 'type="NotSteady"' in junit
