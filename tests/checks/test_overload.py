@@ -34,3 +34,16 @@ def test_lag_outside_the_scenario_is_ignored_and_missing_is_unknown() -> None:
     result = overload.check(data(prom={}))
     assert result.verdict == "unknown"
     assert not result.details["inconclusive"]
+
+
+def test_a_paused_instance_is_not_overloaded() -> None:
+    from tests.checks.rundata_builders import journal
+
+    # payments-1 paused from +5 s to +11 s: its 0.8 s lag at +12 s is its catch-up
+    paused = journal([{"kind": "pause", "target": "payments-1", "at": 5, "end": 11}])
+    result = overload.check(data(paused, prom={"event_loop_lag": lag(0.8)}))
+    assert result.verdict == "pass", result.evidence
+    assert "samples of paused instances left out" in result.measured
+    # another instance lagging in the same window still counts
+    other = journal([{"kind": "pause", "target": "orders-1", "at": 5, "end": 11}])
+    assert overload.check(data(other, prom={"event_loop_lag": lag(0.8)})).verdict == "fail"
