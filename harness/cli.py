@@ -46,9 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compose-project", help="compose project name (your own system)")
     run.set_defaults(func=cmd_run)
 
-    val = sub.add_parser("validate", help="check scenario files without running them")
-    val.add_argument("paths", nargs="*", help="scenario files or directories")
-    val.add_argument("--schema", action="store_true", help="print the JSON Schema and exit")
+    val = sub.add_parser(
+        "validate", help="check scenario and topology files without running anything"
+    )
+    val.add_argument("paths", nargs="*", help="scenario or topology files, or directories")
+    val.add_argument(
+        "--schema",
+        nargs="?",
+        const="scenario",
+        choices=("scenario", "topology"),
+        help="print the JSON Schema of a scenario (default) or topology file and exit",
+    )
     val.set_defaults(func=cmd_validate)
 
     cov = sub.add_parser(
@@ -71,18 +79,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    if args.schema:
-        from harness.scenario import json_schema
+    """Scenario files, and topology files given by name (a file with `services` and no
+    `phases`); every problem in every file is reported before the exit status."""
+    from harness import scenario, topology
 
-        print(json.dumps(json_schema(), indent=2))
+    if args.schema:
+        module = topology if args.schema == "topology" else scenario
+        print(json.dumps(module.json_schema(), indent=2))
         return EXIT_OK
     if not args.paths:
-        raise InputInvalid("validate needs at least one scenario file or directory")
+        raise InputInvalid("validate needs at least one scenario or topology file or directory")
+    from harness.selection import expand_paths
     from harness.targets import load_scenarios
 
-    scenarios = load_scenarios(args.paths)
+    files = expand_paths(args.paths)
+    named = {Path(p) for p in args.paths if Path(p).is_file()}
+    topologies = [f for f in files if f in named and topology.is_topology_file(f)]
+    problems, ok = [], []
+    for f in topologies:
+        try:
+            t = topology.load_topology(f)
+        except InputInvalid as exc:
+            problems.append(str(exc))
+            continue
+        ok.append(f"ok  {f}: topology {t.name} ({len(t.instances())} instances, "
+                  f"{len(t.links)} links)")  # fmt: skip
+    rest = [str(f) for f in files if f not in topologies]
+    try:
+        scenarios = load_scenarios(rest) if rest else []
+    except InputInvalid as exc:
+        problems.append(str(exc))
+        scenarios = []
+    if problems:
+        raise InputInvalid("\n".join(problems))
     for s in scenarios:
-        print(f"ok  {s.source}: {s.name} ({s.duration:g}s, {len(s.faults)} faults)")
+        ok.append(f"ok  {s.source}: {s.name} ({s.duration:g}s, {len(s.faults)} faults)")
+    print("\n".join(ok))
     return EXIT_OK
 
 

@@ -229,6 +229,15 @@ class TopologyFile(_Strict):
         return data
 
 
+def is_topology_file(path: Path) -> bool:
+    """Whether `path` reads as a topology (has `services`, no `phases`); False when unreadable."""
+    try:
+        data, _ = read_yaml(path, "services")
+    except Located:
+        return False
+    return "services" in data and "phases" not in data
+
+
 def json_schema() -> dict[str, Any]:
     schema = TopologyFile.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

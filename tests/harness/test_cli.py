@@ -60,3 +60,28 @@ def test_bad_arguments_exit_2(args):
 def test_schema_is_printed(capsys):
     assert main(["validate", "--schema"]) == 0
     assert "properties" in json.loads(capsys.readouterr().out)
+
+
+def test_validate_takes_topology_files_too(tmp_path, capsys):
+    assert main(["validate", "target_system/topology.yaml", "scenarios/crash-payments.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "ok  target_system/topology.yaml: topology shop (7 instances, 5 links)" in out
+    assert "ok  scenarios/crash-payments.yaml: crash-payments" in out
+    bad = tmp_path / "t.yaml"
+    bad.write_text("services:\n  a: {command: [x]}\nlinks: [a -> b]\n")
+    assert main(["validate", str(bad), "scenarios/crash-payments.yaml"]) == 2
+    assert "t.yaml:3: links[0]: unknown service 'b'; known: a" in capsys.readouterr().err
+    assert main(["validate", "--schema", "topology"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "Stormproof topology"
+
+
+def test_coverage_prints_the_map_and_fails_on_gaps_when_asked(capsys):
+    assert main(["coverage", "scenarios/crash-payments.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("coverage of bundled:")
+    assert "crash-payments" in out and "GAP" in out
+    assert main(["coverage", "--fail-on-gap", "scenarios/crash-payments.yaml"]) == 1
+    capsys.readouterr()
+    assert main(["coverage", "--json", "scenarios/crash-payments.yaml"]) == 0
+    (cmap,) = json.loads(capsys.readouterr().out)
+    assert cmap["rows"]["orders->payments"]["crashed"] == ["crash-payments"]
