@@ -24,6 +24,11 @@ BUG_SCENARIOS: dict[str, list[str]] = {
     "retry_storm": ["jitter-timeouts-orders-payments"],
     "stale_discovery": ["crash-payments"],
     "no_redrive": ["crash-orders-redrive"],
+    "lease_not_renewed": ["registry-outage"],
+    "no_call_timeout": ["blackhole-payments"],
+    "compensation_gives_up": ["blackhole-shipping-response"],
+    "reserve_not_idempotent": ["blackhole-inventory-response"],
+    "breaker_per_service": ["crash-payments"],
 }
 CORRECT = "correct"
 

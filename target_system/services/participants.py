@@ -61,6 +61,7 @@ class Reserve(BaseModel):
 
 def inventory(app: FastAPI, cfg: ShopConfig) -> None:
     db = Database(cfg.data_dir / "inventory.db", INVENTORY)
+    reserve_again = cfg.has_bug("reserve_not_idempotent")
 
     def seed(conn: sqlite3.Connection) -> None:
         for sku, qty in SKUS.items():
@@ -83,7 +84,7 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
             if _op(conn, body.saga_id, "release") is not None:
                 return "tombstone:released before reserve"
             done = _op(conn, body.saga_id, "reserve")
-            if done is not None:
+            if done is not None and not (reserve_again and done == "ok"):
                 return done
             row = conn.execute("SELECT qty FROM stock WHERE sku=?", (body.sku,)).fetchone()
             if row is None or row["qty"] < body.quantity:
@@ -93,11 +94,12 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
                     "UPDATE stock SET qty = qty - ? WHERE sku=?", (body.quantity, body.sku)
                 )
                 conn.execute(
-                    "INSERT INTO reservations VALUES (?, ?, ?, 'reserved', ?)",
+                    f"INSERT {'OR REPLACE ' if reserve_again else ''}INTO reservations "
+                    "VALUES (?, ?, ?, 'reserved', ?)",
                     (body.saga_id, body.sku, body.quantity, time.time()),
                 )
                 result = "ok"
-            _record(conn, body.saga_id, "reserve", result)
+            _record(conn, body.saga_id, "reserve", result, replace=reserve_again)
             return result
 
         return _answer(await db.write(tx))

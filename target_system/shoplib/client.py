@@ -122,7 +122,9 @@ class ServiceClient:
             ep = eps[(start + k) % len(eps)]
             if self.cfg.has_bug("breaker_disabled"):
                 return ep, None
-            br = self.breaker(service, ep.instance)
+            # the bug breaker_per_service: one sick instance stops calls to the healthy ones
+            key = service if self.cfg.has_bug("breaker_per_service") else ep.instance
+            br = self.breaker(service, key)
             if br.allow():
                 return ep, br
         return None
@@ -184,6 +186,8 @@ class ServiceClient:
         url = f"http://{ep.address}{path}"
         t0 = time.perf_counter()
         try:
+            if self.cfg.has_bug("no_call_timeout"):
+                timeout = None  # type: ignore[assignment]  # the bug: wait forever
             async with self.session.request(
                 method, url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
             ) as resp:

@@ -16,6 +16,11 @@ BUGS = (
     "retry_storm",  # retries with no backoff and no budget
     "stale_discovery",  # the discovery cache never drops an instance
     "no_redrive",  # orders does not re-drive in-flight sagas after a restart
+    "lease_not_renewed",  # a lease lost in a registry outage is never taken again
+    "no_call_timeout",  # service-to-service calls wait for an answer forever
+    "compensation_gives_up",  # a compensation that failed counts as done
+    "reserve_not_idempotent",  # inventory applies a retried reservation again
+    "breaker_per_service",  # one breaker per callee service, not per instance
 )
 SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
 

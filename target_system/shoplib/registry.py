@@ -27,12 +27,14 @@ class Registration:
             }
         )
         self.lease: str | None = None
+        self._ever_registered = False
         self._task: asyncio.Task | None = None
         self._healthy = True
 
     async def _register(self) -> None:
         self.lease = await self.etcd.grant(self.cfg.lease_ttl)
         await self.etcd.put(self.key, self.value, self.lease)
+        self._ever_registered = True
 
     async def start(self) -> None:
         try:
@@ -48,6 +50,8 @@ class Registration:
             await asyncio.sleep(period)
             try:
                 if self.lease is None or not await self.etcd.keepalive(self.lease):
+                    if self.cfg.has_bug("lease_not_renewed") and self._ever_registered:
+                        continue  # the bug: a lost lease is never taken again
                     # The lease is gone (expired during an outage): take a new one.
                     await self._register()
                     log.info("registered again with a new lease")
