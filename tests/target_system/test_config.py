@@ -52,3 +52,12 @@ def test_topology_declares_the_shops_own_call_timeouts() -> None:
         "orders->payments": cfg.call_timeout,
         "orders->shipping": cfg.call_timeout,
     }
+
+
+def test_every_bug_switch_has_a_selftest_scenario() -> None:
+    from harness.selftest import BUG_SCENARIOS
+    from target_system.shoplib.config import BUGS
+
+    assert set(BUG_SCENARIOS) == set(BUGS)
+    bundled = {p.stem for p in (Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml")}
+    assert {s for names in BUG_SCENARIOS.values() for s in names} <= bundled
