@@ -120,16 +120,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     """The coverage map of each target the scenarios use; nothing is started."""
-    from harness.coverage import coverage, render_text
-    from harness.targets import facts_for_scenario, load_scenarios, topology_path_for
+    from harness.coverage import render_text
+    from harness.targets import coverage_maps, load_scenarios
 
-    groups: dict[Path, list] = {}
-    for s in load_scenarios(args.paths):
-        groups.setdefault(topology_path_for(s.target, s.source), []).append(s)
-    maps = []
-    for path, group in groups.items():
-        name = "bundled" if group[0].target == "bundled" else str(path)
-        maps.append(coverage(name, facts_for_scenario(group[0], group[0].source), group))
+    maps = coverage_maps(load_scenarios(args.paths))
     if args.json:
         print(json.dumps([m.as_dict() for m in maps], indent=2))
     else:

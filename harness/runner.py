@@ -78,6 +78,7 @@ class Engine:
         self._versions: dict[str, str] | None = None
         self._stack_count = 0
         self.backend = "local"
+        self.ran: list[Any] = []  # scenarios run so far, for the run's coverage map
         self.project: str | None = None
 
     @classmethod
@@ -155,10 +156,17 @@ class Engine:
             "started_at": self.started_at,
             "ended_at": time.time(),
             "scenarios": self.scenario_dirs,
+            "coverage": self._coverage(),
         }
         tmp = self.run_dir / "run.json.tmp"
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.run_dir / "run.json")
+
+    def _coverage(self) -> list[dict[str, Any]]:
+        """The coverage map of the scenarios run so far, one per target (see harness.coverage)."""
+        from harness.targets import coverage_maps
+
+        return [m.as_dict() for m in coverage_maps(self.ran)]
 
     # -- one scenario ---------------------------------------------------------------------------
 
@@ -174,6 +182,7 @@ class Engine:
         self._write_run_json()
         self.progress.say(f"▶ {scenario.name}: {scenario.description}".rstrip(": "))
         run = ScenarioRun(self, scenario, out)
+        self.ran.append(scenario)
         journal = run.execute()
         self._write_run_json()
         self.progress.say(terminal_summary(journal))

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.membership import RegistryPoller
 from harness.redact import redact_env
@@ -105,6 +106,18 @@ def load_scenarios(paths: list[str]) -> list[Scenario]:
     if problems:
         raise InputInvalid("\n".join(str(p) for p in problems))
     return scenarios
+
+
+def coverage_maps(scenarios: list[Scenario]) -> list[CoverageMap]:
+    """One coverage map per target topology the scenarios use, in first-use order."""
+    groups: dict[Path, list[Scenario]] = {}
+    for s in scenarios:
+        groups.setdefault(topology_path_for(s.target, s.source), []).append(s)
+    out = []
+    for path, group in groups.items():
+        name = "bundled" if group[0].target == "bundled" else str(path)
+        out.append(coverage(name, facts_for_scenario(group[0], group[0].source), group))
+    return out
 
 
 @dataclass(frozen=True)

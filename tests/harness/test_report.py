@@ -475,3 +475,43 @@ def test_a_saga_timeline_in_the_evidence_folds_under_its_first_line(tmp_path):
     assert "<pre>  +5.0 s  orders: created</pre>" in html
     failure = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/failure")
     assert "+5.0 s" not in failure.get("message") and "+5.0 s" in failure.text
+
+
+def test_a_not_steady_scenario_has_its_own_line_in_the_page_and_junit(tmp_path):
+    run = tmp_path / "r4"
+    scenario(
+        run,
+        journal(
+            "broken-before",
+            "not-steady",
+            [FAIL],
+            events=[{"t": T0 + 5, "kind": "not-steady", "message": "not steady before the faults"}],
+        ),
+        data=False,
+    )
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": "r4",
+                "scenarios": ["broken-before"],
+                "coverage": [
+                    {
+                        "target": "bundled",
+                        "families": {"slow": "slow > timeout", "crashed": "crashed"},
+                        "rows": {"orders->payments": {"slow": ["lat"], "crashed": []}},
+                        "gaps": ["orders->payments crashed"],
+                        "notes": [],
+                    }
+                ],
+            }
+        )
+    )
+    html = render_report(run).read_text()
+    assert ">NOT-STEADY<" in html
+    assert "Not steady before the faults:" in html
+    cov = html.split("<h2>Fault coverage</h2>")[1].split("</table>")[0]
+    assert "<code>orders-&gt;payments</code>" in cov and "<td>lat</td>" in cov
+    assert '<td class="bad">gap</td>' in cov
+    failure = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/failure")
+    assert failure.get("type") == "NotSteady"
+    assert "not steady before the faults" in failure.get("message")
