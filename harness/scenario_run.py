@@ -139,7 +139,7 @@ class ScenarioRun:
             seed=self.scenario.seed,
             workers=self.engine.load_workers or load.workers,
         )
-        locust = LocustProcess(plan, self.out, self.engine.settings.python)
+        locust = LocustProcess(plan, self.out, self.engine.settings.python, tracker=self.stack)
         locust.start()
         self.journal.load.users = plan.users
         self.journal.load.rate = plan.rate

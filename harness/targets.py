@@ -183,6 +183,20 @@ class TargetStack:
     def stop(self) -> None:
         self.backend.stop()
 
+    def adopt(self, rec: Any) -> None:
+        """Record a process started beside the stack (Locust) where ``down`` will find it.
+
+        Only the local backend keeps a state file; a compose project is brought down by
+        ``docker compose down``, and Locust beside it is stopped by the run alone."""
+        adopt = getattr(self.backend, "adopt", None)
+        if adopt is not None:
+            adopt(rec)
+
+    def forget(self, name: str) -> None:
+        forget = getattr(self.backend, "forget", None)
+        if forget is not None:
+            forget(name)
+
     def registry_poller(self) -> Any:
         from harness.runner import RegistryPoller
 
