@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from harness.cleanup import Cleanup
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.scenario import TopologyFacts, fault_params
 from harness.settings import Settings
@@ -148,14 +149,14 @@ class FaultDriver:
             fault.revert()
 
     def revert_all(self) -> None:
-        problems = []
+        """Revert every active fault, newest first, each even if an earlier one raised."""
+        cleanup = Cleanup()
         for fault_id in reversed(list(self.active)):
-            try:
-                self.revert(fault_id)
-            except HarnessError as exc:
-                problems.append(f"{fault_id}: {exc}")
-        if problems:
-            raise FaultError("; ".join(problems))
+            cleanup.step(fault_id, self.revert, fault_id)
+        if cleanup.foreign:
+            cleanup.raise_first()
+        if cleanup.errors:
+            raise FaultError("; ".join(f"{fid}: {exc}" for fid, exc in cleanup.errors))
 
 
 class TargetStack:
