@@ -51,7 +51,14 @@ def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
         owner_alive = owner is not None and start_time(owner["pid"]) == owner["start"]
         if owner_alive and not everything:
             continue
-        for rec in reversed(records_from(data)):
+        # the reverters of detached CLI faults ('fault --for ... --detach') first: the stack
+        # they would revert is going away
+        reverters = [
+            ProcessRecord("reverter", f["reverter"]["pid"], f["reverter"]["start"], [], "")
+            for f in data.get("faults", [])
+            if f.get("reverter")
+        ]
+        for rec in reverters + list(reversed(records_from(data))):
             if rec.alive():
                 stop_process(rec, settings.timeouts.process_stop)
                 stopped.append(f"{rec.name} (pid {rec.pid})")

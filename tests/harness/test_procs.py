@@ -3,7 +3,9 @@ killed at any moment leaves no process that ``stormproof down`` cannot find."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,8 @@ import pytest
 
 from harness.errors import StackError
 from harness.procs import ProcessRecord, spawn, start_time
+from harness.settings import Settings
+from harness.stack.local import cleanup_stale
 
 
 def _marker_cmd(marker: Path) -> list[str]:
@@ -84,3 +88,25 @@ def test_a_missing_binary_is_one_clear_error(tmp_path):
         spawn(
             "job", ["no-such-binary-x"], dict(os.environ), tmp_path / "l.log", None, lambda r: None
         )
+
+
+def test_down_stops_the_reverter_of_a_detached_fault(tmp_path):
+    # 'stormproof fault ... --for 1h --detach' records a reverter; 'down' must not leave it
+    reverter = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        settings = Settings(state_dir=tmp_path)
+        rec = {"pid": reverter.pid, "start": start_time(reverter.pid)}
+        (tmp_path / "stacks").mkdir()
+        (tmp_path / "stacks" / "s1.json").write_text(
+            json.dumps({"owner": None, "processes": [], "faults": [{"reverter": rec}]})
+        )
+        stopped = cleanup_stale(settings, everything=True)
+        assert stopped == [f"reverter (pid {reverter.pid})"]
+        assert reverter.wait(timeout=10) == -signal.SIGTERM
+        assert not (tmp_path / "stacks" / "s1.json").exists()
+    finally:
+        if reverter.poll() is None:
+            reverter.kill()
+            reverter.wait()
