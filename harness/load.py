@@ -15,11 +15,20 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from harness.errors import HarnessError, InfraUnavailable
+from harness.procs import ProcessRecord, spawn
 from harness.settings import REPO_ROOT
 
 DEFAULT_LOCUSTFILE = REPO_ROOT / "scenarios" / "locustfile.py"
+
+
+class ProcessTracker(Protocol):
+    """Where Locust's processes are recorded: the stack's state file (``LocalStack.adopt``)."""
+
+    def adopt(self, rec: ProcessRecord) -> None: ...
+    def forget(self, name: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,24 @@ class LoadPlan:
 class LocustProcess:
     """One headless Locust run (master plus workers when distributed)."""
 
-    def __init__(self, plan: LoadPlan, out_dir: Path, python: str) -> None:
+    def __init__(
+        self, plan: LoadPlan, out_dir: Path, python: str, tracker: ProcessTracker | None = None
+    ) -> None:
         self.plan = plan
         self.out_dir = out_dir
         self.python = python
         self.requests_file = out_dir / "requests.jsonl"
+        self.tracker = tracker
         self._procs: list[subprocess.Popen] = []
+        self._records: list[ProcessRecord] = []
+
+    def _spawn(self, name: str, cmd: list[str], log: Path) -> None:
+        # recorded (in the stack's state file) before it runs: a killed harness leaves no
+        # Locust that 'stormproof down' cannot find
+        recorded = self.tracker.adopt if self.tracker is not None else None
+        proc, rec = spawn(name, cmd, self._env(), log, recorded=recorded)
+        self._procs.append(proc)
+        self._records.append(rec)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -88,7 +109,7 @@ class LocustProcess:
             "0",
             "--only-summary",
         ]
-        log = open(locust_dir / "locust.log", "ab")  # noqa: SIM115 - closed with the process
+        log = locust_dir / "locust.log"
         if self.plan.workers > 0:
             cmd += [
                 "--master",
@@ -100,23 +121,10 @@ class LocustProcess:
                 str(self.plan.workers),
             ]
             master_port = cmd[cmd.index("--master-bind-port") + 1]
-        self._procs.append(
-            subprocess.Popen(
-                cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        )
-        for _ in range(self.plan.workers):
+        self._spawn("load:locust", cmd, log)
+        for i in range(self.plan.workers):
             worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", master_port]
-            self._procs.append(
-                subprocess.Popen(
-                    worker,
-                    env=self._env(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        log.close()
+            self._spawn(f"load:locust-worker-{i + 1}", worker, log)
 
     @property
     def pids(self) -> list[int]:
@@ -136,12 +144,14 @@ class LocustProcess:
         if master.poll() is None:
             master.send_signal(signal.SIGINT)
         deadline = time.monotonic() + timeout
-        for proc in self._procs:
+        for proc, rec in zip(self._procs, self._records, strict=True):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                rec.signal(signal.SIGKILL)  # its group, while the PID is still this process
                 proc.wait(timeout=5)
+            if self.tracker is not None:
+                self.tracker.forget(rec.name)
         return master.returncode
 
     def failed_to_start(self) -> str | None:

@@ -2,6 +2,11 @@
 
 A PID is only ever signalled while its start time still matches the record, so a PID reused
 by an unrelated process after a crash is never touched. Nothing is stopped by name.
+
+A process started with ``recorded=`` waits at a gate until its record has been saved: it runs
+``/bin/sh -c 'read go || exit; exec CMD'`` with the write end of a pipe held by the harness, which
+writes ``go`` only after ``recorded(record)`` returned. A harness killed in between closes the
+pipe, the gate reads end-of-file and exits: no process is ever running without its record.
 """
 
 from __future__ import annotations
@@ -9,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,30 +60,67 @@ class ProcessRecord:
         return True
 
 
+# $0 is the process name; "$@" the real command. 125: the harness died before the record.
+GATE = 'IFS= read -r go || exit 125; exec "$@" </dev/null'
+
+
 def spawn(
-    name: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    recorded: Callable[[ProcessRecord], None] | None = None,
 ) -> tuple[subprocess.Popen, ProcessRecord]:
+    """Start ``cmd`` in a session of its own; with ``recorded``, behind the gate (see above)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        try:
+    gate_r = gate_w = None
+    argv = cmd
+    if recorded is not None:
+        # the gate's sh would report a missing binary only in the log: say it here instead
+        if shutil.which(cmd[0], path=env.get("PATH")) is None:
+            raise StackError(f"cannot start {name} ({cmd[0]}): not found or not executable")
+        gate_r, gate_w = os.pipe()  # both close-on-exec: no other child inherits the write end
+        argv = ["/bin/sh", "-c", GATE, name, *cmd]
+    try:
+        with open(log, "ab") as out:
             proc = subprocess.Popen(
-                cmd,
+                argv,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if gate_r is None else gate_r,
                 start_new_session=True,
                 cwd=cwd,
             )
-        except OSError as exc:
-            raise StackError(f"cannot start {name} ({cmd[0]}): {exc.strerror}") from exc
+    except OSError as exc:
+        if gate_w is not None:
+            os.close(gate_w)
+        raise StackError(f"cannot start {name} ({cmd[0]}): {exc.strerror}") from exc
+    finally:
+        if gate_r is not None:
+            os.close(gate_r)
     st = None
     for _ in range(50):
         st = start_time(proc.pid)
         if st is not None:
             break
         time.sleep(0.01)
-    return proc, ProcessRecord(name, proc.pid, st or 0, cmd, str(log))
+    # exec keeps the PID and the start time: the record of the gate is the record of cmd
+    rec = ProcessRecord(name, proc.pid, st or 0, cmd, str(log))
+    if recorded is not None and gate_w is not None:
+        try:
+            recorded(rec)
+        except BaseException:
+            os.close(gate_w)  # the gate reads end-of-file and exits 125
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            raise
+        try:
+            os.write(gate_w, b"go\n")
+        finally:
+            os.close(gate_w)
+    return proc, rec
 
 
 def stop(rec: ProcessRecord, timeout: float = 5.0, proc: subprocess.Popen | None = None) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.cleanup import Cleanup
 from harness.errors import HarnessError
 from harness.progress import Progress
 from harness.settings import Settings
@@ -130,11 +131,10 @@ class Engine:
     def close(self) -> Path | None:
         """Stop every stack; render the report; return its path."""
         errors = []
+        cleanup = Cleanup()  # every stack is stopped even if stopping another one raised
         for key in list(self._stacks):
-            try:
-                self._stacks.pop(key).stop()
-            except HarnessError as exc:
-                errors.append(str(exc))
+            cleanup.step(f"stop of the stack {key.describe()}", self._stacks.pop(key).stop)
+        errors += [str(exc) for _, exc in cleanup.errors]
         self._write_run_json()
         report = None
         try:
@@ -146,6 +146,8 @@ class Engine:
         except Exception as exc:  # the run's verdicts stand even if rendering fails
             errors.append(f"report rendering failed: {exc!r}")
             self.progress.say(f"report rendering failed: {exc!r}")
+        if cleanup.foreign:
+            cleanup.raise_first()  # not one of ours: loudly, once the report is written
         if errors:
             raise HarnessError("; ".join(errors))
         return report

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
@@ -129,16 +130,27 @@ class ScenarioRun:
             error = f"internal error: {exc!r}"
             j.event("error", error + "\n" + traceback.format_exc())
         finally:
-            revert_error = self._revert_all(plan)
+            # every step runs even if an earlier one raised (a failed revert must not leave
+            # Locust or the poller running); an unexpected error is raised once all have run
+            cleanup = Cleanup()
+            revert_error = cleanup.step("revert", self._revert_all, plan)
             if revert_error:
                 error = (error + "; " if error else "") + revert_error
             if locust is not None:
-                locust.stop()
+                cleanup.step("stop Locust", locust.stop)
             if poller is not None:
-                poller.stop()
-                poller.save(self.out / "registry.csv")
+                cleanup.step("stop the registry poller", poller.stop)
+                cleanup.step("save registry.csv", poller.save, self.out / "registry.csv")
             self._close_phases()
+            if cleanup.errors:
+                error = (error + "; " if error else "") + cleanup.describe()
+                j.event("error", cleanup.describe())
             self._save()
+        if cleanup.errors:
+            j.verdict = "error"
+            j.ended_at = time.time()
+            self._save()
+            cleanup.raise_first()
         if interrupted:
             j.verdict = "aborted"
             j.ended_at = time.time()
@@ -163,7 +175,7 @@ class ScenarioRun:
             seed=self.scenario.seed,
             workers=self.engine.load_workers or load.workers,
         )
-        locust = LocustProcess(plan, self.out, self.engine.settings.python)
+        locust = LocustProcess(plan, self.out, self.engine.settings.python, tracker=self.stack)
         locust.start()
         self.journal.load.users = plan.users
         self.journal.load.rate = plan.rate
@@ -320,19 +332,15 @@ class ScenarioRun:
 
     def _revert_all(self, plan: list[Planned]) -> str | None:
         """Revert every fault still active, newest first; a failed revert fails the run."""
-        problems = []
+        cleanup = Cleanup()
         for p in reversed(plan):
             if p.active:
-                try:
-                    self._revert(p)
-                except HarnessError as exc:
-                    problems.append(str(exc))
+                cleanup.step(f"revert of {p.record.id}", self._revert, p)
         if self.stack is not None:
-            try:
-                self.stack.faults.revert_all()
-            except HarnessError as exc:
-                problems.append(str(exc))
-        return "; ".join(problems) if problems else None
+            cleanup.step("revert of every active fault", self.stack.faults.revert_all)
+        if cleanup.foreign:
+            cleanup.raise_first()  # not one of ours: a bug or an unmapped error, raised loudly
+        return "; ".join(str(exc) for _, exc in cleanup.errors) or None
 
     def _close_phases(self) -> None:
         now = time.time()

@@ -43,10 +43,6 @@ class Settings:
     python: str = sys.executable
     timeouts: Timeouts = field(default_factory=Timeouts)
 
-    @property
-    def state_file(self) -> Path:
-        return self.state_dir / "state.json"
-
     def toxiproxy_bin(self) -> str:
         return find_binary(
             "toxiproxy-server",

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.membership import RegistryPoller
@@ -185,14 +186,14 @@ class FaultDriver:
             fault.revert()
 
     def revert_all(self) -> None:
-        problems = []
+        """Revert every active fault, newest first, each even if an earlier one raised."""
+        cleanup = Cleanup()
         for fault_id in reversed(list(self.active)):
-            try:
-                self.revert(fault_id)
-            except HarnessError as exc:
-                problems.append(f"{fault_id}: {exc}")
-        if problems:
-            raise FaultError("; ".join(problems))
+            cleanup.step(fault_id, self.revert, fault_id)
+        if cleanup.foreign:
+            cleanup.raise_first()
+        if cleanup.errors:
+            raise FaultError("; ".join(f"{fid}: {exc}" for fid, exc in cleanup.errors))
 
 
 class TargetStack:
@@ -219,6 +220,20 @@ class TargetStack:
 
     def stop(self) -> None:
         self.backend.stop()
+
+    def adopt(self, rec: Any) -> None:
+        """Record a process started beside the stack (Locust) where ``down`` will find it.
+
+        Only the local backend keeps a state file; a compose project is brought down by
+        ``docker compose down``, and Locust beside it is stopped by the run alone."""
+        adopt = getattr(self.backend, "adopt", None)
+        if adopt is not None:
+            adopt(rec)
+
+    def forget(self, name: str) -> None:
+        forget = getattr(self.backend, "forget", None)
+        if forget is not None:
+            forget(name)
 
     def registry_poller(self) -> RegistryPoller | None:
         if getattr(self.backend, "etcd", None) is None:

@@ -4,13 +4,20 @@
 process fault is one SDK call on the instance's container: crash = kill, stop = stop, pause /
 resume = pause / unpause, restart = restart. Network faults stay with Toxiproxy, whose API the
 compose file publishes on 127.0.0.1. Without a reachable engine: InfraUnavailable (exit 3).
+
+Every SDK call goes through :func:`docker_errors`: the SDK's own errors, and the ``requests``
+errors it lets through when the engine goes away mid-run, become a :class:`StackError` naming
+the call (``raise ... from exc``), so a fault or a revert that fails on Docker is one of the
+harness's errors like any other, and the run's cleanup treats it as such.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +60,22 @@ def docker_client() -> Any:
     return client
 
 
+@contextlib.contextmanager
+def docker_errors(what: str) -> Iterator[None]:
+    """Map the Docker SDK's errors at the boundary into the harness's tree."""
+    import requests
+    from docker.errors import DockerException, NotFound
+
+    try:
+        yield
+    except NotFound as exc:
+        raise StackError(f"docker: {what}: not found ({exc.explanation or exc})") from exc
+    except DockerException as exc:
+        raise StackError(f"docker: {what} failed: {exc}") from exc
+    except requests.RequestException as exc:
+        raise StackError(f"docker: {what} failed, the engine did not answer: {exc}") from exc
+
+
 class ComposeStack:
     def __init__(
         self,
@@ -79,7 +102,10 @@ class ComposeStack:
 
     def _compose(self, *args: str) -> None:
         cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", self.project, *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StackError(f"{' '.join(cmd)} failed: {exc}") from exc
         if done.returncode != 0:
             raise StackError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}")
 
@@ -91,51 +117,69 @@ class ComposeStack:
         self._compose("down")
 
     def kill(self, instance: str) -> None:
-        self.container(instance).kill()
+        c = self.container(instance)
+        with docker_errors(f"kill {instance}"):
+            c.kill()
 
     def terminate(self, instance: str) -> None:
-        self.container(instance).stop(timeout=int(self.settings.timeouts.process_stop))
+        c = self.container(instance)
+        with docker_errors(f"stop {instance}"):
+            c.stop(timeout=int(self.settings.timeouts.process_stop))
 
     def pause(self, instance: str) -> None:
-        self.container(instance).pause()
+        c = self.container(instance)
+        with docker_errors(f"pause {instance}"):
+            c.pause()
         self.paused.add(instance)
 
     def resume(self, instance: str) -> None:
-        self.container(instance).unpause()
+        c = self.container(instance)
+        with docker_errors(f"unpause {instance}"):
+            c.unpause()
         self.paused.discard(instance)
 
     def restart(self, instance: str) -> None:
-        self.container(instance).restart(timeout=int(self.settings.timeouts.process_stop))
+        c = self.container(instance)
+        with docker_errors(f"restart {instance}"):
+            c.restart(timeout=int(self.settings.timeouts.process_stop))
         self.wait_healthy(instance)
 
     def start_instance(self, instance: str, wait: bool = True) -> None:
-        self.container(instance).start()
+        c = self.container(instance)
+        with docker_errors(f"start {instance}"):
+            c.start()
         if wait:
             self.wait_healthy(instance)
 
     def is_running(self, instance: str) -> bool:
         c = self.container(instance)
-        c.reload()
+        with docker_errors(f"inspect {instance}"):
+            c.reload()
         return c.status == "running"
 
     def pause_registry(self) -> None:
-        self._service_container("etcd").pause()
+        c = self._service_container("etcd")
+        with docker_errors("pause etcd"):
+            c.pause()
         self.paused.add("etcd")
 
     def resume_registry(self) -> None:
-        self._service_container("etcd").unpause()
+        c = self._service_container("etcd")
+        with docker_errors("unpause etcd"):
+            c.unpause()
         self.paused.discard("etcd")
 
     def _service_container(self, service: str) -> Any:
-        found = self.client.containers.list(
-            all=True,
-            filters={
-                "label": [
-                    f"com.docker.compose.project={self.project}",
-                    f"com.docker.compose.service={service}",
-                ]
-            },
-        )
+        with docker_errors(f"list the {service} containers of {self.project}"):
+            found = self.client.containers.list(
+                all=True,
+                filters={
+                    "label": [
+                        f"com.docker.compose.project={self.project}",
+                        f"com.docker.compose.service={service}",
+                    ]
+                },
+            )
         if not found:
             raise StackError(f"no {service} container in compose project {self.project}")
         return found[0]
@@ -144,7 +188,8 @@ class ComposeStack:
 
     def instance_url(self, instance: str) -> str:
         c = self.container(instance)
-        c.reload()
+        with docker_errors(f"inspect {instance}"):
+            c.reload()
         bindings = (c.ports or {}).get("8000/tcp") or []
         if not bindings:
             raise StackError(f"{instance} publishes no port")

@@ -51,7 +51,14 @@ def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
         owner_alive = owner is not None and start_time(owner["pid"]) == owner["start"]
         if owner_alive and not everything:
             continue
-        for rec in reversed(records_from(data)):
+        # the reverters of detached CLI faults ('fault --for ... --detach') first: the stack
+        # they would revert is going away
+        reverters = [
+            ProcessRecord("reverter", f["reverter"]["pid"], f["reverter"]["start"], [], "")
+            for f in data.get("faults", [])
+            if f.get("reverter")
+        ]
+        for rec in reverters + list(reversed(records_from(data))):
             if rec.alive():
                 stop_process(rec, settings.timeouts.process_stop)
                 stopped.append(f"{rec.name} (pid {rec.pid})")
@@ -142,10 +149,22 @@ class LocalStack:
             _reap(self._procs[name])
         full_env = dict(os.environ)
         full_env.update(env or {})
-        proc, rec = spawn(name, cmd, full_env, self.dir / "logs" / f"{name}.log")
+        # recorded in the state file before it runs (the gate in harness.procs)
+        proc, _rec = spawn(
+            name, cmd, full_env, self.dir / "logs" / f"{name}.log", recorded=self.adopt
+        )
         self._procs[name] = proc
-        self.records[name] = rec
+
+    def adopt(self, rec: ProcessRecord) -> None:
+        """Record a process in the state file: the stack's own, and those a run starts beside
+        it (Locust), so that ``stormproof down`` after a killed run stops them too."""
+        self.records[rec.name] = rec
         self._save()
+
+    def forget(self, name: str) -> None:
+        """Drop the record of a process that has exited (Locust at the end of a scenario)."""
+        if self.records.pop(name, None) is not None:
+            self._save()
 
     def _save(self) -> None:
         owner = None if self.detached else {"pid": os.getpid(), "start": start_time(os.getpid())}
@@ -414,8 +433,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL."""
-        order = [n for n in self.records if n not in ("prometheus", "toxiproxy", "etcd")]
-        order += [n for n in ("prometheus", "toxiproxy", "etcd") if n in self.records]
+        infra = ("prometheus", "toxiproxy", "etcd")
+        order = [n for n in self.records if n.startswith("load:")]  # the load first
+        order += [n for n in self.records if n not in infra and n not in order]
+        order += [n for n in infra if n in self.records]
         problems = []
         for name in order:
             try:

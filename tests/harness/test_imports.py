@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "journal scenario selection topology",
      "foundation"),
     ("foundation", "errors, settings, durations, the verdict rule, record readers",
-     "__init__ durations errors progress records redact settings verdict yamlsource",
+     "__init__ cleanup durations errors progress records redact settings verdict yamlsource",
      ""),
 ]  # fmt: skip
 
