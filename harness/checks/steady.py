@@ -20,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine, secs
+from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine
 from harness.checks.slo import phase_stats
+from harness.durations import format_duration
 from harness.scenario import SteadyExpect, TopologyFacts
 
 WINDOW = "steady"
@@ -40,7 +41,7 @@ def check(expect: SteadyExpect, data: RunData, stage: str = "before") -> CheckRe
     title = f"{expect.label()} {'before the faults' if stage == 'before' else 'after recovery'}"
     parts = [f"error rate <= {expect.max_error_rate:g}"]
     if expect.max_p99 is not None:
-        parts.append(f"p99 <= {secs(expect.max_p99)}")
+        parts.append(f"p99 <= {format_duration(expect.max_p99)}")
     if stage == "after":
         parts.append(f"p99 <= {expect.p99_margin:g} x baseline p99")
     if expect.breakers_closed:
@@ -90,7 +91,7 @@ def _requests(
         )
         verdict = FAIL
     if expect.max_p99 is not None and p99 > expect.max_p99 * 1000:
-        result.evidence.append(f"p99 {p99:.0f} ms (bound {secs(expect.max_p99)})")
+        result.evidence.append(f"p99 {p99:.0f} ms (bound {format_duration(expect.max_p99)})")
         verdict = FAIL
     if stage == "after":
         base = phase_stats(data, BASELINE)
