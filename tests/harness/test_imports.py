@@ -38,7 +38,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "report",
      "foundation"),
     ("models", "validated scenario, topology and journal models",
-     "journal scenario selection topology",
+     "facts journal scenario selection topology",
      "foundation"),
     ("foundation", "errors, settings, durations, the verdict rule, record readers",
      "__init__ durations errors progress records redact settings verdict yamlsource",
