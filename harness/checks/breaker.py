@@ -33,6 +33,7 @@ from harness.checks.base import (
     secs,
     select,
 )
+from harness.faults.kinds import PROCESS_KINDS
 from harness.scenario import BreakerExpect, split_link
 
 OPEN_STATES = ("open", "1", "1.0")
@@ -104,7 +105,7 @@ def _on_link(tr: Transition, caller: str, callee: str) -> bool:
 def _touches(w: FaultWindow, caller: str, callee_instance: str) -> bool:
     """Whether fault window `w` can open the breaker caller -> callee_instance."""
     callee_service = service_of(callee_instance)
-    if w.kind in ("crash", "stop", "pause", "restart"):
+    if w.kind in PROCESS_KINDS:
         return w.target == callee_instance
     if w.kind == "partition":
         side = {m: i for i, g in enumerate(w.target.split("|")) for m in g.split(",")}
@@ -155,7 +156,7 @@ def _touches_link_any(w: FaultWindow, caller: str, callee: str) -> bool:
     if _touches(w, caller, callee):
         return True
     # a service-level link: a fault on any one of its instances counts
-    return w.kind in ("crash", "stop", "pause", "restart") and service_of(w.target) == callee
+    return w.kind in PROCESS_KINDS and service_of(w.target) == callee
 
 
 def _opens_and_closes(

@@ -26,9 +26,9 @@ from harness.checks.base import (
     secs,
     select,
 )
+from harness.faults.kinds import PROCESS_KINDS
 from harness.scenario import DiscoveryExpect
 
-PROCESS_KINDS = ("crash", "stop", "pause", "restart")
 ERROR_WINDOW = 5.0  # seconds of requests behind each error-rate sample
 MIN_WINDOW_REQUESTS = 5
 
@@ -48,7 +48,7 @@ def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
                          allow_unknown=expect.allow_unknown)  # fmt: skip
     faults = [w for w in data.fault_windows() if w.kind in PROCESS_KINDS and w.target == x]
     if not faults:
-        return _unknown(result, f"no crash, stop, pause or restart of {x} in the journal")
+        return _unknown(result, f"no process fault on {x} in the journal")
     fault = faults[0]
     measured: list[str] = []
     verdicts = []

@@ -15,6 +15,21 @@ tree from ``yaml.compose`` along the location.
 from __future__ import annotations
 
 from harness.facts import TopologyFacts, norm_link, split_link
+from harness.faults.base import FaultModel, LinkFaultModel, Pick, ProcessFaultModel
+from harness.faults.kinds.bandwidth import BandwidthFault
+from harness.faults.kinds.blackhole import BlackholeFault
+from harness.faults.kinds.crash import CrashFault
+from harness.faults.kinds.down import DownFault
+from harness.faults.kinds.latency import LatencyFault
+from harness.faults.kinds.limit_data import LimitDataFault
+from harness.faults.kinds.partition import PartitionFault
+from harness.faults.kinds.pause import PauseFault
+from harness.faults.kinds.registry_outage import RegistryOutageFault
+from harness.faults.kinds.reset_peer import ResetPeerFault
+from harness.faults.kinds.restart import RestartFault
+from harness.faults.kinds.slicer import SlicerFault
+from harness.faults.kinds.slow_close import SlowCloseFault
+from harness.faults.kinds.stop import StopFault
 from harness.scenario.crosscheck import cross_check, promql_metric_names, reference_check
 from harness.scenario.expectations import (
     EXPECT_ADAPTER,
@@ -33,24 +48,9 @@ from harness.scenario.faultspec import (
     FAULT_MARKERS,
     LINK_KINDS,
     PROCESS_KINDS,
-    BandwidthFault,
-    BlackholeFault,
-    CrashFault,
-    DownFault,
     FaultSpec,
-    LatencyFault,
-    LimitDataFault,
-    PartitionFault,
-    PauseFault,
-    Pick,
     RandomFault,
     RandomKind,
-    RegistryOutageFault,
-    ResetPeerFault,
-    RestartFault,
-    SlicerFault,
-    SlowCloseFault,
-    StopFault,
     describe_fault,
     fault_params,
     fault_target,
@@ -78,15 +78,18 @@ __all__ = [
     "DiscoveryExpect",
     "DownFault",
     "Expectation",
+    "FaultModel",
     "FaultSpec",
     "LatencyFault",
     "LimitDataFault",
+    "LinkFaultModel",
     "Load",
     "PartitionFault",
     "PauseFault",
     "Phase",
     "Pick",
     "Problem",
+    "ProcessFaultModel",
     "PromqlExpect",
     "RandomFault",
     "RandomKind",

@@ -9,18 +9,12 @@ from typing import Any
 
 from harness.durations import format_duration
 from harness.facts import TopologyFacts, norm_link, service_of, split_link
+from harness.faults.base import LinkFaultModel, ProcessFaultModel
+from harness.faults.kinds import FAULT_KINDS
+from harness.faults.kinds.down import DownFault
+from harness.faults.kinds.partition import PartitionFault
 from harness.scenario.expectations import BreakerExpect, DiscoveryExpect, PromqlExpect
-from harness.scenario.faultspec import (
-    CrashFault,
-    DownFault,
-    PartitionFault,
-    PauseFault,
-    RandomFault,
-    RestartFault,
-    StopFault,
-    _LinkFault,
-    _ProcessFault,
-)
+from harness.scenario.faultspec import RandomFault
 from harness.scenario.models import Scenario
 
 # ---------------------------------------------------------------------------- cross-checks
@@ -29,24 +23,23 @@ Found = list[tuple[tuple[str | int, ...], str]]
 
 
 def _end(f: Any, total: float) -> float:
-    if isinstance(f, CrashFault | StopFault) and f.restart_after is not None:
-        return f.at + f.restart_after
-    if isinstance(f, RestartFault):
+    if f.kind in FAULT_KINDS and FAULT_KINDS[f.kind].instantaneous:
         return f.at
-    return f.at + f.for_ if f.for_ is not None else total
+    after = f.revert_after()
+    return f.at + after if after is not None else total
 
 
 def _touches_link(f: Any, caller: str, callee: str) -> bool:
     """Whether fault `f` can disturb calls from `caller` to `callee` (service or instance)."""
     callee_service = service_of(callee)
-    if isinstance(f, _LinkFault):
+    if isinstance(f, LinkFaultModel):
         fc, fe = split_link(f.link)
         return (
             fc == caller
             and callee_service == service_of(fe)
             and (fe in (callee, callee_service) or callee == callee_service)
         )
-    if isinstance(f, _ProcessFault):
+    if isinstance(f, ProcessFaultModel):
         if f.pick is not None:
             return f.pick.service == callee_service
         return f.instance == callee or (
@@ -79,7 +72,7 @@ def cross_check(scenario: Scenario, allowed_tags: set[str] | None) -> Found:
     busy: dict[str, list[tuple[float, float, int]]] = {}
     for i, f in enumerate(scenario.faults):
         found += _check_fault(i, f, total)
-        if isinstance(f, _ProcessFault) and f.instance:
+        if isinstance(f, ProcessFaultModel) and f.instance:
             end = _end(f, total)
             for s, e, j in busy.get(f.instance, []):
                 if f.at < e and s < max(end, f.at + 1e-9):
@@ -128,12 +121,12 @@ def _check_fault(i: int, f: Any, total: float) -> Found:
     if f.for_ is not None and f.at + f.for_ > total + 1e-9:
         out.append(((*loc, "for"), f"ends at {format_duration(f.at + f.for_)}, "
                     f"after the scenario ends at {end}"))  # fmt: skip
-    if isinstance(f, _ProcessFault):
+    if isinstance(f, ProcessFaultModel):
         if (f.instance is None) == (f.pick is None):
             out.append(((*loc, "instance"), "give either instance or pick: {service: ...}"))
-        if isinstance(f, RestartFault) and f.for_ is not None:
-            out.append(((*loc, "for"), "a restart is instantaneous; remove for"))
-        if isinstance(f, CrashFault | StopFault) and f.restart_after is not None:
+        if FAULT_KINDS[f.kind].instantaneous and f.for_ is not None:
+            out.append(((*loc, "for"), f"a {f.kind} is instantaneous; remove for"))
+        if getattr(f, "restart_after", None) is not None:
             if f.for_ is not None:
                 out.append(((*loc, "for"), "give either for or restart_after, not both"))
             elif f.at + f.restart_after > total + 1e-9:
@@ -169,16 +162,13 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
         svc = service_of(e.instance)
         faults = [
             f for f in scenario.faults
-            if isinstance(f, _ProcessFault)
+            if isinstance(f, ProcessFaultModel)
             and (f.instance == e.instance or (f.pick is not None and f.pick.service == svc))
         ]  # fmt: skip
         if not faults:
-            out.append(((*loc, "instance"), f"no crash, stop, pause or restart of {e.instance}"))
-        elif e.returns_within is not None and not any(
-            isinstance(f, PauseFault | RestartFault)
-            or (isinstance(f, CrashFault | StopFault) and (f.restart_after or f.for_))
-            for f in faults
-        ):
+            kinds = ", ".join(sorted(k for k, v in FAULT_KINDS.items() if v.scope == "instance"))
+            out.append(((*loc, "instance"), f"no process fault ({kinds}) on {e.instance}"))
+        elif e.returns_within is not None and not any(f.brings_back() for f in faults):
             out.append(((*loc, "returns_within"), f"no fault restarts {e.instance}; "
                         "give the crash a restart_after"))  # fmt: skip
     return out
@@ -235,9 +225,9 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
 
     for i, f in enumerate(scenario.faults):
         loc: tuple[str | int, ...] = ("faults", i)
-        if isinstance(f, _LinkFault) and (msg := link_problem(f.link)):
+        if isinstance(f, LinkFaultModel) and (msg := link_problem(f.link)):
             out.append(((*loc, "link"), msg))
-        if isinstance(f, _ProcessFault):
+        if isinstance(f, ProcessFaultModel):
             if f.instance is not None and f.instance not in instances:
                 out.append(((*loc, "instance"), _known_list("instance", instances, f.instance)))
             if f.pick is not None and f.pick.service not in facts.services:

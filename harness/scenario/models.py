@@ -19,7 +19,7 @@ from pydantic import (
 from harness.durations import PositiveDuration
 from harness.facts import MAX_ITEMS, NAME_RE, Strict
 from harness.scenario.expectations import ExpectEntry
-from harness.scenario.faultspec import FAULT_MARKERS, FaultSpec, LatencyFault, RandomFault
+from harness.scenario.faultspec import FAULT_MARKERS, FaultSpec, RandomFault
 
 _ENV_KEY_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # a topology path: printable, no NUL or control characters, a .yaml/.yml file
@@ -149,8 +149,7 @@ def markers(scenario: Scenario) -> list[str]:
     for f in scenario.faults:
         kinds = f.kinds if isinstance(f, RandomFault) else [f.kind]
         out.update(FAULT_MARKERS[k] for k in kinds)
-        if isinstance(f, LatencyFault) and f.jitter > 0:
-            out.add("jitter")
+        out.update(f.extra_markers())
     if scenario.duration > 60:
         out.add("slow")
     return sorted(out)

@@ -7,21 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.facts import TopologyFacts, split_link
-from harness.scenario.faultspec import FAULT_ADAPTER, LINK_KINDS, RandomFault, _ProcessFault
+from harness.faults.base import ProcessFaultModel
+from harness.faults.kinds import FAULT_KINDS
+from harness.scenario.faultspec import FAULT_ADAPTER, RandomFault
 from harness.scenario.models import Scenario
 
 # ---------------------------------------------------------------------------- seeded schedules
 
-# Parameters of generated faults: well beyond the shop's timeouts, so the outcome is no coin toss.
-RANDOM_PARAMS: dict[str, dict[str, Any]] = {
-    "latency": {"latency": "1500ms"},
-    "bandwidth": {"rate_kbps": 1},
-    "blackhole": {"timeout": 0},
-    "reset_peer": {"timeout": 0},
-    "slow_close": {"delay": "2s"},
-    "slicer": {"average_size": 16, "size_variation": 8, "delay_us": 2000},
-    "limit_data": {"bytes": 64},
-}
+# Parameters of generated faults, from each kind's module: well beyond the shop's timeouts, so
+# the outcome is no coin toss.
+RANDOM_PARAMS: dict[str, dict[str, Any]] = {n: k.random_params for n, k in FAULT_KINDS.items()}
 
 
 def random_schedule(
@@ -49,20 +44,18 @@ def random_schedule(
         kind = rng.choice(sorted(set(kinds)))
         dur = min(length, slot)
         at = round(start + n * slot + rng.uniform(0, slot - dur), 3)
-        spec: dict[str, Any] = {"kind": kind, "at": at}
-        if kind in LINK_KINDS:
-            spec.update(RANDOM_PARAMS.get(kind, {}), link=rng.choice(links), **{"for": dur})
-        elif kind == "partition":
+        spec: dict[str, Any] = {"kind": kind, "at": at, **RANDOM_PARAMS[kind]}
+        scope = FAULT_KINDS[kind].scope
+        if scope == "link":
+            spec["link"] = rng.choice(links)
+        elif scope == "groups":
             caller, callee = split_link(rng.choice(links))
-            spec.update(groups=[[caller], [callee]], **{"for": dur})
-        elif kind in ("crash", "stop"):
-            spec.update(instance=rng.choice(instances), restart_after=dur)
-        elif kind == "pause":
-            spec.update(instance=rng.choice(instances), **{"for": dur})
-        elif kind == "restart":
-            spec.update(instance=rng.choice(instances))
-        else:
-            spec["for"] = dur
+            spec["groups"] = [[caller], [callee]]
+        elif scope == "instance":
+            spec["instance"] = rng.choice(instances)
+        lasting = FAULT_KINDS[kind].random_length
+        if lasting is not None:
+            spec[lasting] = dur
         out.append(FAULT_ADAPTER.validate_python(spec))
     return out
 
@@ -70,7 +63,7 @@ def random_schedule(
 def drawn_by_seed(scenario: Scenario) -> bool:
     """Whether the scenario's faults are drawn with its seed (a `random` fault or a `pick`)."""
     return any(
-        isinstance(f, RandomFault) or (isinstance(f, _ProcessFault) and f.pick is not None)
+        isinstance(f, RandomFault) or (isinstance(f, ProcessFaultModel) and f.pick is not None)
         for f in scenario.faults
     )
 
@@ -85,7 +78,7 @@ def resolve_picks(scenario: Scenario, facts: TopologyFacts) -> list[Any]:
             out += random_schedule(
                 rng.randrange(2**31), facts, f.kinds, (lo, hi), f.count, f.for_ or 5.0
             )
-        elif isinstance(f, _ProcessFault) and f.pick is not None:
+        elif isinstance(f, ProcessFaultModel) and f.pick is not None:
             chosen = rng.choice(sorted(facts.services[f.pick.service]))
             out.append(f.model_copy(update={"instance": chosen, "pick": None}))
         else:
