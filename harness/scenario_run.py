@@ -292,7 +292,7 @@ class ScenarioRun:
     # -- after the run -------------------------------------------------------------------------
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
-        from harness.checks import RunData, run_checks
+        from harness.checks import RunData, run_checks, series_queries
         from harness.checks.overload import check_overload
 
         j = self.journal
@@ -303,10 +303,7 @@ class ScenarioRun:
             waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
             self._snapshot_audit("audit_after.json")
-            queries = dict(STANDARD_QUERIES)
-            for i, e in enumerate(self.scenario.expect):
-                if getattr(e, "type", None) == "promql":
-                    queries[f"promql_{i}"] = e.query
+            queries = {**STANDARD_QUERIES, **series_queries(self.scenario.expect)}
             prom = PrometheusQuery(self.stack.prometheus_url())
             collect(
                 prom,

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.checks.abort import AbortCondition
 from harness.durations import PositiveDuration
 from harness.facts import MAX_ITEMS, NAME_RE, Strict
 from harness.scenario.expectations import ExpectEntry
@@ -75,15 +76,6 @@ class Load(Strict):
 class Phase(Strict):
     name: str = Field(pattern=NAME_RE)
     duration: PositiveDuration
-
-
-class AbortCondition(Strict):
-    """Abort when the client error rate over a sliding `window` stays above the bound for `for`."""
-
-    error_rate_above: StrictFloat = Field(gt=0, le=1)
-    for_: PositiveDuration = Field(alias="for")
-    window: PositiveDuration = 5.0
-    min_requests: StrictInt = Field(default=5, ge=1)
 
 
 # ---------------------------------------------------------------------------- scenario
