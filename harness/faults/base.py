@@ -162,8 +162,8 @@ class FaultKind:
     flags: tuple[Flag, ...] = ()
     # fields of a randomly drawn fault of this kind, beyond its target and length
     random_params: dict[str, Any] = field(default_factory=dict)
-    # which field carries a drawn fault's length: `for`, `restart_after`, or none (instant)
-    random_length: Literal["for", "restart_after"] | None = "for"
+    # which field carries a drawn fault's length (`for`, `restart_after`, ...); None: instant
+    random_length: str | None = "for"
     instantaneous: bool = False  # no `for`: done when injected (restart)
     extra_markers: dict[str, str] = field(default_factory=dict)  # marker -> help
     old_markers: tuple[str, ...] = ()  # deprecated aliases, kept for one release

@@ -84,7 +84,13 @@ def test_the_fault_command_takes_each_kinds_flags(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(InputInvalid, match="needs one instance"):
         cli_stack.build_fault(stack, parse(["crash"]))
     for name in PROCESS_KINDS:
-        assert cli_stack.build_fault(stack, parse([name, "payments-1"])).instance == "payments-1"
+        flags = ["--delay", "2s"] if name == "slow_start" else []
+        fault = cli_stack.build_fault(stack, parse([name, "payments-1", *flags]))
+        assert fault.instance == "payments-1"
+    assert (
+        cli_stack.build_fault(stack, parse(["slow_start", "payments-1", "--delay", "2s"])).delay
+        == 2.0
+    )
 
 
 def test_readme_and_architecture_tables_are_generated_from_the_registry() -> None:

@@ -25,6 +25,7 @@ from harness.faults.kinds import (
     restart,
     slicer,
     slow_close,
+    slow_start,
     stop,
 )
 
@@ -44,6 +45,7 @@ FAULT_KINDS: dict[str, FaultKind] = {
         stop.KIND,
         pause.KIND,
         restart.KIND,
+        slow_start.KIND,
         registry_outage.KIND,
     )
 }
