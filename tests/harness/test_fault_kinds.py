@@ -84,7 +84,7 @@ def test_the_fault_command_takes_each_kinds_flags(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(InputInvalid, match="needs one instance"):
         cli_stack.build_fault(stack, parse(["crash"]))
     for name in PROCESS_KINDS:
-        flags = ["--delay", "2s"] if name == "slow_start" else []
+        flags = [a for f in FAULT_KINDS[name].flags if f.required for a in (f.option, "2")]
         fault = cli_stack.build_fault(stack, parse([name, "payments-1", *flags]))
         assert fault.instance == "payments-1"
     assert (
