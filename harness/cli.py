@@ -132,15 +132,18 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.faults.kinds import old_markers_in, with_aliases
     from harness.runner import Engine, install_interrupt_handler
     from harness.scenario import markers
     from harness.selection import matches
     from harness.targets import load_scenarios
 
+    for old, new in old_markers_in(args.markers).items():
+        print(f"stormproof: warning: marker {old!r} is deprecated; use {new!r}", file=sys.stderr)
     scenarios = [
         s
         for s in load_scenarios(args.paths)
-        if matches(s.name, markers(s), args.keyword, args.markers)
+        if matches(s.name, with_aliases(markers(s)), args.keyword, args.markers)
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")

@@ -21,21 +21,9 @@ from typing import Any
 
 from harness.durations import parse_duration
 from harness.errors import FaultError, InputInvalid, StackError, TopologyInvalid
+from harness.faults.kinds import FAULT_KINDS
 from harness.procs import ProcessRecord, StateFile, start_time
 from harness.settings import Settings
-
-NETWORK_KINDS = (
-    "latency",
-    "bandwidth",
-    "blackhole",
-    "reset_peer",
-    "slow_close",
-    "slicer",
-    "limit_data",
-    "down",
-)
-PROCESS_KINDS = ("crash", "stop", "pause", "restart")
-ALL_KINDS = (*NETWORK_KINDS, "partition", *PROCESS_KINDS, "registry_outage")
 
 
 def register(sub: Any) -> None:
@@ -49,18 +37,9 @@ def register(sub: Any) -> None:
     sub.add_parser("down", help="stop everything the harness started").set_defaults(func=cmd_down)
 
     f = sub.add_parser("fault", help="inject one fault into the running stack")
-    f.add_argument("kind", choices=ALL_KINDS)
+    f.add_argument("kind", choices=list(FAULT_KINDS))
     f.add_argument("target", nargs="*", help="link (a->b), instance, or partition groups")
-    f.add_argument("--ms", type=float, help="latency in ms")
-    f.add_argument("--jitter", type=float, default=0.0, help="latency jitter in ms")
-    f.add_argument("--rate-kbps", type=int, help="bandwidth in KB/s")
-    f.add_argument("--timeout-ms", type=float, default=0.0, help="blackhole / reset_peer timeout")
-    f.add_argument("--delay-ms", type=float, help="slow_close delay in ms")
-    f.add_argument("--bytes", type=int, help="limit_data bytes")
-    f.add_argument("--average-size", type=int, default=64, help="slicer average size")
-    f.add_argument("--stream", choices=("upstream", "downstream", "both"), default="downstream")
-    f.add_argument("--direction", choices=("both", "request", "response"), default="both")
-    f.add_argument("--toxicity", type=float, default=1.0)
+    add_kind_flags(f)
     f.add_argument("--restart-after", help="crash/stop: start again after DURATION")
     f.add_argument("--for", dest="for_", help="revert after DURATION (blocks unless --detach)")
     f.add_argument("--detach", action="store_true", help="with --for: revert in the background")
@@ -172,47 +151,52 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_kind_flags(parser: argparse.ArgumentParser) -> None:
+    """One option per flag the kinds declare; an option several kinds share is added once."""
+    seen: dict[str, tuple[Any, list[str]]] = {}
+    for kind in FAULT_KINDS.values():
+        for flag in kind.flags:
+            seen.setdefault(flag.option, (flag, []))[1].append(kind.name)
+    for option, (flag, kinds) in seen.items():
+        default = "" if flag.default is None else f"; default {flag.default}"
+        parser.add_argument(
+            option,
+            type=flag.type,
+            choices=flag.choices,
+            default=None,
+            help=f"{'/'.join(kinds)}: {flag.help}{default}",
+        )
+
+
 def build_fault(stack: Any, args: argparse.Namespace) -> Any:
-    from harness.faults import KINDS
-
-    kind, target = args.kind, args.target
-    common = {"stream": args.stream, "toxicity": args.toxicity}
-
-    def need(value: Any, flag: str) -> Any:
+    """The driver of ``args.kind`` with its target and its flags (in the model's units)."""
+    kind = FAULT_KINDS[args.kind]
+    target = args.target
+    params: dict[str, Any] = {}
+    for flag in kind.flags:
+        value = getattr(args, flag.dest, None)
         if value is None:
-            raise InputInvalid(f"fault {kind} needs {flag}")
-        return value
-
-    if kind in NETWORK_KINDS:
+            if flag.required:
+                raise InputInvalid(f"fault {kind.name} needs {flag.option}")
+            value = flag.default
+        params[flag.param] = value * flag.scale if flag.scale is not None else value
+    if kind.scope == "link":
         if len(target) != 1 or "->" not in target[0]:
-            raise InputInvalid(f"fault {kind} needs one link like orders->payments, got {target}")
-        link = target[0]
-        params: dict[str, Any] = {
-            "latency": lambda: {
-                "latency": need(args.ms, "--ms") / 1000,
-                "jitter": args.jitter / 1000,
-            },
-            "bandwidth": lambda: {"rate_kbps": need(args.rate_kbps, "--rate-kbps")},
-            "blackhole": lambda: {"timeout": args.timeout_ms / 1000},
-            "reset_peer": lambda: {"timeout": args.timeout_ms / 1000},
-            "slow_close": lambda: {"delay": need(args.delay_ms, "--delay-ms") / 1000},
-            "slicer": lambda: {"average_size": args.average_size},
-            "limit_data": lambda: {"bytes": need(args.bytes, "--bytes")},
-            "down": lambda: {},
-        }[kind]()
-        if kind != "down":
-            params.update(common)
-        return KINDS[kind](stack, link=link, **params)
-    if kind == "partition":
+            raise InputInvalid(
+                f"fault {kind.name} needs one link like orders->payments, got {target}"
+            )
+        params["link"] = target[0]
+    elif kind.scope == "groups":
         if len(target) < 2:
-            raise InputInvalid("fault partition needs two groups, e.g. 'orders payments,inventory'")
-        groups = [g.split(",") for g in target]
-        return KINDS[kind](stack, groups=groups, direction=args.direction, toxicity=args.toxicity)
-    if kind == "registry_outage":
-        return KINDS[kind](stack)
-    if len(target) != 1:
-        raise InputInvalid(f"fault {kind} needs one instance, e.g. payments-1")
-    return KINDS[kind](stack, instance=target[0])
+            raise InputInvalid(
+                f"fault {kind.name} needs two groups, e.g. 'orders payments,inventory'"
+            )
+        params["groups"] = [g.split(",") for g in target]
+    elif kind.scope == "instance":
+        if len(target) != 1:
+            raise InputInvalid(f"fault {kind.name} needs one instance, e.g. payments-1")
+        params["instance"] = target[0]
+    return kind.driver(stack, **params)
 
 
 def cmd_fault(args: argparse.Namespace) -> int:

@@ -14,22 +14,8 @@ import pytest
 
 from harness.errors import HarnessError, ScenarioInvalid
 
-FAULT_MARKERS = {
-    "latency": "latency fault on a link (Toxiproxy latency toxic)",
-    "jitter": "latency fault with jitter",
-    "bandwidth": "bandwidth limit on a link",
-    "blackhole": "black hole on a link (Toxiproxy timeout toxic)",
-    "reset": "connection reset (Toxiproxy reset_peer toxic)",
-    "slow_close": "delayed connection close (Toxiproxy slow_close toxic)",
-    "slicer": "responses sliced into small packets (Toxiproxy slicer toxic)",
-    "limit_data": "connection closed after N bytes (Toxiproxy limit_data toxic)",
-    "down": "link down: proxy disabled, connection refused",
-    "partition": "network partition between service groups (both ways or one way)",
-    "crash": "process crash (SIGKILL)",
-    "stop": "graceful process stop (SIGTERM)",
-    "pause": "process pause (SIGSTOP) and resume",
-    "restart": "process restart",
-    "registry": "service registry (etcd) outage",
+# Markers besides the fault kinds' own, which come from the kind registry.
+MARKERS = {
     "scenario": "a scenario file run against the real stack",
     "slow": "a scenario longer than 60 s (soaks)",
 }
@@ -60,8 +46,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, text in FAULT_MARKERS.items():
+    from harness.faults.kinds import MARKER_HELP, old_markers_in
+
+    for name, text in {**MARKER_HELP, **MARKERS}.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    for old, new in old_markers_in(config.getoption("markexpr", None)).items():
+        config.issue_config_time_warning(
+            pytest.PytestDeprecationWarning(
+                f"-m {old}: the marker {old!r} is deprecated and goes in the next release; "
+                f"use {new!r} (markers equal fault kind names)"
+            ),
+            stacklevel=2,
+        )
     config.stash[RESULTS_KEY] = []
 
 
@@ -83,6 +79,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from harness.faults.kinds import with_aliases
         from harness.scenario import load_scenario, markers
         from harness.targets import facts_for_scenario
 
@@ -95,7 +92,7 @@ class ScenarioFile(pytest.File):
         except ScenarioInvalid as exc:
             raise self.CollectError(str(exc)) from exc
         item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
-        for marker in ["scenario", *markers(scenario)]:
+        for marker in ["scenario", *with_aliases(markers(scenario))]:
             item.add_marker(marker)
         yield item
 

@@ -359,7 +359,7 @@ class ScenarioRun:
     # -- after the run -------------------------------------------------------------------------
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
-        from harness.checks import RunData, run_checks
+        from harness.checks import RunData, run_checks, series_queries
         from harness.checks.overload import check_overload
 
         j = self.journal
@@ -372,10 +372,11 @@ class ScenarioRun:
             self._snapshot_audit("audit_after.json")
             from harness.checks.steady import steady_queries
 
-            queries = {**STANDARD_QUERIES, **steady_queries(self.steady)}
-            for i, e in enumerate(self.scenario.expect):
-                if getattr(e, "type", None) == "promql":
-                    queries[f"promql_{i}"] = e.query
+            queries = {
+                **STANDARD_QUERIES,
+                **series_queries(self.scenario.expect),
+                **steady_queries(self.steady),
+            }
             prom = PrometheusQuery(self.stack.prometheus_url())
             collect(
                 prom,

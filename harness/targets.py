@@ -17,6 +17,7 @@ import httpx
 from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
+from harness.faults.kinds import FAULT_KINDS
 from harness.membership import RegistryPoller
 from harness.redact import redact_env
 from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
@@ -150,14 +151,12 @@ class FaultDriver:
     @staticmethod
     def revert_offset(spec: Any, total: float) -> float | None:
         """Scenario-clock offset of the revert; None: at the end of the scenario."""
-        if spec.kind == "restart":
-            return None
-        delay = getattr(spec, "restart_after", None) or spec.for_
+        delay = spec.revert_after()
         return None if delay is None else min(total, spec.at + delay)
 
     @staticmethod
     def needs_revert(spec: Any) -> bool:
-        return spec.kind != "restart"
+        return not FAULT_KINDS[spec.kind].instantaneous
 
     @staticmethod
     def params(spec: Any) -> dict[str, Any]:
@@ -170,14 +169,14 @@ class FaultDriver:
         return params
 
     def inject(self, fault_id: str, spec: Any) -> None:
-        from harness.faults import KINDS
-
-        factory = KINDS.get(spec.kind)
-        if factory is None:
-            raise FaultError(f"no driver for fault kind {spec.kind!r}; known: {sorted(KINDS)}")
-        fault = factory(self.backend, **self.params(spec))
+        kind = FAULT_KINDS.get(spec.kind)
+        if kind is None:
+            raise FaultError(
+                f"no driver for fault kind {spec.kind!r}; known: {sorted(FAULT_KINDS)}"
+            )
+        fault = kind.driver(self.backend, **self.params(spec))
         fault.inject()
-        if self.needs_revert(spec):
+        if fault.needs_revert:
             self.active[fault_id] = fault
 
     def revert(self, fault_id: str) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
-from harness.scenario import SteadyExpect
+from harness.facts import SteadyParams
 from harness.settings import REPO_ROOT
 from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
@@ -212,7 +212,7 @@ class TopologyFile(_Strict):
     links: list[Annotated[str, Field(pattern=_LINK.pattern)] | LinkSpec] = Field(
         default_factory=list, max_length=1024
     )
-    steady_state: SteadyExpect | Literal["none"] = Field(
+    steady_state: SteadyParams | Literal["none"] = Field(
         default="none",
         description="the steady-state hypothesis every scenario on this target gets",
     )
@@ -314,7 +314,7 @@ def load_topology(path: str | Path) -> Topology:
         path=path.resolve(),
         steady=None
         if spec.steady_state == "none"
-        else spec.steady_state.model_dump(exclude={"type"}, exclude_defaults=True),
+        else spec.steady_state.model_dump(exclude_defaults=True),
     )
 
 

@@ -1,36 +1,65 @@
-"""Pure checkers over recorded run data; ``run_checks`` dispatches expectations by type.
+"""Pure checkers over recorded run data, and the check kind registry.
 
-One module per check: ``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``; ``overload``
-(inconclusive runs) and ``abort`` (live abort conditions) are used by the runner directly.
+One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``), each
+declaring its expectation model, its checker and the series it reads in a ``KIND``; the list
+below is the registry, and the scenario's expectation union, ``CHECKERS``, and the series the
+runner collects (``series_queries``) come from it. ``overload`` (inconclusive runs) and
+``abort`` (live abort conditions) are used by the runner directly.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, BeforeValidator, Discriminator, TypeAdapter, ValidationError
 
-from harness.checks import breaker, discovery, promql, saga, slo
+from harness.checks import breaker, discovery, promql, saga, slo, steady
 from harness.checks.base import UNKNOWN, CheckResult, RunData
-from harness.scenario import EXPECT_ADAPTER, PromqlExpect
+from harness.checks.kind import CheckKind
 
-CHECKERS: dict[str, Callable[[Any, RunData], CheckResult]] = {
-    "saga_consistency": saga.check,
-    "breaker": breaker.check,
-    "discovery": discovery.check,
-    "slo": slo.check,
+CHECK_KINDS: dict[str, CheckKind] = {
+    k.name: k for k in (saga.KIND, breaker.KIND, discovery.KIND, slo.KIND, promql.KIND, steady.KIND)
 }
+CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}
+EXPECT_MODELS: dict[str, type] = {n: k.model for n, k in CHECK_KINDS.items()}
 
 
-def promql_queries(expectations: Iterable[Any], prefix: str = "promql_") -> dict[str, str]:
-    """prom key -> query for every promql expectation: what the runner must collect."""
-    return {
-        promql.promql_key(e, i, prefix): e.query
-        for i, e in enumerate(expectations)
-        if isinstance(e, PromqlExpect)
-    }
+def _unwrap_entry(value: Any) -> Any:
+    """`{breaker: {...}}` -> `{"type": "breaker", ...}` so pydantic can discriminate on type."""
+    if isinstance(value, BaseModel):
+        return value
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(
+            "each entry is a one-key mapping {type: params}; types: " + ", ".join(EXPECT_MODELS)
+        )
+    ((kind, params),) = value.items()
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValueError(f"the params of {kind!r} must be a mapping")
+    return {**params, "type": kind}
+
+
+Expectation = Annotated[
+    functools.reduce(operator.or_, EXPECT_MODELS.values()),  # type: ignore[valid-type]
+    Discriminator("type"),
+]
+ExpectEntry = Annotated[Expectation, BeforeValidator(_unwrap_entry)]
+EXPECT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExpectEntry)
+
+
+def series_queries(expectations: Iterable[Any], prefix: str = "promql_") -> dict[str, str]:
+    """prom key -> query for the extra series the expectations' kinds ask for."""
+    out: dict[str, str] = {}
+    for i, e in enumerate(expectations):
+        kind = CHECK_KINDS.get(getattr(e, "type", ""))
+        if kind is not None and kind.queries is not None:
+            out.update(kind.queries(e, i, prefix))
+    return out
 
 
 def run_checks(
@@ -57,10 +86,9 @@ def run_checks(
                 continue
         kind = getattr(expect, "type", type(expect).__name__)
         try:
-            if isinstance(expect, PromqlExpect):
-                result = promql.check(expect, data, promql.promql_key(expect, i, promql_prefix))
-            elif kind in CHECKERS:
-                result = CHECKERS[kind](expect, data)
+            if kind in CHECK_KINDS:
+                check = CHECK_KINDS[kind]
+                result = check.check(expect, data, *check.keys(expect, i, promql_prefix))
             else:
                 reason = f"no checker for expectation type {kind!r}"
                 result = CheckResult(str(kind), str(kind), UNKNOWN, "", f"unknown: {reason}",
@@ -75,4 +103,15 @@ def run_checks(
     return results
 
 
-__all__ = ["CheckResult", "RunData", "promql_queries", "run_checks"]
+__all__ = [
+    "CHECKERS",
+    "CHECK_KINDS",
+    "EXPECT_ADAPTER",
+    "EXPECT_MODELS",
+    "CheckResult",
+    "ExpectEntry",
+    "Expectation",
+    "RunData",
+    "run_checks",
+    "series_queries",
+]

@@ -12,8 +12,19 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictFloat, StrictInt
 
-from harness.scenario import AbortCondition
+from harness.durations import PositiveDuration
+from harness.facts import Strict
+
+
+class AbortCondition(Strict):
+    """Abort when the client error rate over a sliding `window` stays above the bound for `for`."""
+
+    error_rate_above: StrictFloat = Field(gt=0, le=1)
+    for_: PositiveDuration = Field(alias="for")
+    window: PositiveDuration = 5.0
+    min_requests: StrictInt = Field(default=5, ge=1)
 
 
 def evaluate(

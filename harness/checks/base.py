@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.facts import TopologyFacts
 from harness.journal import FaultRecord, Journal, ScenarioInfo
 
 # the request and counter readers, re-exported: the checkers and their tests import them here
@@ -26,7 +27,6 @@ from harness.records import label_columns as label_columns
 from harness.records import read_requests
 from harness.records import requests_frame as requests_frame
 from harness.records import scrape_interval as scrape_interval
-from harness.scenario import TopologyFacts
 
 # the verdict names, re-exported: every checker imports them from here
 from harness.verdict import FAIL as FAIL

@@ -17,8 +17,10 @@ interval before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
+from pydantic import Field, StrictInt
 
 from harness.checks.base import (
     FAIL,
@@ -33,7 +35,10 @@ from harness.checks.base import (
     secs,
     select,
 )
-from harness.scenario import BreakerExpect, split_link
+from harness.checks.kind import CheckKind, ExpectModel
+from harness.durations import Duration
+from harness.facts import LINK_RE, norm_link, service_of, split_link
+from harness.faults.kinds import PROCESS_KINDS
 
 OPEN_STATES = ("open", "1", "1.0")
 STATE_NAMES = {0: "closed", 1: "open", 2: "half_open"}
@@ -49,9 +54,16 @@ class Transition:
     scraped_from: str | None = None  # the Prometheus `instance` label: who reported it
 
 
-def service_of(instance: str) -> str:
-    base, _, idx = instance.rpartition("-")
-    return base if base and idx.isdigit() else instance
+class BreakerExpect(ExpectModel):
+    type: Literal["breaker"] = "breaker"
+    link: str = Field(pattern=LINK_RE)
+    opens_within: Duration = 5.0
+    closes_within: Duration = 15.0
+    max_calls_while_open: StrictInt | None = Field(default=None, ge=0)
+    others_stay_closed: bool = True
+
+    def label(self) -> str:
+        return self.name or f"breaker {norm_link(self.link)}"
 
 
 def transitions(data: RunData) -> list[Transition] | None:
@@ -104,7 +116,7 @@ def _on_link(tr: Transition, caller: str, callee: str) -> bool:
 def _touches(w: FaultWindow, caller: str, callee_instance: str) -> bool:
     """Whether fault window `w` can open the breaker caller -> callee_instance."""
     callee_service = service_of(callee_instance)
-    if w.kind in ("crash", "stop", "pause", "restart"):
+    if w.kind in PROCESS_KINDS:
         return w.target == callee_instance
     if w.kind == "partition":
         side = {m: i for i, g in enumerate(w.target.split("|")) for m in g.split(",")}
@@ -155,7 +167,7 @@ def _touches_link_any(w: FaultWindow, caller: str, callee: str) -> bool:
     if _touches(w, caller, callee):
         return True
     # a service-level link: a fault on any one of its instances counts
-    return w.kind in ("crash", "stop", "pause", "restart") and service_of(w.target) == callee
+    return w.kind in PROCESS_KINDS and service_of(w.target) == callee
 
 
 def _opens_and_closes(
@@ -272,3 +284,11 @@ def _others(data: RunData, result: CheckResult, trs: list[Transition]) -> str:
         result.measured += f"; {len(seen)} other breaker(s) opened"
         return FAIL
     return PASS
+
+
+KIND = CheckKind(
+    name="breaker",
+    model=BreakerExpect,
+    check=check,
+    series=("breaker_state", "breaker_transitions", "outbound_requests"),
+)

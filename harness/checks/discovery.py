@@ -10,8 +10,11 @@ never disappears, but its incarnation changes, and that is the old process leavi
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
+from pydantic import Field, StrictFloat
 
 from harness.checks.base import (
     FAIL,
@@ -26,11 +29,24 @@ from harness.checks.base import (
     secs,
     select,
 )
-from harness.scenario import DiscoveryExpect
+from harness.checks.kind import CheckKind, ExpectModel
+from harness.durations import Duration
+from harness.faults.kinds import PROCESS_KINDS
 
-PROCESS_KINDS = ("crash", "stop", "pause", "restart")
 ERROR_WINDOW = 5.0  # seconds of requests behind each error-rate sample
 MIN_WINDOW_REQUESTS = 5
+
+
+class DiscoveryExpect(ExpectModel):
+    type: Literal["discovery"] = "discovery"
+    instance: str
+    leaves_within: Duration | None = None
+    recovers_within: Duration | None = None
+    returns_within: Duration | None = None
+    baseline_margin: StrictFloat = Field(default=0.02, ge=0, le=1)
+
+    def label(self) -> str:
+        return self.name or f"discovery {self.instance}"
 
 
 def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
@@ -48,7 +64,7 @@ def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
                          allow_unknown=expect.allow_unknown)  # fmt: skip
     faults = [w for w in data.fault_windows() if w.kind in PROCESS_KINDS and w.target == x]
     if not faults:
-        return _unknown(result, f"no crash, stop, pause or restart of {x} in the journal")
+        return _unknown(result, f"no process fault on {x} in the journal")
     fault = faults[0]
     measured: list[str] = []
     verdicts = []
@@ -283,3 +299,12 @@ def _returns(
         result.violation_at = result.violation_at or restart_t + limit
         verdicts.append(FAIL)
     return combine(verdicts)
+
+
+KIND = CheckKind(
+    name="discovery",
+    model=DiscoveryExpect,
+    check=check,
+    series=("discovery_seen", "outbound_requests"),
+    data="`registry.csv`, `requests.jsonl`",
+)

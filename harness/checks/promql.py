@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from typing import Literal
 
 import pandas as pd
+from pydantic import Field, StrictFloat
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, label_columns
-from harness.scenario import PromqlExpect
+from harness.checks.kind import CheckKind, ExpectModel
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
     "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
+
+
+class PromqlExpect(ExpectModel):
+    type: Literal["promql"] = "promql"
+    query: str = Field(min_length=1)
+    phase: str | None = Field(default=None, description="omitted: the whole scenario")
+    agg: Literal["max", "min", "avg", "last", "first"] = "max"
+    at: Literal["start", "end"] | None = Field(
+        default=None, description="end: the last sample of the window (agg last); start: first"
+    )
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    value: StrictFloat
+
+    def label(self) -> str:
+        return self.name or f"promql {self.query}"
 
 
 def promql_key(expect: PromqlExpect, index: int, prefix: str = "promql_") -> str:
@@ -88,3 +105,13 @@ def check(expect: PromqlExpect, data: RunData, key: str | None = None) -> CheckR
             result.violation_at = result.violation_at or float(g["t"].iloc[-1])
     result.measured = "; ".join(measured)
     return result
+
+
+KIND = CheckKind(
+    name="promql",
+    model=PromqlExpect,
+    check=check,
+    series=(),
+    data="its own query, collected as `promql_<index>`",
+    queries=lambda expect, index, prefix: {promql_key(expect, index, prefix): expect.query},
+)

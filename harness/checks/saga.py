@@ -27,7 +27,7 @@ the growth of active reservations, the fall in balances the net charges). From P
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, Literal
 
 from harness.checks.base import (
     FAIL,
@@ -40,12 +40,21 @@ from harness.checks.base import (
     scrape_interval,
     secs,
 )
-from harness.scenario import SagaConsistencyExpect
+from harness.checks.kind import CheckKind, ExpectModel
+from harness.durations import Duration
 
 TERMINAL = ("COMPLETED", "CANCELLED")
 MAX_SHOWN = 10
 _KEYS = {"orders": "orders", "inventory": "reservations", "payments": "ledger",
          "shipping": "shipments"}  # fmt: skip
+
+
+class SagaConsistencyExpect(ExpectModel):
+    type: Literal["saga_consistency"] = "saga_consistency"
+    settle_within: Duration = 20.0
+
+    def label(self) -> str:
+        return self.name or "saga consistency"
 
 
 def _payload(audit: dict[str, Any] | None, service: str) -> dict[str, Any] | None:
@@ -320,3 +329,12 @@ def _settle(expect: SagaConsistencyExpect, data: RunData, result: CheckResult) -
         )
         return FAIL
     return PASS
+
+
+KIND = CheckKind(
+    name="saga_consistency",
+    model=SagaConsistencyExpect,
+    check=check,
+    series=("sagas_in_flight",),
+    data="the audits before and after (`audit_before.json`, `audit_after.json`)",
+)

@@ -7,10 +7,30 @@ per second of the phase.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field, StrictFloat
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData
-from harness.scenario import SloExpect
+from harness.checks.kind import CheckKind, ExpectModel
+from harness.durations import Duration
+
+
+class SloExpect(ExpectModel):
+    type: Literal["slo"] = "slo"
+    phase: str | None = Field(
+        default=None, description="required in expect; omitted in steady_state (its window)"
+    )
+    min_success_rate: StrictFloat | None = Field(default=None, ge=0, le=1)
+    max_p50: Duration | None = None
+    max_p95: Duration | None = None
+    max_p99: Duration | None = None
+    min_throughput: StrictFloat | None = Field(default=None, ge=0, description="ok requests/s")
+    max_throughput: StrictFloat | None = Field(default=None, ge=0, description="ok requests/s")
+
+    def label(self) -> str:
+        return self.name or f"slo {self.phase}"
 
 
 def phase_stats(data: RunData, phase: str) -> dict[str, float] | None:
@@ -86,3 +106,12 @@ def check(expect: SloExpect, data: RunData) -> CheckResult:
     if result.verdict == FAIL:
         result.violation_at = data.phase_window(expect.phase)[0]  # type: ignore[index]
     return result
+
+
+KIND = CheckKind(
+    name="slo",
+    model=SloExpect,
+    check=check,
+    series=(),
+    data="`requests.jsonl`",
+)

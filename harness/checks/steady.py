@@ -16,14 +16,25 @@ first fault) to compare the after-window's p99 against. Parts, each switchable:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine
+from harness.checks.kind import CheckKind, ExpectModel
 from harness.checks.slo import phase_stats
 from harness.durations import format_duration
-from harness.scenario import SteadyExpect, TopologyFacts
+from harness.facts import SteadyParams, TopologyFacts
+
+STEADY_KINDS = ("steady", "slo", "promql")  # what a steady-state entry can be
+
+
+class SteadyExpect(ExpectModel, SteadyParams):
+    type: Literal["steady"] = "steady"
+
+    def label(self) -> str:
+        return self.name or "steady state"
+
 
 WINDOW = "steady"
 # After recovery, the last seconds of the last phase: requests right after a revert still
@@ -203,9 +214,13 @@ def hypothesis(scenario: Any, facts: TopologyFacts | None) -> list[Any]:
 
 def steady_queries(entries: list[Any]) -> dict[str, str]:
     """The Prometheus queries the steady-state promql entries need."""
-    from harness.checks import promql_queries
+    from harness.checks import promql
 
-    return promql_queries(entries, prefix=PROMQL_PREFIX)
+    return {
+        promql.promql_key(e, i, PROMQL_PREFIX): e.query
+        for i, e in enumerate(entries)
+        if getattr(e, "type", None) == "promql"
+    }
 
 
 def run_steady(entries: list[Any], data: RunData, stage: str) -> list[CheckResult]:
@@ -227,3 +242,17 @@ def run_steady(entries: list[Any], data: RunData, stage: str) -> list[CheckResul
         result.details["stage"] = stage
         out.append(result)
     return out
+
+
+def _as_expectation(expect: SteadyExpect, data: RunData, *keys: str) -> CheckResult:
+    """Through the registry (a run's own steady-state judging calls `check` with its stage)."""
+    return check(expect, data, "after")
+
+
+KIND = CheckKind(
+    name="steady",
+    model=SteadyExpect,
+    check=_as_expectation,
+    series=("breaker_state", "discovery_seen"),
+    data="requests.jsonl, registry.csv; only in steady_state",
+)

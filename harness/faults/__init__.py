@@ -1,29 +1,14 @@
-"""Fault drivers, one module per family; ``KINDS`` maps a kind's name to its constructor."""
+"""Fault drivers: ``KINDS`` maps a kind's name to its driver, from the kind registry."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from harness.faults import network, process, registry
 from harness.faults.base import Fault
+from harness.faults.kinds import FAULT_KINDS
 
-KINDS: dict[str, Callable[..., Fault]] = {
-    "latency": network.latency,
-    "bandwidth": network.bandwidth,
-    "blackhole": network.blackhole,
-    "reset_peer": network.reset_peer,
-    "slow_close": network.slow_close,
-    "slicer": network.slicer,
-    "limit_data": network.limit_data,
-    "down": network.Down,
-    "partition": network.Partition,
-    "crash": process.Crash,
-    "stop": process.Stop,
-    "pause": process.Pause,
-    "restart": process.Restart,
-    "registry_outage": registry.RegistryOutage,
-}
+KINDS: dict[str, Callable[..., Fault]] = {name: k.driver for name, k in FAULT_KINDS.items()}
 
 __all__ = ["KINDS", "Fault", "make"]
 

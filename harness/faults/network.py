@@ -1,4 +1,5 @@
-"""Network faults through Toxiproxy, on links (``caller->callee`` or ``caller->callee-2``).
+"""Toxiproxy drivers shared by the network fault kinds, on links (``caller->callee`` or
+``caller->callee-2``).
 
 Streams: ``upstream`` carries the request (caller → callee), ``downstream`` the response.
 Toxiproxy decides toxicity per connection, not per request.
@@ -7,9 +8,10 @@ Toxiproxy decides toxicity per connection, not per request.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
-from harness.errors import FaultError, TopologyInvalid
+from harness.errors import FaultError
 from harness.topology import Link, Topology
 
 # Every toxic gets its own name, so two faults of one kind on one proxy at once compose
@@ -105,123 +107,17 @@ class ToxicFault:
         }
 
 
-def _ms(seconds: float) -> int:
+def ms(seconds: float) -> int:
+    """Toxiproxy's attributes are in milliseconds; the models' durations in seconds."""
     return round(seconds * 1000)
 
 
-def latency(stack: Any, link: str, latency: float, jitter: float = 0.0, **kw: Any) -> ToxicFault:
-    return ToxicFault(
-        stack, "latency", link, {"latency": _ms(latency), "jitter": _ms(jitter)}, **kw
-    )
+def toxic(name: str, attributes: Callable[..., dict[str, Any]]) -> Callable[..., ToxicFault]:
+    """A driver for one Toxiproxy toxic: ``attributes(**params)`` maps the model's fields."""
 
+    def driver(
+        stack: Any, link: str, stream: str = "downstream", toxicity: float = 1.0, **params: Any
+    ) -> ToxicFault:
+        return ToxicFault(stack, name, link, attributes(**params), stream, toxicity)
 
-def bandwidth(stack: Any, link: str, rate_kbps: int, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "bandwidth", link, {"rate": rate_kbps}, **kw)
-
-
-def blackhole(stack: Any, link: str, timeout: float = 0.0, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "timeout", link, {"timeout": _ms(timeout)}, **kw)
-
-
-def reset_peer(stack: Any, link: str, timeout: float = 0.0, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "reset_peer", link, {"timeout": _ms(timeout)}, **kw)
-
-
-def slow_close(stack: Any, link: str, delay: float, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "slow_close", link, {"delay": _ms(delay)}, **kw)
-
-
-def slicer(
-    stack: Any, link: str, average_size: int, size_variation: int = 0, delay_us: int = 0, **kw: Any
-) -> ToxicFault:
-    attrs = {"average_size": average_size, "size_variation": size_variation, "delay": delay_us}
-    return ToxicFault(stack, "slicer", link, attrs, **kw)
-
-
-def limit_data(stack: Any, link: str, bytes: int, **kw: Any) -> ToxicFault:
-    return ToxicFault(stack, "limit_data", link, {"bytes": bytes}, **kw)
-
-
-class Down:
-    """The link's proxies disabled: callers get connection refused."""
-
-    needs_revert = True
-
-    def __init__(self, stack: Any, link: str) -> None:
-        self.stack = stack
-        self.link = link
-        self.proxies = resolve_link(stack.topology, link)
-
-    def inject(self) -> None:
-        for p in self.proxies:
-            self.stack.toxiproxy.set_enabled(p, False)
-
-    def revert(self) -> None:
-        for p in self.proxies:
-            self.stack.toxiproxy.set_enabled(p, True)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "down", "link": self.link, "proxies": self.proxies}
-
-
-class Partition:
-    """Cut every link between the groups: a black hole (timeout toxic, never closes).
-
-    direction: both; request (upstream only: the callee never sees the request); response
-    (downstream only: the callee did the work, the caller never hears).
-    """
-
-    needs_revert = True
-
-    def __init__(
-        self,
-        stack: Any,
-        groups: list[list[str]],
-        direction: str = "both",
-        toxicity: float = 1.0,
-        **_: Any,
-    ) -> None:
-        stream = {"both": "both", "request": "upstream", "response": "downstream"}.get(direction)
-        if stream is None:
-            raise FaultError(f"direction {direction!r}: expected both, request or response")
-        topology = stack.topology
-        group_of: dict[str, int] = {}
-        for i, g in enumerate(groups):
-            for member in g:
-                if member not in topology.services:
-                    try:
-                        inst = topology.instance(member)
-                    except TopologyInvalid as exc:
-                        raise FaultError(f"partition: {exc}") from None
-                    if any(lk.caller == inst.service for lk in topology.links):
-                        raise FaultError(
-                            f"partition: {member} is an instance of a calling service; proxies "
-                            f"are per caller service, so cut off all of {inst.service}"
-                        )
-                group_of[member] = i
-        cut = []
-        for lk in topology.links:
-            side = group_of.get(lk.caller)
-            if side is None:
-                continue
-            for inst in topology.instances_of(lk.callee):
-                other = group_of.get(inst.name, group_of.get(lk.callee))
-                if other is not None and other != side:
-                    cut.append(f"{lk.caller}->{inst.name}")
-        if not cut:
-            raise FaultError(f"partition {groups} cuts no link")
-        self.links = cut
-        self.parts = [
-            ToxicFault(stack, "timeout", lk, {"timeout": 0}, stream, toxicity) for lk in cut
-        ]
-
-    def inject(self) -> None:
-        for p in self.parts:
-            p.inject()
-
-    def revert(self) -> None:
-        for p in reversed(self.parts):
-            p.revert()
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "partition", "links": self.links}
+    return driver

@@ -1,7 +1,7 @@
-"""Process faults on instances: crash (SIGKILL), stop (SIGTERM), pause (SIGSTOP), restart.
+"""The driver base of the process fault kinds: one instance, found in the topology.
 
-Revert starts a crashed or stopped instance again on its own port (so its proxies and its
-Prometheus target stay valid) and waits until it is healthy; a pause is reverted by SIGCONT.
+Revert starts a stopped instance again on its own port (so its proxies and its Prometheus
+target stay valid) and waits until it is healthy.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 
-class Crash:
+class InstanceFault:
     needs_revert = True
-    signal_name = "SIGKILL"
+    signal_name = ""
 
-    def __init__(self, stack: Any, instance: str) -> None:
+    def __init__(self, stack: Any, instance: str, **_: Any) -> None:
         stack.topology.instance(instance)
         self.stack = stack
         self.instance = instance
 
     def inject(self) -> None:
-        self.stack.kill(self.instance)
+        raise NotImplementedError
 
     def revert(self) -> None:
         if not self.stack.is_running(self.instance):
@@ -31,31 +31,3 @@ class Crash:
             "instance": self.instance,
             "signal": self.signal_name,
         }
-
-
-class Stop(Crash):
-    signal_name = "SIGTERM"
-
-    def inject(self) -> None:
-        self.stack.terminate(self.instance)
-
-
-class Pause(Crash):
-    signal_name = "SIGSTOP"
-
-    def inject(self) -> None:
-        self.stack.pause(self.instance)
-
-    def revert(self) -> None:
-        self.stack.resume(self.instance)
-
-
-class Restart(Crash):
-    needs_revert = False
-    signal_name = "SIGTERM"
-
-    def inject(self) -> None:
-        self.stack.restart(self.instance)
-
-    def revert(self) -> None:
-        pass

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -299,7 +299,7 @@ class LocalStack:
             alive=lambda: self._died("prometheus"),
         )
 
-    def start_instance(self, instance: str, wait: bool = True) -> None:
+    def start_instance(self, instance: str, wait: bool = True, prefix: Sequence[str] = ()) -> None:
         inst = self.topology.instance(instance)
         data_dir = self.dir / "data" / inst.service
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +317,7 @@ class LocalStack:
         )
         env.update(self.target_env)
         self.paused.discard(instance)
-        self._spawn(instance, cmd, env)
+        self._spawn(instance, [*prefix, *cmd], env)
         if wait:
             self.wait_healthy(instance)
 

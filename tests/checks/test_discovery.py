@@ -138,7 +138,7 @@ def test_missing_data_is_unknown() -> None:
     assert result.evidence[0].startswith("registry poll missing")
     result = run(faults=[])
     assert result.verdict == "unknown"
-    assert result.evidence == ["no crash, stop, pause or restart of payments-1 in the journal"]
+    assert result.evidence == ["no process fault on payments-1 in the journal"]
 
 
 def test_pause_returns_with_the_same_incarnation() -> None:

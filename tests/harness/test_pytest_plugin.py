@@ -105,3 +105,23 @@ def test_failing_scenario_shows_checks_not_a_traceback_and_junit_has_them(projec
     assert set(cases) == {"crash-payments", "latency-orders-payments", "partition-orders-inventory"}
     failure = cases["latency-orders-payments"].find("failure")
     assert failure is not None and "never opened" in (failure.text or "")
+
+
+def test_an_old_marker_still_selects_but_warns(project):
+    shutil.copy(
+        REPO / "scenarios" / "reset-peer-orders-shipping.yaml",
+        project.path / "scenarios" / "reset-peer-orders-shipping.yaml",
+    )
+    result = project.runpytest_subprocess("--collect-only", "-q", "-m", "reset", "scenarios")
+    result.stdout.fnmatch_lines(
+        [
+            "*reset-peer-orders-shipping*",
+            "*PytestDeprecationWarning: -m reset: the marker 'reset' is deprecated*'reset_peer'*",
+        ]
+    )
+    # under -W error, as this suite runs, selecting by the old name is refused outright
+    strict = project.runpytest_subprocess("-q", "-W", "error", "-m", "reset", "scenarios")
+    assert strict.ret != 0
+    new = project.runpytest_subprocess("--collect-only", "-q", "-m", "reset_peer", "scenarios")
+    assert "Deprecat" not in new.stdout.str()
+    new.stdout.fnmatch_lines(["*reset-peer-orders-shipping*", "1/4 tests collected*"])

@@ -234,7 +234,9 @@ def test_markers_follow_the_kind_table() -> None:
         "  - {at: 40s, kind: reset_peer, link: orders->payments-1, for: 1s}\n",
     )
     s = load_scenario(write(text), facts)
-    assert markers(s) == ["crash", "jitter", "latency", "registry", "reset", "slow", "smoke"]
+    assert markers(s) == [
+        "crash", "jitter", "latency", "registry_outage", "reset_peer", "slow", "smoke",
+    ]  # fmt: skip
 
 
 def test_seeded_picks_are_deterministic() -> None:

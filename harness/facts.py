@@ -1,0 +1,80 @@
+"""What scenario models, fault kinds and check kinds share, below all of them.
+
+The strict model base, the name patterns, link names (``caller->callee``), and a target's
+topology as plain :class:`TopologyFacts`, so validation and checks need not know how topology
+files are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+
+from harness.durations import Duration
+
+NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
+LINK_RE = r"^\s*[A-Za-z0-9_.-]+\s*->\s*[A-Za-z0-9_.-]+\s*$"
+MAX_ITEMS = 200  # phases, faults, checks: more is a generated file gone wrong
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SteadyParams(Strict):
+    """The steady-state hypothesis's parameters: the `steady` check's, and a topology's default.
+
+    Judged over the baseline before the first fault, and over the last 5 s of the last phase
+    after recovery. Each part can be switched off."""
+
+    max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)
+    max_p99: Duration | None = Field(default=None, description="an absolute p99 bound")
+    p99_margin: StrictFloat = Field(
+        default=3.0, ge=1, description="after recovery: p99 <= margin x the baseline's p99"
+    )
+    breakers_closed: bool = True
+    registered: bool = Field(
+        default=True, description="every running instance registered and seen by its callers"
+    )
+
+
+@dataclass(frozen=True)
+class TopologyFacts:
+    """What validation and the checks need to know about a target, as plain values."""
+
+    services: dict[str, list[str]]  # service -> instance names
+    links: list[tuple[str, str]]  # (caller service, callee service)
+    metrics: set[str] | None = None  # known metric names, for promql queries
+    lease_ttl: float = 5.0
+    entry: str | None = None
+    # (caller, callee) -> the caller's timeout on that link, where the topology declares it
+    timeouts: dict[tuple[str, str], float] = field(default_factory=dict)
+    registry: str = "etcd"
+    # the target's default steady-state hypothesis (SteadyParams fields); None: no default
+    steady: dict[str, Any] | None = None
+
+    @property
+    def instances(self) -> dict[str, str]:
+        """instance -> service"""
+        return {i: s for s, insts in self.services.items() for i in insts}
+
+    def link_names(self) -> list[str]:
+        return [f"{a}->{b}" for a, b in self.links]
+
+
+def norm_link(link: str) -> str:
+    caller, callee = split_link(link)
+    return f"{caller}->{callee}"
+
+
+def split_link(link: str) -> tuple[str, str]:
+    caller, _, callee = link.partition("->")
+    return caller.strip(), callee.strip()
+
+
+def service_of(instance: str) -> str:
+    """The service of an instance; instance names are `<service>-<index>` (architecture.md)."""
+    base, _, idx = instance.rpartition("-")
+    return base if base and idx.isdigit() else instance

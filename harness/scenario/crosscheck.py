@@ -1,0 +1,285 @@
+"""Problems inside a scenario (fault windows, phases, names) and against its target."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from harness.checks.steady import STEADY_KINDS, SteadyExpect
+from harness.durations import format_duration
+from harness.facts import TopologyFacts, norm_link, service_of, split_link
+from harness.faults.base import LinkFaultModel, ProcessFaultModel
+from harness.faults.kinds import FAULT_KINDS
+from harness.faults.kinds.down import DownFault
+from harness.faults.kinds.partition import PartitionFault
+from harness.scenario.expectations import (
+    BreakerExpect,
+    DiscoveryExpect,
+    PromqlExpect,
+    SloExpect,
+)
+from harness.scenario.faultspec import RandomFault
+from harness.scenario.models import Scenario
+
+# ---------------------------------------------------------------------------- cross-checks
+
+Found = list[tuple[tuple[str | int, ...], str]]
+
+
+def _end(f: Any, total: float) -> float:
+    if f.kind in FAULT_KINDS and FAULT_KINDS[f.kind].instantaneous:
+        return f.at
+    after = f.revert_after()
+    return f.at + after if after is not None else total
+
+
+def _touches_link(f: Any, caller: str, callee: str) -> bool:
+    """Whether fault `f` can disturb calls from `caller` to `callee` (service or instance)."""
+    callee_service = service_of(callee)
+    if isinstance(f, LinkFaultModel):
+        fc, fe = split_link(f.link)
+        return (
+            fc == caller
+            and callee_service == service_of(fe)
+            and (fe in (callee, callee_service) or callee == callee_service)
+        )
+    if isinstance(f, ProcessFaultModel):
+        if f.pick is not None:
+            return f.pick.service == callee_service
+        return f.instance == callee or (
+            callee == callee_service and service_of(f.instance or "") == callee_service
+        )
+    if isinstance(f, PartitionFault):
+        side = {m: i for i, g in enumerate(f.groups) for m in g}
+        a = side.get(caller)
+        b = side.get(callee, side.get(callee_service))
+        return a is not None and b is not None and a != b
+    return isinstance(f, RandomFault)
+
+
+def cross_check(scenario: Scenario, allowed_tags: set[str] | None) -> Found:
+    """Problems inside the scenario itself, as (YAML location, message)."""
+    found: Found = []
+    total = scenario.duration
+    if allowed_tags is not None:
+        for i, tag in enumerate(scenario.tags):
+            if tag not in allowed_tags:
+                found.append(
+                    (("tags", i), f"unknown tag {tag!r}; registered markers: "
+                     + ", ".join(sorted(allowed_tags)))
+                )  # fmt: skip
+    seen: dict[str, int] = {}
+    for i, p in enumerate(scenario.phases):
+        if p.name in seen:
+            found.append((("phases", i, "name"), f"duplicate phase name {p.name!r}"))
+        seen.setdefault(p.name, i)
+    busy: dict[str, list[tuple[float, float, int]]] = {}
+    for i, f in enumerate(scenario.faults):
+        found += _check_fault(i, f, total)
+        if isinstance(f, ProcessFaultModel) and f.instance:
+            end = _end(f, total)
+            for s, e, j in busy.get(f.instance, []):
+                if f.at < e and s < max(end, f.at + 1e-9):
+                    found.append(
+                        (("faults", i, "at"),
+                         f"overlaps faults[{j}] on {f.instance} ({format_duration(s)}"
+                         f"-{format_duration(e)})")
+                    )  # fmt: skip
+            busy.setdefault(f.instance, []).append((f.at, end, i))
+        if isinstance(f, DownFault):
+            # one flag per proxy: the first revert would re-enable a link the other still holds
+            caller, callee = split_link(f.link)
+            end = _end(f, total)
+            for j, g in enumerate(scenario.faults[:i]):
+                if (
+                    isinstance(g, DownFault)
+                    and _touches_link(g, caller, callee)
+                    and f.at < _end(g, total)
+                    and g.at < end
+                ):
+                    found.append(
+                        (("faults", i, "at"),
+                         f"overlaps faults[{j}], also down on {norm_link(g.link)}; "
+                         "merge them into one fault")
+                    )  # fmt: skip
+    names: dict[str, str] = {}
+    for section in ("steady_state", "expect"):
+        entries = getattr(scenario, section)
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
+            loc: tuple[str | int, ...] = (section, i, e.type)
+            if e.name is not None:
+                if e.name in names:
+                    found.append(((*loc, "name"), f"duplicate check name (also {names[e.name]})"))
+                names.setdefault(e.name, f"{section}[{i}]")
+            found += _check_expect(loc, e, scenario)
+    return found
+
+
+def _check_fault(i: int, f: Any, total: float) -> Found:
+    loc: tuple[str | int, ...] = ("faults", i)
+    out: Found = []
+    end = format_duration(total)
+    if f.at >= total:
+        out.append(((*loc, "at"), f"starts at {format_duration(f.at)}, "
+                    f"not before the scenario ends at {end}"))  # fmt: skip
+        return out
+    if f.for_ is not None and f.at + f.for_ > total + 1e-9:
+        out.append(((*loc, "for"), f"ends at {format_duration(f.at + f.for_)}, "
+                    f"after the scenario ends at {end}"))  # fmt: skip
+    if isinstance(f, ProcessFaultModel):
+        if (f.instance is None) == (f.pick is None):
+            out.append(((*loc, "instance"), "give either instance or pick: {service: ...}"))
+        if FAULT_KINDS[f.kind].instantaneous and f.for_ is not None:
+            out.append(((*loc, "for"), f"a {f.kind} is instantaneous; remove for"))
+        if getattr(f, "restart_after", None) is not None:
+            if f.for_ is not None:
+                out.append(((*loc, "for"), "give either for or restart_after, not both"))
+            elif f.at + f.restart_after > total + 1e-9:
+                out.append(((*loc, "restart_after"), "restarts at "
+                            f"{format_duration(f.at + f.restart_after)}, after the scenario "
+                            f"ends at {end}"))  # fmt: skip
+    if isinstance(f, PartitionFault):
+        members = [m for g in f.groups for m in g]
+        if any(not g for g in f.groups):
+            out.append(((*loc, "groups"), "every group needs at least one member"))
+        dup = sorted({m for m in members if members.count(m) > 1})
+        if dup:
+            out.append(((*loc, "groups"), f"{', '.join(dup)} in more than one group"))
+    if isinstance(f, RandomFault) and f.window is not None:
+        lo, hi = f.window
+        if not lo < hi <= total + 1e-9:
+            out.append(((*loc, "window"), f"expected [start, end] with start < end <= {end}"))
+    return out
+
+
+def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Found:
+    out: Found = []
+    phases = [p.name for p in scenario.phases]
+    phase = getattr(e, "phase", None)
+    if loc[0] == "steady_state":
+        if e.type not in STEADY_KINDS:
+            out.append((loc, f"a steady-state entry is one of {', '.join(STEADY_KINDS)}; "
+                        f"{e.type} belongs in expect"))  # fmt: skip
+        if phase is not None:
+            out.append(((*loc, "phase"), "steady state is judged before the first fault and "
+                        "over the last phase; remove phase"))  # fmt: skip
+        return out
+    if isinstance(e, SteadyExpect):
+        out.append((loc, "steady belongs in steady_state"))
+    if isinstance(e, SloExpect) and phase is None:
+        out.append(((*loc, "phase"), "missing required field"))
+    if phase is not None and phase not in phases:
+        out.append(((*loc, "phase"), f"unknown phase {phase!r}; phases: {', '.join(phases)}"))
+    if isinstance(e, BreakerExpect):
+        caller, callee = split_link(e.link)
+        if not any(_touches_link(f, caller, callee) for f in scenario.faults):
+            out.append(((*loc, "link"), f"no fault touches {norm_link(e.link)}; the breaker "
+                        "check measures from such a fault"))  # fmt: skip
+    if isinstance(e, DiscoveryExpect):
+        svc = service_of(e.instance)
+        faults = [
+            f for f in scenario.faults
+            if isinstance(f, ProcessFaultModel)
+            and (f.instance == e.instance or (f.pick is not None and f.pick.service == svc))
+        ]  # fmt: skip
+        if not faults:
+            kinds = ", ".join(sorted(k for k, v in FAULT_KINDS.items() if v.scope == "instance"))
+            out.append(((*loc, "instance"), f"no process fault ({kinds}) on {e.instance}"))
+        elif e.returns_within is not None and not any(f.brings_back() for f in faults):
+            out.append(((*loc, "returns_within"), f"no fault restarts {e.instance}; "
+                        "give the crash a restart_after"))  # fmt: skip
+    return out
+
+
+_PROMQL_WORDS_TEXT = (
+    "by without on ignoring group_left group_right bool offset and or unless inf nan "
+    "sum min max avg count stddev stdvar topk bottomk quantile count_values"
+)
+_PROMQL_WORDS = frozenset(_PROMQL_WORDS_TEXT.split())
+_METRIC_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
+
+
+def promql_metric_names(query: str) -> list[str]:
+    """Metric names a PromQL query selects (best effort: strings, labels and ranges stripped)."""
+    q = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', "", query)
+    q = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", q)
+    q = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", q)
+    names = []
+    for m in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)\s*(\()?", q):
+        word, call = m.group(1), m.group(2)
+        if call or word.lower() in _PROMQL_WORDS or re.fullmatch(r"\d+[smhdwy]", word):
+            continue
+        names.append(word)
+    return names
+
+
+def _known_metric(name: str, metrics: set[str]) -> bool:
+    if name in metrics:
+        return True
+    return any(name.endswith(s) and name[: -len(s)] in metrics for s in _METRIC_SUFFIXES)
+
+
+def _known_list(what: str, known: Iterable[str], value: str) -> str:
+    known = sorted(known)
+    close = difflib.get_close_matches(value, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {value!r}{hint}; known {what}s: {', '.join(known)}"
+
+
+def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
+    """Names of services, instances, links and metrics checked against the target."""
+    out: Found = []
+    instances = facts.instances
+
+    def link_problem(link: str) -> str | None:
+        caller, callee = split_link(link)
+        if caller not in facts.services:
+            return _known_list("service", facts.services, caller) + " (the caller of " + link + ")"
+        callee_service = instances.get(callee, callee)
+        if callee_service not in facts.services or (caller, callee_service) not in facts.links:
+            return _known_list("link", facts.link_names(), norm_link(link))
+        return None
+
+    for i, f in enumerate(scenario.faults):
+        loc: tuple[str | int, ...] = ("faults", i)
+        if isinstance(f, LinkFaultModel) and (msg := link_problem(f.link)):
+            out.append(((*loc, "link"), msg))
+        if isinstance(f, ProcessFaultModel):
+            if f.instance is not None and f.instance not in instances:
+                out.append(((*loc, "instance"), _known_list("instance", instances, f.instance)))
+            if f.pick is not None and f.pick.service not in facts.services:
+                out.append(((*loc, "pick", "service"),
+                            _known_list("service", facts.services, f.pick.service)))  # fmt: skip
+        if isinstance(f, PartitionFault):
+            names = set(facts.services) | set(instances)
+            bad = [m for g in f.groups for m in g if m not in names]
+            for m in bad:
+                out.append(((*loc, "groups"), _known_list("service or instance", names, m)))
+            callers = {a for a, _ in facts.links}
+            for m in (m for g in f.groups for m in g if m in instances):
+                if instances[m] in callers:
+                    out.append(((*loc, "groups"), f"{m} is an instance of a calling service; "
+                                "proxies are per caller service, so only all of "
+                                f"{instances[m]} can be cut off"))  # fmt: skip
+            if not bad and not any(
+                _touches_link(f, a, b) or _touches_link(f, a, inst)
+                for a, b in facts.links
+                for inst in facts.services.get(b, [])
+            ):
+                out.append(((*loc, "groups"), "the groups cut no link; links: "
+                            + ", ".join(facts.link_names())))  # fmt: skip
+    for section in ("steady_state", "expect"):
+        entries = getattr(scenario, section)
+        for i, e in enumerate(entries if isinstance(entries, list) else []):
+            loc = (section, i, e.type)
+            if isinstance(e, BreakerExpect) and (msg := link_problem(e.link)):
+                out.append(((*loc, "link"), msg))
+            if isinstance(e, DiscoveryExpect) and e.instance not in instances:
+                out.append(((*loc, "instance"), _known_list("instance", instances, e.instance)))
+            if isinstance(e, PromqlExpect) and facts.metrics is not None:
+                for name in promql_metric_names(e.query):
+                    if not _known_metric(name, facts.metrics):
+                        out.append(((*loc, "query"), _known_list("metric", facts.metrics, name)))
+    return out
