@@ -28,7 +28,7 @@ BUG_SCENARIOS: dict[str, list[str]] = {
     "no_call_timeout": ["blackhole-payments"],
     "compensation_gives_up": ["blackhole-shipping-response"],
     "reserve_not_idempotent": ["blackhole-inventory-response"],
-    "breaker_per_service": ["crash-payments"],
+    "breaker_per_service": ["pause-payments"],
 }
 CORRECT = "correct"
 
