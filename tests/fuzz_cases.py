@@ -43,7 +43,8 @@ def _lines(text: str) -> list[str]:
     return text.split("\n")
 
 
-def _value_swap(rng: random.Random, text: str, _others: list[str]) -> str:
+def _edit_key_line(rng: random.Random, text: str, edit: Callable[[re.Match[str]], str]) -> str:
+    """`edit` rewrites one `key: value` line chosen at random."""
     lines = _lines(text)
     idx = [i for i, ln in enumerate(lines) if _KEY_LINE.match(ln)]
     if not idx:
@@ -51,20 +52,20 @@ def _value_swap(rng: random.Random, text: str, _others: list[str]) -> str:
     i = rng.choice(idx)
     m = _KEY_LINE.match(lines[i])
     assert m is not None
-    lines[i] = m.group(1) + m.group(2) + m.group(3) + rng.choice(WEIRD_VALUES)
+    lines[i] = edit(m)
     return "\n".join(lines)
+
+
+def _value_swap(rng: random.Random, text: str, _others: list[str]) -> str:
+    return _edit_key_line(
+        rng, text, lambda m: m.group(1) + m.group(2) + m.group(3) + rng.choice(WEIRD_VALUES)
+    )
 
 
 def _key_rename(rng: random.Random, text: str, _others: list[str]) -> str:
-    lines = _lines(text)
-    idx = [i for i, ln in enumerate(lines) if _KEY_LINE.match(ln)]
-    if not idx:
-        return text
-    i = rng.choice(idx)
-    m = _KEY_LINE.match(lines[i])
-    assert m is not None
-    lines[i] = m.group(1) + rng.choice(WEIRD_KEYS) + m.group(3) + (m.group(4) or "")
-    return "\n".join(lines)
+    return _edit_key_line(
+        rng, text, lambda m: m.group(1) + rng.choice(WEIRD_KEYS) + m.group(3) + (m.group(4) or "")
+    )
 
 
 def _dup_line(rng: random.Random, text: str, _others: list[str]) -> str:
