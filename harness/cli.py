@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.errors import HarnessError, InputInvalid
+from harness.settings import Settings, add_backend_options
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -37,13 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="markers", help="select scenarios by marker expression")
     run.add_argument("--report", type=Path, help="report directory (default reports/<run-id>)")
     run.add_argument("--load-workers", type=int, default=0, help="Locust distributed workers")
-    run.add_argument(
-        "--backend",
-        choices=("local", "compose"),
-        default="local",
-        help="how the target runs: local processes (default) or Docker Compose",
-    )
-    run.add_argument("--compose-project", help="compose project name (your own system)")
+    add_backend_options(run.add_argument)
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(
@@ -136,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import Engine, install_interrupt_handler
     from harness.scenario import markers
     from harness.selection import matches
-    from harness.targets import load_scenarios
+    from harness.targets import check_backend, load_scenarios
 
     for old, new in old_markers_in(args.markers).items():
         print(f"stormproof: warning: marker {old!r} is deprecated; use {new!r}", file=sys.stderr)
@@ -147,9 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")
+    settings = Settings().with_backend(args.backend, args.compose_project)
+    check_backend(settings)
     install_interrupt_handler()
-    engine = Engine.create(report_dir=args.report, load_workers=args.load_workers)
-    engine.backend, engine.project = args.backend, args.compose_project
+    engine = Engine.create(
+        report_dir=args.report, load_workers=args.load_workers, settings=settings
+    )
     engine.progress.say(f"stormproof {__version__}: {len(scenarios)} scenarios -> {engine.run_dir}")
     verdicts: dict[str, str] = {}
     interrupted = False

@@ -17,13 +17,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.backend import StackBackend
 from harness.durations import parse_duration
 from harness.errors import FaultError, InputInvalid, StackError, TopologyInvalid
 from harness.faults.kinds import FAULT_KINDS
 from harness.procs import ProcessRecord, StateFile, start_time
 from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.stack.local import LocalStack
 
 
 def register(sub: Any) -> None:
@@ -67,13 +71,25 @@ def _running_state(settings: Settings) -> tuple[StateFile, dict]:
     return found[-1]
 
 
-def attach(settings: Settings) -> Any:
-    """A LocalStack bound to the processes of the running stack (for faults and status)."""
+def local_only(settings: Settings, command: str) -> None:
+    """These commands drive a stack of native processes through its state file; a compose
+    project has none (use ``docker compose`` on it)."""
+    if settings.backend != "local":
+        raise InputInvalid(
+            f"stormproof {command} works with the local backend only, and the backend is "
+            f"{settings.backend!r} (STORMPROOF_BACKEND); unset it, or drive the compose "
+            "project with docker compose"
+        )
+
+
+def attach(settings: Settings, command: str) -> tuple[LocalStack, dict]:
+    """The running local stack, bound to its recorded processes (for faults and status)."""
     from harness.infra.etcd import Etcd
     from harness.infra.toxiproxy import Toxiproxy
     from harness.stack.local import LocalStack
     from harness.topology import load_topology
 
+    local_only(settings, command)
     state, data = _running_state(settings)
     stack = LocalStack(
         load_topology(data["topology"]),
@@ -101,6 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.topology import bundled_topology_path, load_topology
 
     settings = Settings() if args.base_port is None else Settings(base_port=args.base_port)
+    local_only(settings, "up")
     topology = load_topology(args.topology or bundled_topology_path())
     run_dir = settings.state_dir / "up" / time.strftime("%Y%m%d-%H%M%S")
     stack = LocalStack(topology, settings, run_dir, progress=print, detached=args.detach)
@@ -131,7 +148,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    stack, data = attach(Settings())
+    stack, data = attach(Settings(), "status")
     print(f"stack {data['id']} ({data['topology']})")
     for rec in stack.records.values():
         state = "running" if rec.alive() else "gone"
@@ -168,7 +185,7 @@ def add_kind_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def build_fault(stack: Any, args: argparse.Namespace) -> Any:
+def build_fault(stack: StackBackend, args: argparse.Namespace) -> Any:
     """The driver of ``args.kind`` with its target and its flags (in the model's units)."""
     kind = FAULT_KINDS[args.kind]
     target = args.target
@@ -207,8 +224,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         raise InputInvalid(f"--for / --restart-after: {exc}") from None
     if args.detach and duration is None:
         raise InputInvalid("--detach needs --for")
-    settings = Settings()
-    stack, _data = attach(settings)
+    stack, _data = attach(Settings(), "fault")
     try:
         fault = build_fault(stack, args)
     except (FaultError, TopologyInvalid) as exc:
@@ -261,8 +277,7 @@ def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    settings = Settings()
-    stack, data = attach(settings)
+    stack, data = attach(Settings(), "faults")
     if args.action == "list":
         toxics = []
         for name, proxy in stack.toxiproxy.proxies().items():

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.errors import HarnessError, ScenarioInvalid
+from harness.settings import Settings, add_backend_options
 
 # Markers besides the fault kinds' own, which come from the kind registry.
 MARKERS = {
@@ -37,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0,
         help="run Locust in distributed mode with N local workers",
     )
+    add_backend_options(group.addoption, prefix="--stormproof-")
     parser.addini(
         "stormproof_paths",
         type="linelist",
@@ -134,11 +136,18 @@ def _engine(config: pytest.Config) -> Any:
     engine = config.stash.get(ENGINE_KEY, None)
     if engine is None:
         from harness.runner import Engine
+        from harness.targets import check_backend
 
+        settings = Settings().with_backend(
+            config.getoption("--stormproof-backend"),
+            config.getoption("--stormproof-compose-project"),
+        )
+        check_backend(settings)
         report = config.getoption("--stormproof-report")
         engine = Engine.create(
             report_dir=Path(report) if report else None,
             load_workers=config.getoption("--load-workers"),
+            settings=settings,
         )
         config.stash[ENGINE_KEY] = engine
     return engine

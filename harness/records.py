@@ -1,7 +1,8 @@
 """Reading what a scenario run records, the one way both the checkers and the report read it.
 
-Client requests (``requests.jsonl``, one line per request from the locustfile's hook) and
-counter increases over Prometheus series. Pure: pandas and the standard library only, so the
+Client requests (``requests.jsonl``, one line per request from the locustfile's hook), the
+long-format series files (``prom/*.csv``, ``registry.csv``) and counter increases over
+Prometheus series. Pure: pandas and the standard library only, so the
 report may import it without importing the engine. Readers never raise for a missing file, a
 line cut short or a record of the wrong shape: they skip it.
 """
@@ -78,6 +79,27 @@ def read_requests(path: Path) -> pd.DataFrame:
     except OSError:
         return empty_requests()
     return requests_frame(rows)
+
+
+# ---------------------------------------------------------------------------- series files
+
+
+def read_series(path: Path, needs: tuple[str, ...] = ("t", "value")) -> pd.DataFrame:
+    """A long-format CSV: ``t,value,<labels>`` (``prom/*.csv``) or ``t,service,...``
+    (``registry.csv``). Labels stay the strings written ("", "NA" and "007" included); ``t``
+    and ``value`` become numbers, and a row lacking one that `needs` names is dropped. An
+    absent, empty or unreadable file, or one without a column of `needs`, is an empty frame.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError):  # pandas' EmptyDataError and ParserError are ValueErrors
+        return pd.DataFrame()
+    if any(c not in frame.columns for c in needs):
+        return pd.DataFrame()
+    numeric = [c for c in ("t", "value") if c in frame.columns]
+    for col in numeric:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame.dropna(subset=[c for c in numeric if c in needs]).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- counters

@@ -78,9 +78,7 @@ class Engine:
         self._stacks: dict[StackKey, TargetStack] = {}
         self._versions: dict[str, str] | None = None
         self._stack_count = 0
-        self.backend = "local"
         self.ran: list[Any] = []  # scenarios run so far, for the run's coverage map
-        self.project: str | None = None
 
     @classmethod
     def create(
@@ -115,7 +113,7 @@ class Engine:
             # stack (other bug switches) must never leak into this one's data
             self._stack_count += 1
             stack_dir = self.run_dir / f"stack-{self._stack_count}"
-            stack = open_stack(key, self.settings, stack_dir, self.backend, self.project)
+            stack = open_stack(key, self.settings, stack_dir)
             self._stacks[key] = stack
             self.progress.say(f"  stack ready in {time.monotonic() - t0:.1f}s")
         else:

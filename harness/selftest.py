@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputInvalid
+from harness.settings import Settings, add_backend_options
 
 # Which bundled scenarios bear on which bug (selftest --all runs every scenario for every bug).
 BUG_SCENARIOS: dict[str, list[str]] = {
@@ -39,6 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("--bug", action="append", help="only these bugs (repeatable)")
     p.add_argument("--all", action="store_true", help="run every scenario against every bug")
     p.add_argument("--report", type=Path, help="report directory (default reports/<run-id>)")
+    add_backend_options(p.add_argument)
     p.set_defaults(func=cmd_selftest)
 
 
@@ -84,7 +86,7 @@ def cell(bug: str, scenario: str, journal: Any) -> dict[str, Any]:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     from harness.runner import Engine, install_interrupt_handler
-    from harness.targets import load_scenarios
+    from harness.targets import check_backend, load_scenarios
 
     bugs = args.bug or list(BUG_SCENARIOS)
     unknown = [b for b in bugs if b not in BUG_SCENARIOS]
@@ -92,8 +94,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         raise InputInvalid(f"unknown bug {unknown}; known: {', '.join(BUG_SCENARIOS)}")
     scenarios = {s.name: s for s in load_scenarios([args.scenarios])}
     pairs = plan(scenarios, bugs, args.all)
+    settings = Settings().with_backend(args.backend, args.compose_project)
+    check_backend(settings)
     install_interrupt_handler()
-    engine = Engine.create(report_dir=args.report)
+    engine = Engine.create(report_dir=args.report, settings=settings)
     cells: list[dict[str, Any]] = []
     out = engine.run_dir / "selftest.json"
     try:

@@ -8,14 +8,18 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from harness.errors import BinaryMissing
+from harness.errors import BinaryMissing, InputInvalid
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_BIN = REPO_ROOT / ".stormproof" / "bin"
 SETUP_HINT = "run scripts/setup.sh (or make setup) to install it"
+# How the target runs (harness.backend.StackBackend): native processes, or Docker Compose.
+BACKENDS = ("local", "compose")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,25 @@ class Settings:
     base_port: int = field(default_factory=lambda: int(_env("BASE_PORT", "0")))  # 0: ask the OS
     python: str = sys.executable
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # The one choice of backend for `run`, pytest and `selftest`: their --backend /
+    # --stormproof-backend option (``with_backend``), else $STORMPROOF_BACKEND, else local.
+    backend: str = field(default_factory=lambda: _env("BACKEND", "local"))
+    compose_project: str | None = field(default_factory=lambda: _env("COMPOSE_PROJECT", "") or None)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InputInvalid(
+                f"unknown backend {self.backend!r} (--backend or STORMPROOF_BACKEND); "
+                f"known: {', '.join(BACKENDS)}"
+            )
+
+    def with_backend(self, backend: str | None, project: str | None = None) -> Settings:
+        """These settings with a command line's choice of backend; None keeps the current one."""
+        return replace(
+            self,
+            backend=backend or self.backend,
+            compose_project=project or self.compose_project,
+        )
 
     def toxiproxy_bin(self) -> str:
         return find_binary(
@@ -61,6 +84,24 @@ class Settings:
         return find_binary(
             "etcd", env="ETCD_BIN", how="apt-get install etcd-server, or " + SETUP_HINT
         )
+
+
+def add_backend_options(add: Callable[..., Any], prefix: str = "--") -> None:
+    """The backend options of every command that runs scenarios: ``stormproof run`` and
+    ``selftest`` (``parser.add_argument``), pytest (``group.addoption``, prefix
+    ``--stormproof-``). Their values go through ``Settings.with_backend``."""
+    add(
+        f"{prefix}backend",
+        choices=BACKENDS,
+        default=None,
+        help="how the target runs: local processes or Docker Compose "
+        "(default: $STORMPROOF_BACKEND, else local)",
+    )
+    add(
+        f"{prefix}compose-project",
+        default=None,
+        help="compose project name (your own system; default: $STORMPROOF_COMPOSE_PROJECT)",
+    )
 
 
 def _env(name: str, default: str) -> str:

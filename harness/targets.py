@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from harness.backend import ProcessEntry, StackBackend
 from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
@@ -144,7 +145,7 @@ class StackKey:
 class FaultDriver:
     """Turns scenario fault specs into fault objects; keeps the active ones for revert."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: StackBackend) -> None:
         self.backend = backend
         self.active: dict[str, Any] = {}
 
@@ -198,7 +199,7 @@ class FaultDriver:
 class TargetStack:
     """A running stack plus the engine's view of it."""
 
-    def __init__(self, key: StackKey, backend: Any, settings: Settings) -> None:
+    def __init__(self, key: StackKey, backend: StackBackend, settings: Settings) -> None:
         self.key = key
         self.backend = backend
         self.settings = settings
@@ -220,22 +221,15 @@ class TargetStack:
     def stop(self) -> None:
         self.backend.stop()
 
-    def adopt(self, rec: Any) -> None:
-        """Record a process started beside the stack (Locust) where ``down`` will find it.
-
-        Only the local backend keeps a state file; a compose project is brought down by
-        ``docker compose down``, and Locust beside it is stopped by the run alone."""
-        adopt = getattr(self.backend, "adopt", None)
-        if adopt is not None:
-            adopt(rec)
+    def adopt(self, rec: ProcessEntry) -> None:
+        """Record a process started beside the stack (Locust) where ``down`` will find it."""
+        self.backend.adopt(rec)
 
     def forget(self, name: str) -> None:
-        forget = getattr(self.backend, "forget", None)
-        if forget is not None:
-            forget(name)
+        self.backend.forget(name)
 
     def registry_poller(self) -> RegistryPoller | None:
-        if getattr(self.backend, "etcd", None) is None:
+        if self.topology.registry != "etcd":
             return None
         return RegistryPoller(self.backend.registry_members)
 
@@ -289,19 +283,23 @@ class TargetStack:
         return time.monotonic() - t0
 
 
-def open_stack(
-    key: StackKey,
-    settings: Settings,
-    stack_dir: Path,
-    backend_name: str = "local",
-    project: str | None = None,
-) -> TargetStack:
-    if backend_name == "compose":
+def check_backend(settings: Settings) -> None:
+    """Refuse a backend that cannot run here, once, before any scenario starts."""
+    if settings.backend == "compose":
+        from harness.stack.compose import docker_client
+
+        docker_client().close()
+
+
+def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStack:
+    """Start the stack for `key` on ``settings.backend``."""
+    backend: StackBackend
+    if settings.backend == "compose":
         from harness.stack.compose import ComposeStack
 
         if key.env:
             raise InputInvalid("target_env needs the local backend (compose files fix the env)")
-        backend: Any = ComposeStack(_topology(key.topology), settings, project)
+        backend = ComposeStack(_topology(key.topology), settings, settings.compose_project)
     else:
         from harness.stack.local import LocalStack
 

@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
 def cmd_ui(args: argparse.Namespace) -> int:
     from harness.cli_stack import attach
 
-    _stack, data = attach(Settings())
+    _stack, data = attach(Settings(), "ui")
     host = data["urls"]["entry"]
     log = os.path.join(tempfile.mkdtemp(prefix="stormproof-ui-"), "requests.jsonl")
     env = {**os.environ, "STORMPROOF_RATE": str(args.rate), "STORMPROOF_REQUESTS_FILE": log}

@@ -24,7 +24,7 @@ from harness.journal import FaultRecord, Journal, ScenarioInfo
 from harness.records import empty_requests as empty_requests
 from harness.records import increases as increases
 from harness.records import label_columns as label_columns
-from harness.records import read_requests
+from harness.records import read_requests, read_series
 from harness.records import requests_frame as requests_frame
 from harness.records import scrape_interval as scrape_interval
 
@@ -138,8 +138,8 @@ class RunData:
         prom: dict[str, pd.DataFrame] = {}
         if (d / "prom").is_dir():
             for csv in sorted((d / "prom").glob("*.csv")):
-                frame = read_prom_csv(csv)
-                if frame is None:
+                frame = read_series(csv)
+                if frame.empty:
                     missing.setdefault(f"prom/{csv.name}", "empty file")
                 else:
                     prom[csv.stem] = frame
@@ -249,26 +249,9 @@ def _fault_end(f: FaultRecord, scenario_end: float) -> float:
 # ---------------------------------------------------------------------------- readers
 
 
-def read_prom_csv(path: Path) -> pd.DataFrame | None:
-    """Long format t,value,<labels>; label columns stay strings. None when there are no rows."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        return None
-    if frame.empty or "t" not in frame.columns or "value" not in frame.columns:
-        return None
-    frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    return frame.dropna(subset=["t", "value"]).reset_index(drop=True)
-
-
 def read_registry(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        frame = pd.DataFrame(columns=list(REGISTRY_COLUMNS))
-    frame["t"] = pd.to_numeric(frame.get("t"), errors="coerce")
-    return frame
+    frame = read_series(path, needs=("t",))
+    return frame if not frame.empty else pd.DataFrame(columns=list(REGISTRY_COLUMNS))
 
 
 # ---------------------------------------------------------------------------- series helpers

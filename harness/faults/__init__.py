@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from harness.backend import StackBackend
 from harness.faults.base import Fault
 from harness.faults.kinds import FAULT_KINDS
 
@@ -13,5 +14,5 @@ KINDS: dict[str, Callable[..., Fault]] = {name: k.driver for name, k in FAULT_KI
 __all__ = ["KINDS", "Fault", "make"]
 
 
-def make(stack: Any, kind: str, **params: Any) -> Fault:
+def make(stack: StackBackend, kind: str, **params: Any) -> Fault:
     return KINDS[kind](stack, **params)

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from harness.backend import StackBackend
 from harness.errors import FaultError
 from harness.topology import Link, Topology
 
@@ -60,7 +61,7 @@ class ToxicFault:
 
     def __init__(
         self,
-        stack: Any,
+        stack: StackBackend,
         toxic: str,
         link: str,
         attributes: dict[str, Any],
@@ -116,7 +117,11 @@ def toxic(name: str, attributes: Callable[..., dict[str, Any]]) -> Callable[...,
     """A driver for one Toxiproxy toxic: ``attributes(**params)`` maps the model's fields."""
 
     def driver(
-        stack: Any, link: str, stream: str = "downstream", toxicity: float = 1.0, **params: Any
+        stack: StackBackend,
+        link: str,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        **params: Any,
     ) -> ToxicFault:
         return ToxicFault(stack, name, link, attributes(**params), stream, toxicity)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.backend import StackBackend
+
 
 class InstanceFault:
     needs_revert = True
     signal_name = ""
 
-    def __init__(self, stack: Any, instance: str, **_: Any) -> None:
+    def __init__(self, stack: StackBackend, instance: str, **_: Any) -> None:
         stack.topology.instance(instance)
         self.stack = stack
         self.instance = instance

@@ -4,7 +4,8 @@ Nothing here raises for absent, empty or malformed files: a reader returns an em
 None) and the caller describes the gap in the report. The journal is read as a plain dict and
 normalised so templates and figures never meet a missing key or a value of the wrong type;
 ``harness.journal`` is deliberately not imported (the report depends on the file format only);
-requests and counters are read by ``harness.records``, the same pure reader the checkers use.
+requests, series files and counters are read by ``harness.records``, the same pure readers
+the checkers use.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import math
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from harness.records import read_requests
 from harness.verdict import FAIL, PASS, UNKNOWN
@@ -96,20 +95,6 @@ def read_journal(scenario_dir: Path) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     return normalise_journal(raw, scenario_dir.name)
-
-
-def read_csv(path: Path, needs: tuple[str, ...] = ("t", "value")) -> pd.DataFrame:
-    """A long-format series file, or an empty frame when absent, empty or lacking `needs`."""
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError, pd.errors.ParserError):
-        return pd.DataFrame()
-    if any(c not in frame for c in needs):
-        return pd.DataFrame()
-    for col in ("t", "value"):
-        if col in frame:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    return frame.dropna(subset=[c for c in ("t", "value") if c in needs])
 
 
 def data_span(scenario_dir: Path) -> tuple[float, float] | None:

@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as ticker
 import pandas as pd
 
-from harness.records import increases, read_requests
-from harness.report.data import data_span, read_csv
+from harness.records import increases, read_requests, read_series
+from harness.report.data import data_span
 
 MAX_POINTS = 900
 DPI = 90
@@ -278,7 +278,7 @@ class Timeline:
         return Figure("latency", title, _png(fig))
 
     def breakers(self, title: str) -> Figure:
-        frame = read_csv(self.dir / "prom" / "breaker_state.csv", ("t", "value", "caller"))
+        frame = read_series(self.dir / "prom" / "breaker_state.csv", ("t", "value", "caller"))
         if frame.empty:
             return Figure("breakers", title, None, "prom/breaker_state.csv is missing or empty")
         callee = "callee_instance" if "callee_instance" in frame else "callee"
@@ -312,7 +312,7 @@ class Timeline:
         return Figure("breakers", title, _png(fig))
 
     def registry(self, title: str) -> Figure:
-        frame = read_csv(self.dir / "registry.csv", ("t", "service"))
+        frame = read_series(self.dir / "registry.csv", ("t", "service"))
         if frame.empty:
             return Figure("registry", title, None, "registry.csv is missing or empty")
         frame["t"] = pd.to_numeric(frame["t"], errors="coerce")
@@ -337,8 +337,8 @@ class Timeline:
         return Figure("registry", title, _png(fig))
 
     def sagas(self, title: str) -> Figure:
-        inflight = read_csv(self.dir / "prom" / "sagas_in_flight.csv")
-        total = read_csv(self.dir / "prom" / "sagas_total.csv", ("t", "value", "outcome"))
+        inflight = read_series(self.dir / "prom" / "sagas_in_flight.csv")
+        total = read_series(self.dir / "prom" / "sagas_total.csv", ("t", "value", "outcome"))
         if inflight.empty and total.empty:
             return Figure(
                 "sagas",

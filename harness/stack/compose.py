@@ -17,12 +17,14 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from harness.backend import ProcessEntry
 from harness.errors import InfraUnavailable, StackError
 from harness.infra.etcd import Etcd
 from harness.infra.toxiproxy import Toxiproxy
@@ -31,9 +33,30 @@ from harness.settings import REPO_ROOT, Settings
 from harness.stack.base import settle
 from harness.topology import Topology
 
-TOXIPROXY_URL = "http://127.0.0.1:8474"
-PROMETHEUS_URL = "http://127.0.0.1:9090"
-ETCD_URL = "http://127.0.0.1:12379"
+
+@dataclass(frozen=True)
+class ComposePorts:
+    """Every port of a compose project, in one place: the generator (``harness.compose``)
+    writes them into docker-compose.yml and this backend finds the services on them."""
+
+    service: int = 8000  # every instance, inside its container
+    instances_from: int = 18000  # instance n of the topology, published on 127.0.0.1
+    proxies_from: int = 20000  # Toxiproxy listener n, inside the compose network
+    toxiproxy_api: int = 8474  # inside and published
+    prometheus: int = 9090  # inside and published
+    etcd: int = 2379  # inside
+    etcd_published: int = 12379
+    locust: int = 8089  # inside and published
+
+    @staticmethod
+    def published(port: int) -> str:
+        return f"http://127.0.0.1:{port}"
+
+
+PORTS = ComposePorts()
+TOXIPROXY_URL = PORTS.published(PORTS.toxiproxy_api)
+PROMETHEUS_URL = PORTS.published(PORTS.prometheus)
+ETCD_URL = PORTS.published(PORTS.etcd_published)
 
 
 def docker_client() -> Any:
@@ -77,6 +100,10 @@ def docker_errors(what: str) -> Iterator[None]:
 
 
 class ComposeStack:
+    """The ``StackBackend`` over the containers of one compose project."""
+
+    prefixes_commands = False  # an image's command is fixed: no slow_start here
+
     def __init__(
         self,
         topology: Topology,
@@ -144,7 +171,12 @@ class ComposeStack:
             c.restart(timeout=int(self.settings.timeouts.process_stop))
         self.wait_healthy(instance)
 
-    def start_instance(self, instance: str, wait: bool = True) -> None:
+    def start_instance(self, instance: str, wait: bool = True, prefix: Sequence[str] = ()) -> None:
+        if prefix:
+            raise StackError(
+                f"cannot start {instance} under {' '.join(prefix)}: the compose backend runs "
+                "each image's own command; use the local backend"
+            )
         c = self.container(instance)
         with docker_errors(f"start {instance}"):
             c.start()
@@ -190,7 +222,7 @@ class ComposeStack:
         c = self.container(instance)
         with docker_errors(f"inspect {instance}"):
             c.reload()
-        bindings = (c.ports or {}).get("8000/tcp") or []
+        bindings = (c.ports or {}).get(f"{PORTS.service}/tcp") or []
         if not bindings:
             raise StackError(f"{instance} publishes no port")
         return f"http://127.0.0.1:{bindings[0]['HostPort']}"
@@ -211,6 +243,14 @@ class ComposeStack:
 
     def registry_members(self) -> list[dict]:
         return self.etcd.members() if self.etcd is not None else []
+
+    # Locust beside a compose project is stopped by the run alone; ``docker compose down``
+    # needs no record of it.
+    def adopt(self, rec: ProcessEntry) -> None:
+        pass
+
+    def forget(self, name: str) -> None:
+        pass
 
     def wait_healthy(self, instance: str | None = None, timeout: float | None = None) -> float:
         names = [instance] if instance else [i.name for i in self.topology.instances()]

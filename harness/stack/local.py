@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import InfraUnavailable, StackError
+from harness.errors import StackError
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
 from harness.infra.toxiproxy import Toxiproxy
@@ -67,6 +67,10 @@ def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
 
 
 class LocalStack:
+    """The ``StackBackend`` over native processes."""
+
+    prefixes_commands = True  # an instance's argv is ours to wrap (slow_start)
+
     def __init__(
         self,
         topology: Topology,
@@ -428,7 +432,6 @@ class LocalStack:
 
     def settle(self) -> None:
         """Back to a clean state: no toxic, every proxy enabled, every process running."""
-        require_toxiproxy(self)
         settle(self, self.say)
 
     def stop(self) -> None:
@@ -467,9 +470,3 @@ def _reap(proc: subprocess.Popen) -> None:
     """Collect a finished child so no zombie (or ResourceWarning) is left behind."""
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=2)
-
-
-def require_toxiproxy(stack: LocalStack) -> Toxiproxy:
-    if stack.toxiproxy is None:
-        raise InfraUnavailable("Toxiproxy is not running in this stack")
-    return stack.toxiproxy

@@ -33,6 +33,7 @@ class FakeTopology:
 
 class FakeStack:
     topology = FakeTopology()
+    prefixes_commands = True
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
@@ -65,8 +66,10 @@ def test_inject_stops_then_starts_behind_the_delay_and_revert_waits_for_health()
 
 def test_a_backend_without_prefix_is_refused() -> None:
     class Compose(FakeStack):
-        def start_instance(self, instance: str, wait: bool = True) -> None:  # type: ignore[override]
-            raise AssertionError("not reached")
+        prefixes_commands = False
+
+        def terminate(self, instance: str) -> None:
+            raise AssertionError("refused before the instance is touched")
 
     with pytest.raises(FaultError, match="local backend"):
         SlowStart(Compose(), instance="payments-2", delay=1.0).inject()

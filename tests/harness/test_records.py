@@ -1,4 +1,5 @@
-"""The one reader of requests.jsonl and the one counter-increase helper (harness/records.py)."""
+"""The one reader of requests.jsonl, of the series files, and the one counter-increase helper
+(harness/records.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.records import increases, read_requests
+from harness.records import increases, read_requests, read_series
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -81,3 +82,29 @@ def test_a_series_created_during_the_range_counts_its_first_sample() -> None:
     late = increases(frame(cancelled), range_start=0.0)
     assert late[["t", "increase"]].values.tolist() == [[10, 3], [12, 1]]
     assert increases(frame(cancelled))["increase"].tolist() == [1]
+
+
+def test_series_labels_stay_the_strings_written(tmp_path: Path) -> None:
+    # The report's old reader let pandas guess: a label "NA" or "" became NaN (and groupby then
+    # dropped those rows from a figure) and "007" became the number 7, while the checkers' reader
+    # kept every label as written. The checkers' rule is the one kept.
+    path = write(
+        tmp_path / "sagas_total.csv",
+        ["t,value,outcome,code", "1.0,3,NA,007", "2.0,4,,200", "x,5,COMPLETED,200", "3.0,,NA,1"],
+    )
+    frame = read_series(path, needs=("t", "value", "outcome"))
+    assert frame["t"].tolist() == [1.0, 2.0]  # rows without a number for t or value dropped
+    assert frame["value"].tolist() == [3.0, 4.0]
+    assert frame["outcome"].tolist() == ["NA", ""]
+    assert frame["code"].tolist() == ["007", "200"]
+
+
+def test_a_series_file_absent_empty_or_without_its_columns_is_an_empty_frame(
+    tmp_path: Path,
+) -> None:
+    assert read_series(tmp_path / "absent.csv").empty
+    assert read_series(write(tmp_path / "empty.csv", [])).empty
+    assert read_series(write(tmp_path / "header.csv", ["t,value"])).empty
+    assert read_series(write(tmp_path / "other.csv", ["t,service", "1,orders"])).empty
+    registry = read_series(tmp_path / "other.csv", needs=("t", "service"))
+    assert registry.to_dict("records") == [{"t": 1.0, "service": "orders"}]

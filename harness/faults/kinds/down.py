@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from harness.backend import StackBackend
 from harness.faults.base import FaultKind, LinkFaultModel
 from harness.faults.network import resolve_link
 
@@ -15,7 +16,7 @@ class DownFault(LinkFaultModel):
 class Down:
     needs_revert = True
 
-    def __init__(self, stack: Any, link: str) -> None:
+    def __init__(self, stack: StackBackend, link: str) -> None:
         self.stack = stack
         self.link = link
         self.proxies = resolve_link(stack.topology, link)

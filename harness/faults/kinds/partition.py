@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from harness.backend import StackBackend
 from harness.errors import FaultError, TopologyInvalid
 from harness.facts import MAX_ITEMS
 from harness.faults.base import FaultKind, FaultModel, Flag
@@ -31,7 +32,7 @@ class Partition:
 
     def __init__(
         self,
-        stack: Any,
+        stack: StackBackend,
         groups: list[list[str]],
         direction: str = "both",
         toxicity: float = 1.0,

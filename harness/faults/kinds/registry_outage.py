@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from harness.backend import StackBackend
 from harness.faults.base import FaultKind, FaultModel
 
 
@@ -17,7 +18,7 @@ class RegistryOutageFault(FaultModel):
 class RegistryOutage:
     needs_revert = True
 
-    def __init__(self, stack: Any, **_: Any) -> None:
+    def __init__(self, stack: StackBackend, **_: Any) -> None:
         self.stack = stack
 
     def inject(self) -> None:

@@ -8,11 +8,11 @@ The pid stays the same across the exec, so the stack's process record keeps poin
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Literal
 
 from pydantic import model_validator
 
+from harness.backend import StackBackend
 from harness.durations import PositiveDuration, format_duration, parse_duration
 from harness.errors import FaultError
 from harness.faults.base import FaultKind, Flag, ProcessFaultModel
@@ -44,12 +44,12 @@ def delayed(delay: float) -> list[str]:
 class SlowStart(InstanceFault):
     signal_name = "SIGTERM"
 
-    def __init__(self, stack: Any, instance: str, delay: float, **_: Any) -> None:
+    def __init__(self, stack: StackBackend, instance: str, delay: float, **_: Any) -> None:
         super().__init__(stack, instance)
         self.delay = delay
 
     def inject(self) -> None:
-        if "prefix" not in inspect.signature(self.stack.start_instance).parameters:
+        if not self.stack.prefixes_commands:
             raise FaultError(
                 f"slow_start needs a backend that starts commands itself, not "
                 f"{type(self.stack).__name__}; use the local backend"
