@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the target runs: local processes (default) or Docker Compose",
     )
     run.add_argument("--compose-project", help="compose project name (your own system)")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print each scenario's timeline (seeded picks resolved); start nothing",
+    )
+    run.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(
@@ -144,6 +150,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")
+    if args.json and not args.dry_run:
+        raise InputInvalid("--json goes with --dry-run")
+    if args.dry_run:
+        from harness.dryrun import plans, render_text
+
+        found = plans(scenarios)
+        if args.json:
+            print(json.dumps(found, indent=2))
+        else:
+            print("\n\n".join(render_text(p) for p in found))
+        return EXIT_OK
     install_interrupt_handler()
     engine = Engine.create(report_dir=args.report, load_workers=args.load_workers)
     engine.backend, engine.project = args.backend, args.compose_project

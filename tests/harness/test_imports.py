@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "cli cli_stack compose pytest_plugin selftest ui",
      "engine drivers readers report models foundation"),
     ("engine", "runs scenarios: stacks, the timeline, collection, verdicts",
-     "runner scenario_run targets",
+     "dryrun runner scenario_run targets",
      "drivers readers report models foundation"),
     ("drivers", "start, stop, fault and measure real processes and servers",
      "faults infra load locust_main membership metrics ports procs stack",
