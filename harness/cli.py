@@ -189,10 +189,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.recovery import write_results
     from harness.report import render_report, write_junit
 
     if not args.run_dir.is_dir():
         raise InputInvalid(f"no run directory {args.run_dir}")
+    write_results(args.run_dir)
     path = render_report(args.run_dir)
     write_junit(args.run_dir)
     print(path)

@@ -138,6 +138,13 @@ class Engine:
         self._write_run_json()
         report = None
         try:
+            from harness.recovery import write_results
+
+            write_results(self.run_dir)
+        except Exception as exc:  # the report is still rendered, without the figures
+            errors.append(f"results.json failed: {exc!r}")
+            self.progress.say(f"results.json failed: {exc!r}")
+        try:
             from harness.report import render_report, update_latest, write_junit
 
             report = render_report(self.run_dir)
