@@ -77,6 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
 
+    cmp = sub.add_parser(
+        "compare", help="compare two runs' verdicts and recovery figures (exit 1 on regression)"
+    )
+    cmp.add_argument("base_run", type=Path, help="the run folder to compare against")
+    cmp.add_argument("head_run", type=Path, help="the run folder under test")
+    cmp.add_argument(
+        "--max-regression",
+        action="append",
+        metavar="FIGURE=ABS[,REL%]",
+        help="how much worse a figure may get, e.g. recovery_s=3 or p99_ms=50,25%% "
+        "(repeatable; defaults in docs/results.md)",
+    )
+    cmp.add_argument("--markdown", type=Path, help="also write the comparison as Markdown here")
+    cmp.add_argument("--html", type=Path, help="also write the comparison as HTML here")
+    cmp.set_defaults(func=cmd_compare)
+
     from harness import cli_stack, compose, selftest, ui
 
     for module in (cli_stack, selftest, ui, compose):
@@ -199,6 +215,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     write_junit(args.run_dir)
     print(path)
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import (
+        compare,
+        load_results,
+        parse_thresholds,
+        render_html,
+        render_markdown,
+    )
+
+    thresholds = parse_thresholds(args.max_regression)
+    result = compare(load_results(args.base_run), load_results(args.head_run), thresholds)
+    if not result.verdicts:
+        raise InputInvalid(
+            f"compare: {args.base_run} and {args.head_run} have no scenario in common "
+            f"(base: {', '.join(result.only_base) or 'none'}; "
+            f"head: {', '.join(result.only_head) or 'none'})"
+        )
+    text = render_markdown(result)
+    print(text, end="")
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    if args.html:
+        args.html.write_text(render_html(result), encoding="utf-8")
+    return EXIT_FAILED if result.regressions else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
