@@ -87,26 +87,26 @@ def _non_negative(x: float) -> float:
 # ---------------------------------------------------------------------------- loading
 
 
-def load_results(run_dir: Path) -> dict[str, Any]:
+def load_results(run_dir: Path, command: str = "compare") -> dict[str, Any]:
     """A run folder's results.json, or InputInvalid with one message saying what is wrong."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise InputInvalid(f"compare: no run folder {run_dir}")
+        raise InputInvalid(f"{command}: no run folder {run_dir}")
     path = run_dir / RESULTS_FILE
     if not path.is_file():
         raise InputInvalid(
-            f"compare: {run_dir} has no {RESULTS_FILE} (a run from before results schema "
+            f"{command}: {run_dir} has no {RESULTS_FILE} (a run from before results schema "
             f"version {KNOWN_SCHEMA}, or not a run folder); `stormproof report {run_dir}` "
             "writes it from the saved data"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputInvalid(f"compare: {path} is not readable JSON: {exc}") from None
+        raise InputInvalid(f"{command}: {path} is not readable JSON: {exc}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != KNOWN_SCHEMA or not isinstance(data.get("scenarios"), dict):
         raise InputInvalid(
-            f"compare: {path} has results schema version {version!r}; this stormproof reads "
+            f"{command}: {path} has results schema version {version!r}; this stormproof reads "
             f"version {KNOWN_SCHEMA}; `stormproof report {run_dir}` rewrites it"
         )
     return data

@@ -9,8 +9,10 @@ minimum, median and maximum with how many runs measured it.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from harness.verdict import PASS, repeat_verdict
@@ -75,3 +77,47 @@ def group_runs(runs: list[dict[str, Any]], keys: list[str]) -> dict[str, dict[st
         )
         out[name] = entry
     return out
+
+
+# the figures a repeat summary line shows: (key, label, unit)
+LINE_FIGURES = [
+    ("first_error_s", "first error", "s"),
+    ("breaker_open_s", "breaker open", "s"),
+    ("recovery_s", "recovery", "s"),
+    ("failed_in_fault_window", "failed in fault window", ""),
+]
+
+
+def _range(sp: dict[str, Any], unit: str) -> str:
+    if not sp.get("n"):
+        return "not measured"
+    u = " s" if unit == "s" else ""
+    if sp["min"] == sp["max"]:
+        return f"{sp['min']:g}{u}"
+    return f"{sp['min']:g}-{sp['max']:g}{u} (median {sp['median']:g}{u})"
+
+
+def repeat_line(name: str, entry: dict[str, Any]) -> str:
+    """One line per repeated scenario: verdict, runs passed, and each key figure's spread."""
+    verdicts = ", ".join(entry.get("verdicts", []))
+    head = f"{str(entry.get('verdict')).upper()} {name}: {entry.get('passed')}/" \
+        f"{entry.get('count')} runs passed ({verdicts})"  # fmt: skip
+    spread_ = entry.get("spread") or {}
+    figs = [
+        f"{label} {_range(spread_.get(key) or {}, unit)}"
+        for key, label, unit in LINE_FIGURES
+        if (spread_.get(key) or {}).get("n")
+    ]
+    return head + ("; " + ", ".join(figs) if figs else "")
+
+
+def repeat_lines(run_dir: Path) -> list[str]:
+    """The repeat summary of a run folder's results.json (nothing when it has none)."""
+    try:
+        data = json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    entries = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        return []
+    return [repeat_line(n, e) for n, e in entries.items() if e.get("count", 1) > 1]

@@ -179,7 +179,9 @@ class Engine:
 
     # -- one scenario ---------------------------------------------------------------------------
 
-    def run_scenario(self, scenario: Any) -> Any:
+    def run_scenario(self, scenario: Any, repeat: dict[str, Any] | None = None) -> Any:
+        """Run one scenario; `repeat` ({of, index, count}) marks one of repeated runs in its
+        journal (``scenario.repeat``), so results.json groups the runs under one name."""
         from harness.scenario_run import ScenarioRun
         from harness.summary import terminal_summary
 
@@ -193,6 +195,9 @@ class Engine:
         run = ScenarioRun(self, scenario, out)
         self.ran.append(scenario)
         journal = run.execute()
+        if repeat is not None:
+            journal.scenario.repeat = repeat  # type: ignore[attr-defined]
+            journal.write(out / "journal.json")
         self._write_run_json()
         self.progress.say(terminal_summary(journal))
         return journal

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "faults infra load locust_main membership metrics ports procs stack",
      "models foundation"),
     ("readers", "pure checkers and summaries over recorded data",
-     "checks compare coverage recovery repeats summary",
+     "checks ci_summary compare coverage recovery repeats summary",
      "models foundation"),
     ("report", "the HTML report and JUnit, from saved files only",
      "report",
