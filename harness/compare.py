@@ -5,7 +5,9 @@ in both runs: the verdicts, each recovery figure with its delta, and whether it 
 figure regresses when it got worse by more than **both** its absolute and its relative
 threshold (``DEFAULTS``; ``--max-regression FIGURE=ABS``, ``=REL%`` or ``=ABS,REL%``), so noise
 on a small figure and a small change of a large one both pass. A verdict regresses when the
-base passed and the head did not. Scenarios in one run only are listed, not compared.
+base passed and the head did not. When either run injected no fault (``faults_injected: 0``:
+not steady, aborted), its fault figures are shown but not judged. Scenarios in one run only
+are listed, not compared.
 
 Pure: the standard library and the foundation only.
 """
@@ -212,10 +214,14 @@ def compare(
                                         "improved" if hv == "pass" else "changed")  # fmt: skip
         out.verdicts.append((name, bv, hv, status))
         bf, hf = _figures(b), _figures(h)
+        # a run with no fault injected (not steady, aborted early) has no fault figures
+        unfaulted = bf.get("faults_injected") == 0 or hf.get("faults_injected") == 0
         for key, t in thresholds.items():
             if key == "p99_ms":
                 continue
             bx, hx = _num(bf.get(key)), _num(hf.get(key))
+            if unfaulted:
+                t = replace(t, null_is="unknown")
             if key == "recovery_s":
                 # null is "never recovered" only when the run says so
                 if bx is None and bf.get("recovered") is not False:

@@ -117,6 +117,7 @@ def figures(data: RunData, budget_rate: float = DEFAULT_BUDGET_RATE) -> dict[str
     out.update(recovered=None, requests_in_fault_window=None, baseline_error_rate=None)
     out["budget_rate"] = budget_rate
     windows = data.fault_windows()
+    out["faults_injected"] = len(windows)
     req = data.requests
     out["phases"] = {}
     for p in data.journal.phases:

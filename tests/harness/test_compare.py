@@ -145,3 +145,13 @@ def test_no_scenario_in_common_is_bad_input(tmp_path, capsys):
     h = write(tmp_path / "h", results("h", z=entry()))
     assert main(["compare", str(b), str(h)]) == 2
     assert "no scenario in common" in capsys.readouterr().err
+
+
+def test_fault_figures_of_a_run_without_faults_are_not_judged():
+    base = results("b", a=entry(faults_injected=1))
+    head = results("h", a=entry("not-steady", faults_injected=0, breaker_open_s=None,
+                                recovery_s=None, recovered=None))  # fmt: skip
+    c = compare(base, head)
+    assert c.regressions == ["a: verdict pass -> not-steady"]
+    status = {r.figure: r.status for r in c.rows}
+    assert status["breaker_open_s"] == "not measured"

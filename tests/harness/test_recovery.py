@@ -34,7 +34,7 @@ def test_every_figure_on_a_fault_that_breaks_requests_until_two_seconds_after_re
     assert f["phases"]["baseline"]["p99_ms"] == pytest.approx(29.0, abs=0.5)
     assert f["phases"]["fault"]["p99_ms"] == pytest.approx(900.0)
     assert f["phases"]["fault"]["error_rate"] > 0.9
-    assert f["notes"] == []
+    assert f["notes"] == [] and f["faults_injected"] == 1
 
 
 def test_a_clean_revert_recovers_at_once_and_errors_before_the_fault_are_not_counted():
