@@ -34,6 +34,8 @@ def _fmt(value: Any, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "ms":
+        return f"{value:.0f} ms"
     return f"{value:g}"
 
 
@@ -69,7 +71,7 @@ def render(results: dict[str, Any], report: Path | None = None, env: Mapping[str
     for name, e in entries.items():
         f = e.get("figures") or {}
         phases = ", ".join(
-            f"{p} {_fmt(st.get('p99_ms'), '')} ms"
+            f"{p} {_fmt(st.get('p99_ms'), 'ms')}"
             for p, st in (f.get("phases") or {}).items()
             if isinstance(st, dict)
         )

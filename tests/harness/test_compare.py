@@ -155,3 +155,20 @@ def test_fault_figures_of_a_run_without_faults_are_not_judged():
     assert c.regressions == ["a: verdict pass -> not-steady"]
     status = {r.figure: r.status for r in c.rows}
     assert status["breaker_open_s"] == "not measured"
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "compare"
+
+
+def test_a_correct_run_against_a_run_with_the_breaker_disabled_bug(capsys):
+    """The results.json of two real runs of latency-orders-payments (saved as fixtures): the
+    correct shop twice (--repeat 2), then the shop with SHOP_BUGS=breaker_disabled."""
+    base, head = FIXTURES / "main", FIXTURES / "breaker-disabled"
+    assert load_results(head)["scenarios"]["latency-orders-payments"]["target_env"] == {
+        "SHOP_BUGS": "breaker_disabled"
+    }
+    assert main(["compare", str(base), str(head)]) == 1
+    out = capsys.readouterr().out
+    assert "- latency-orders-payments: verdict pass -> not-steady" in out
+    # the same run against itself: nothing regressed
+    assert main(["compare", str(base), str(base)]) == 0
