@@ -172,3 +172,14 @@ def test_a_correct_run_against_a_run_with_the_breaker_disabled_bug(capsys):
     assert "- latency-orders-payments: verdict pass -> not-steady" in out
     # the same run against itself: nothing regressed
     assert main(["compare", str(base), str(base)]) == 0
+
+
+def test_with_the_steady_state_off_the_bug_shows_in_the_figures(capsys):
+    """The same bug, the head's copy with ``steady_state: none``: the faults run, the breaker
+    never opens, and the fault phase's p99 more than doubles."""
+    base, head = FIXTURES / "main", FIXTURES / "breaker-disabled-no-steady"
+    assert main(["compare", str(base), str(head)]) == 1
+    out = capsys.readouterr().out
+    assert "- latency-orders-payments: verdict pass -> fail" in out
+    assert "- latency-orders-payments: breaker open after fault 3.21 s -> —" in out
+    assert "- latency-orders-payments: p99 in fault 2141 ms -> 5013 ms" in out
