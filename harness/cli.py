@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError, InputInvalid
@@ -39,6 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, help="report directory (default reports/<run-id>)")
     run.add_argument("--load-workers", type=int, default=0, help="Locust distributed workers")
     add_backend_options(run.add_argument)
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print each scenario's timeline (seeded picks resolved); start nothing",
+    )
+    run.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each selected scenario N times on the same stack; runs that disagree: flaky",
+    )
     run.set_defaults(func=cmd_run)
 
     val = sub.add_parser(
@@ -65,6 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the HTML report of a run from its saved data")
     rep.add_argument("run_dir", type=Path)
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser(
+        "compare", help="compare two runs' verdicts and recovery figures (exit 1 on regression)"
+    )
+    cmp.add_argument("base_run", type=Path, help="the run folder to compare against")
+    cmp.add_argument("head_run", type=Path, help="the run folder under test")
+    cmp.add_argument(
+        "--max-regression",
+        action="append",
+        metavar="FIGURE=ABS[,REL%]",
+        help="how much worse a figure may get, e.g. recovery_s=3 or p99_ms=50,25%% "
+        "(repeatable; defaults in docs/results.md)",
+    )
+    cmp.add_argument("--markdown", type=Path, help="also write the comparison as Markdown here")
+    cmp.add_argument("--html", type=Path, help="also write the comparison as HTML here")
+    cmp.set_defaults(func=cmd_compare)
+
+    summ = sub.add_parser(
+        "summary",
+        help="print a run's Markdown summary (appended to $GITHUB_STEP_SUMMARY when set)",
+    )
+    summ.add_argument("run_dir", type=Path)
+    summ.set_defaults(func=cmd_summary)
 
     from harness import cli_stack, compose, selftest, ui
 
@@ -142,44 +180,127 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     if not scenarios:
         raise InputInvalid("no scenario matches the selection")
+    if args.json and not args.dry_run:
+        raise InputInvalid("--json goes with --dry-run")
+    if not 1 <= args.repeat <= 100:
+        raise InputInvalid(f"--repeat {args.repeat}: expected a number of runs from 1 to 100")
+    if args.dry_run:
+        from harness.dryrun import plans, render_text
+
+        found = plans(scenarios)
+        if args.json:
+            print(json.dumps(found, indent=2))
+        else:
+            print("\n\n".join(render_text(p) for p in found))
+        return EXIT_OK
     settings = Settings().with_backend(args.backend, args.compose_project)
     check_backend(settings)
     install_interrupt_handler()
     engine = Engine.create(
         report_dir=args.report, load_workers=args.load_workers, settings=settings
     )
-    engine.progress.say(f"stormproof {__version__}: {len(scenarios)} scenarios -> {engine.run_dir}")
-    verdicts: dict[str, str] = {}
+    times = f" x {args.repeat} runs" if args.repeat > 1 else ""
+    engine.progress.say(
+        f"stormproof {__version__}: {len(scenarios)} scenarios{times} -> {engine.run_dir}"
+    )
+    runs: dict[str, list[str]] = {}
     interrupted = False
     try:
         for s in scenarios:
-            journal = engine.run_scenario(s)
-            verdicts[s.name] = journal.verdict or "error"
+            for k in range(1, args.repeat + 1):
+                repeat = {"of": s.name, "index": k, "count": args.repeat}
+                journal = engine.run_scenario(
+                    _repeat_variant(s, k), repeat=repeat if args.repeat > 1 else None
+                )
+                runs.setdefault(s.name, []).append(journal.verdict or "error")
     except KeyboardInterrupt:
         interrupted = True
     finally:
         report = engine.close()
+    from harness.verdict import FAILING, repeat_verdict
+
+    verdicts = {name: repeat_verdict(v) for name, v in runs.items()}
+    if args.repeat > 1:
+        from harness.repeats import repeat_lines
+
+        engine.progress.say("\n".join(repeat_lines(engine.run_dir)))
     counts = {v: list(verdicts.values()).count(v) for v in sorted(set(verdicts.values()))}
     engine.progress.say(
         "summary: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f"\nreport: {report}"
     )
+    from harness.ci_summary import write_step_summary
+
+    write_step_summary(engine.run_dir, report)  # the CI job page, when $GITHUB_STEP_SUMMARY
     if interrupted:
         return EXIT_INTERRUPTED
     if any(v == "error" for v in verdicts.values()):
         return EXIT_INFRA
-    if any(v in ("fail", "aborted", "not-steady") for v in verdicts.values()):
+    if any(v in FAILING for v in verdicts.values()):
         return EXIT_FAILED
     return EXIT_OK
 
 
+def _repeat_variant(scenario: Any, k: int) -> Any:
+    """Run k of a repeated scenario: its own folder, ``<name>--run<k>`` from the second on."""
+    if k == 1:
+        return scenario
+    copy = scenario.model_copy(update={"name": f"{scenario.name}--run{k}"})
+    copy._source = scenario.source
+    copy._line = scenario.line
+    return copy
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.recovery import write_results
     from harness.report import render_report, write_junit
 
     if not args.run_dir.is_dir():
         raise InputInvalid(f"no run directory {args.run_dir}")
+    write_results(args.run_dir)
     path = render_report(args.run_dir)
     write_junit(args.run_dir)
     print(path)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import (
+        compare,
+        load_results,
+        parse_thresholds,
+        render_html,
+        render_markdown,
+    )
+
+    thresholds = parse_thresholds(args.max_regression)
+    result = compare(load_results(args.base_run), load_results(args.head_run), thresholds)
+    if not result.verdicts:
+        raise InputInvalid(
+            f"compare: {args.base_run} and {args.head_run} have no scenario in common "
+            f"(base: {', '.join(result.only_base) or 'none'}; "
+            f"head: {', '.join(result.only_head) or 'none'})"
+        )
+    text = render_markdown(result)
+    print(text, end="")
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+    if args.html:
+        args.html.write_text(render_html(result), encoding="utf-8")
+    return EXIT_FAILED if result.regressions else EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """For CI after ``pytest scenarios/``: the job page's summary of a finished run folder."""
+    from harness.ci_summary import render, write_step_summary
+    from harness.compare import load_results
+
+    results = load_results(
+        args.run_dir, "summary"
+    )  # one message, exit 2, for a missing or old folder
+    report = args.run_dir / "index.html"
+    report = report if report.is_file() else None
+    print(render(results, report, os.environ), end="")
+    write_step_summary(args.run_dir, report)
     return EXIT_OK
 
 

@@ -136,6 +136,13 @@ class Engine:
         self._write_run_json()
         report = None
         try:
+            from harness.recovery import write_results
+
+            write_results(self.run_dir)
+        except Exception as exc:  # the report is still rendered, without the figures
+            errors.append(f"results.json failed: {exc!r}")
+            self.progress.say(f"results.json failed: {exc!r}")
+        try:
             from harness.report import render_report, update_latest, write_junit
 
             report = render_report(self.run_dir)
@@ -170,7 +177,9 @@ class Engine:
 
     # -- one scenario ---------------------------------------------------------------------------
 
-    def run_scenario(self, scenario: Any) -> Any:
+    def run_scenario(self, scenario: Any, repeat: dict[str, Any] | None = None) -> Any:
+        """Run one scenario; `repeat` ({of, index, count}) marks one of repeated runs in its
+        journal (``scenario.repeat``), so results.json groups the runs under one name."""
         from harness.scenario_run import ScenarioRun
         from harness.summary import terminal_summary
 
@@ -184,6 +193,9 @@ class Engine:
         run = ScenarioRun(self, scenario, out)
         self.ran.append(scenario)
         journal = run.execute()
+        if repeat is not None:
+            journal.scenario.repeat = repeat  # type: ignore[attr-defined]
+            journal.write(out / "journal.json")
         self._write_run_json()
         self.progress.say(terminal_summary(journal))
         return journal

@@ -13,6 +13,7 @@ ICONS = {
     "inconclusive": "INCONCLUSIVE",
     "not-steady": "NOT-STEADY",
     "aborted": "ABORTED",
+    "flaky": "FLAKY",
 }
 MAX_EVIDENCE = 12
 

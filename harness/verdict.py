@@ -3,7 +3,8 @@
 A check's verdict is ``pass``, ``fail`` or ``unknown`` (its data was missing). A check counts as
 failed when it failed, or when it is unknown (or carries any other verdict) and its
 expectation did not say ``allow_unknown: true``. A scenario's verdict adds, most serious first:
-``error`` > ``aborted`` > ``not-steady`` > ``inconclusive`` > ``fail`` > ``pass``.
+``error`` > ``aborted`` > ``not-steady`` > ``flaky`` > ``inconclusive`` > ``fail`` > ``pass``.
+``flaky`` comes only from repeated runs of one scenario that disagree (``repeat_verdict``).
 
 Pure: no imports from the rest of the harness, so the report may use it.
 """
@@ -16,7 +17,11 @@ from typing import Any
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 CHECK_VERDICTS = (PASS, FAIL, UNKNOWN)
 NOT_STEADY = "not-steady"
-VERDICTS = (PASS, FAIL, "inconclusive", NOT_STEADY, "aborted", "error")
+FLAKY = "flaky"
+# least serious first
+VERDICTS = (PASS, FAIL, "inconclusive", FLAKY, NOT_STEADY, "aborted", "error")
+# the verdicts that make ``stormproof run`` exit 1 (error exits 3)
+FAILING = (FAIL, "aborted", NOT_STEADY, FLAKY)
 
 
 def check_fails(check: Mapping[str, Any] | Any) -> bool:
@@ -65,3 +70,22 @@ def final_verdict(
     if any(check_fails(c) for c in checks):
         return FAIL
     return PASS
+
+
+def repeat_verdict(verdicts: Iterable[str]) -> str:
+    """One scenario's verdict over its repeated runs (``stormproof run --repeat N``).
+
+    error (in any run: the harness could not do its job, so the runs prove nothing) >
+    the verdict every conclusive run agrees on > flaky (conclusive runs disagree, e.g. one
+    passed and one failed). Inconclusive runs (overloaded services) are left out of the
+    agreement; when every run was inconclusive, the verdict is inconclusive.
+    """
+    verdicts = list(verdicts)
+    if not verdicts or "error" in verdicts:
+        return "error"
+    conclusive = set(verdicts) - {"inconclusive"}
+    if not conclusive:
+        return "inconclusive"
+    if len(conclusive) == 1:
+        return conclusive.pop()
+    return FLAKY

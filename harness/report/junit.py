@@ -3,6 +3,9 @@
 verdict fail -> <failure> whose message carries the failed checks' evidence; aborted, error, an
 unfinished run or a missing journal -> <error>; inconclusive -> <skipped> with the reason;
 not-steady (the stack was broken before any fault) -> <failure type="NotSteady">.
+A scenario run several times (``run --repeat N``) adds one testcase ``<name> (N runs)`` from
+results.json: flaky -> <failure type="Flaky"> naming each run's verdict; any other verdict
+but pass -> <failure type="Repeated">.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.report.data import read_journal
+from harness.report.data import read_journal, read_json
 from harness.report.render import scenario_dirs
 from harness.verdict import check_fails
 
@@ -109,6 +112,31 @@ def _testcase(suite: ET.Element, d: Path, counts: dict[str, int]) -> float:
     return took
 
 
+def _repeated(suite: ET.Element, run_dir: Path, counts: dict[str, int]) -> None:
+    """One testcase per repeated scenario, from results.json (docs/results.md)."""
+    results = read_json(run_dir / "results.json")
+    entries = results.get("scenarios") if isinstance(results, dict) else None
+    for name, e in (entries or {}).items() if isinstance(entries, dict) else []:
+        if not isinstance(e, dict) or not isinstance(e.get("count"), int) or e["count"] < 2:
+            continue
+        counts["tests"] += 1
+        case = ET.SubElement(
+            suite, "testcase", classname=CLASSNAME, name=f"{name} ({e['count']} runs)", time="0"
+        )
+        verdict = str(e.get("verdict"))
+        if verdict == "pass":
+            continue
+        counts["failures"] += 1
+        runs = ", ".join(str(v) for v in e.get("verdicts") or [])
+        message = f"{verdict}: {e.get('passed')} of {e['count']} runs passed ({runs})"
+        kind = "Flaky" if verdict == "flaky" else "Repeated"
+        checks = [f"{c.get('name')}: {c.get('evidence')}" for c in e.get("failed_checks") or []
+                  if isinstance(c, dict)]  # fmt: skip
+        ET.SubElement(case, "failure", message=message[:MAX_MESSAGE], type=kind).text = "\n".join(
+            [message, *checks]
+        )
+
+
 def write_junit(run_dir: Path) -> Path:
     """Write ``run_dir/junit.xml`` (one testcase per scenario) and return its path."""
     run_dir = Path(run_dir)
@@ -116,6 +144,7 @@ def write_junit(run_dir: Path) -> Path:
     suite = ET.SubElement(root, "testsuite", name="stormproof.scenarios")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total = sum(_testcase(suite, d, counts) for d in scenario_dirs(run_dir))
+    _repeated(suite, run_dir, counts)
     for el in (root, suite):
         for k, v in counts.items():
             el.set(k, str(v))

@@ -160,6 +160,44 @@ def _selftest(run_dir: Path) -> dict[str, Any] | None:
     return {"bugs": bugs, "scenarios": names, "grid": grid, "cells": cells}
 
 
+def _figure(value: Any, unit: str = "") -> str:
+    """A recovery figure for a table cell: ``1.40 s``, ``38.0x``, ``95``; ``—`` unmeasured."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "ms":
+        return f"{value:.0f} ms"
+    return f"{value:g}"
+
+
+def _results(run_dir: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """(scenario name, results entry) pairs and each run folder's own figures, from
+    results.json (``harness.recovery`` writes it; docs/results.md); empty when absent."""
+    data = read_json(run_dir / "results.json")
+    entries = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        return [], {}
+    pairs = [(str(k), v) for k, v in entries.items() if isinstance(v, dict)]
+    by_dir = {}
+    for _, e in pairs:
+        for r in e.get("runs") or []:
+            if isinstance(r, dict) and isinstance(r.get("figures"), dict):
+                by_dir[str(r.get("dir"))] = r["figures"]
+    return pairs, by_dir
+
+
+FIGURE_COLUMNS = [
+    ("first_error_s", "first client error after fault", "s"),
+    ("breaker_open_s", "breaker open after fault", "s"),
+    ("recovery_s", "recovery after last revert", "s"),
+    ("failed_in_fault_window", "requests failed in fault window", ""),
+    ("error_budget_spent", "error budget spent in fault window", "x"),
+]
+
+
 def _environment_jinja() -> Environment:
     env = Environment(
         loader=PackageLoader("harness.report", "templates"),
@@ -169,6 +207,7 @@ def _environment_jinja() -> Environment:
     )
     env.filters["clock"] = _clock
     env.filters["wall"] = _wall
+    env.filters["figure"] = _figure
     return env
 
 
@@ -179,6 +218,9 @@ def render_report(run_dir: Path) -> Path:
     run = read_json(run_dir / "run.json")
     run = run if isinstance(run, dict) else {}
     scenarios = [_scenario(d) for d in scenario_dirs(run_dir)]
+    recovery, by_dir = _results(run_dir)
+    for s in scenarios:
+        s["figures_run"] = by_dir.get(s["dir"])
     versions, targets = _environment(scenarios)
     totals: dict[str, int] = {}
     for s in scenarios:
@@ -194,6 +236,8 @@ def render_report(run_dir: Path) -> Path:
             versions=versions,
             targets=targets,
             selftest=_selftest(run_dir),
+            recovery=recovery,
+            figure_columns=FIGURE_COLUMNS,
             generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
         )
     )

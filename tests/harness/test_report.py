@@ -515,3 +515,36 @@ def test_a_not_steady_scenario_has_its_own_line_in_the_page_and_junit(tmp_path):
     failure = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/failure")
     assert failure.get("type") == "NotSteady"
     assert "not steady before the faults" in failure.get("message")
+
+
+def test_recovery_figures_from_results_json_in_the_summary_and_the_scenario(tmp_path):
+    from harness.recovery import write_results
+
+    run = make_run(tmp_path)
+    res = json.loads(write_results(run).read_text())
+    good = res["scenarios"]["good"]["figures"]
+    assert good["phases"]["baseline"]["n"] > 0
+    html = render_report(run).read_text()
+    table = html.split("<h2>Recovery figures</h2>")[1].split("</table>")[0]
+    assert "recovery after last revert" in table and "good" in table and "1/1" in table
+    assert f"baseline {good['phases']['baseline']['p99_ms']:.0f} ms" in table
+    assert "<h3>Recovery figures</h3>" in section(html, "good")
+    # a run folder without results.json (an older run) renders without the table
+    (run / "results.json").unlink()
+    assert "Recovery figures" not in render_report(run).read_text()
+
+
+def test_a_flaky_scenario_has_its_own_verdict_and_spread(tmp_path):
+    run = make_run(tmp_path)
+    figs = {"recovery_s": 1.0, "phases": {}}
+    entry = {
+        "verdict": "flaky", "count": 3, "passed": 2, "figures": {**figs, "recovery_s": 2.0},
+        "spread": {"recovery_s": {"n": 3, "min": 1.0, "median": 2.0, "max": 4.5}},
+        "runs": [{"dir": "good", "verdict": "pass", "figures": figs}],
+    }  # fmt: skip
+    (run / "results.json").write_text(json.dumps({"schema_version": 1, "scenarios": {"x": entry}}))
+    table = (
+        render_report(run).read_text().split("<h2>Recovery figures</h2>")[1].split("</table>")[0]
+    )
+    assert 'class="v v-flaky">FLAKY' in table and "2/3" in table
+    assert "2.00 s" in table and "1.00 s to 4.50 s" in table
