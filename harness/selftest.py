@@ -72,7 +72,8 @@ def variant(scenario: Any, bug: str) -> Any:
 
 def cell(bug: str, scenario: str, journal: Any) -> dict[str, Any]:
     failed = journal.failed_checks()
-    caught = journal.verdict == "fail"
+    # not-steady: the bug left the stack unhealthy before any fault (the correct one was steady)
+    caught = journal.verdict in ("fail", "not-steady")
     evidence = "; ".join(str(e) for c in failed for e in (c.get("evidence") or [])[:2])
     return {
         "bug": bug,
