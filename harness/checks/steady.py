@@ -257,5 +257,5 @@ KIND = CheckKind(
     model=SteadyExpect,
     check=_as_expectation,
     series=("breaker_state", "discovery_seen"),
-    data="requests.jsonl, registry.csv; only in steady_state",
+    data="`requests.jsonl`, `registry.csv`; only in `steady_state`",
 )

@@ -1,8 +1,9 @@
-"""The fault-kind tables of README.md and docs/architecture.md, generated from the registry.
+"""The kind tables of README.md and docs/architecture.md, generated from the registries.
 
-``python -m harness.faults.tables`` rewrites both tables in place; ``--check`` exits 1 when
-either is stale (tests/harness/test_fault_kinds.py fails then too). A table sits between
-``<!-- fault-kinds:NAME -->`` and ``<!-- /fault-kinds -->``.
+``python -m harness.faults.tables`` rewrites every table in place; ``--check`` exits 1 when
+one is stale (tests/harness/test_fault_kinds.py fails then too). A fault table sits between
+``<!-- fault-kinds:NAME -->`` and ``<!-- /fault-kinds -->``, a check table between
+``<!-- check-kinds:NAME -->`` and ``<!-- /check-kinds -->``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from harness.checks import CHECK_KINDS
 from harness.faults.base import SCOPE_TARGETS, FaultKind
 from harness.faults.kinds import FAULT_KINDS
 
@@ -47,14 +49,31 @@ def architecture_table() -> str:
     return "\n".join(rows)
 
 
+def check_table() -> str:
+    """Every check kind: its fields, the Prometheus series it reads, the other data it reads."""
+    rows = ["| check | fields | series read | other data |", "|---|---|---|---|"]
+    for k in CHECK_KINDS.values():
+        fields = [
+            f"`{f.alias or name}`"
+            for name, f in k.model.model_fields.items()
+            if name not in ("type", "name", "allow_unknown")
+        ]
+        series = ", ".join(f"`{s}`" for s in k.series) or "—"
+        rows.append(f"| `{k.name}` | {', '.join(fields) or '—'} | {series} | {k.data or '—'} |")
+    return "\n".join(rows)
+
+
+# (file, table name) -> render; the name picks the marker pair, fault-kinds or check-kinds
 TABLES = {
-    ROOT / "README.md": ("readme", readme_table),
-    ROOT / "docs" / "architecture.md": ("architecture", architecture_table),
+    (ROOT / "README.md", "readme"): readme_table,
+    (ROOT / "docs" / "architecture.md", "architecture"): architecture_table,
+    (ROOT / "README.md", "checks"): check_table,
 }
 
 
 def _pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"(<!-- fault-kinds:{name} [^\n]*-->\n)(.*?)(\n<!-- /fault-kinds -->)", re.S)
+    tag = "check-kinds" if name == "checks" else "fault-kinds"
+    return re.compile(rf"(<!-- {tag}:{name} [^\n]*-->\n)(.*?)(\n<!-- /{tag} -->)", re.S)
 
 
 def current(path: Path, name: str) -> str | None:
@@ -68,7 +87,7 @@ def rewrite(path: Path, name: str, table: str) -> bool:
     text = path.read_text(encoding="utf-8")
     new, n = _pattern(name).subn(lambda m: m.group(1) + table + m.group(3), text)
     if n != 1:
-        raise SystemExit(f"{path}: expected one <!-- fault-kinds:{name} ...--> block, found {n}")
+        raise SystemExit(f"{path}: expected one <!-- ...-kinds:{name} ...--> block, found {n}")
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text
@@ -76,14 +95,14 @@ def rewrite(path: Path, name: str, table: str) -> bool:
 
 def main(argv: list[str]) -> int:
     stale = []
-    for path, (name, render) in TABLES.items():
+    for (path, name), render in TABLES.items():
         if "--check" in argv:
             if current(path, name) != render():
-                stale.append(str(path))
+                stale.append(f"{path} ({name})")
         elif rewrite(path, name, render()):
-            print(f"rewrote the fault-kind table in {path}")
+            print(f"rewrote the {name} table in {path}")
     if stale:
-        print("stale fault-kind tables: " + ", ".join(stale), file=sys.stderr)
+        print("stale kind tables: " + ", ".join(stale), file=sys.stderr)
         print("run: python -m harness.faults.tables", file=sys.stderr)
     return 1 if stale else 0
 

@@ -94,7 +94,7 @@ def test_the_fault_command_takes_each_kinds_flags(monkeypatch: pytest.MonkeyPatc
 
 
 def test_readme_and_architecture_tables_are_generated_from_the_registry() -> None:
-    for path, (name, render) in fault_tables.TABLES.items():
+    for (path, name), render in fault_tables.TABLES.items():
         assert fault_tables.current(path, name) == render(), (
             f"{path}: the fault-kind table is stale; run `python -m harness.faults.tables`"
         )
