@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.records import format_figure
+
 FIGURES = [
     ("first_error_s", "first client error", "s"),
     ("breaker_open_s", "breaker open", "s"),
@@ -25,18 +27,6 @@ FIGURES = [
 ICON = {"pass": "✅", "fail": "❌", "flaky": "⚠️", "inconclusive": "❔", "not-steady": "⛔",
         "aborted": "🛑", "error": "💥"}  # fmt: skip
 MAX_FAILED = 20
-
-
-def _fmt(value: Any, unit: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    if unit == "s":
-        return f"{value:.2f} s"
-    if unit == "x":
-        return f"{value:.2f}x"
-    if unit == "ms":
-        return f"{value:.0f} ms"
-    return f"{value:g}"
 
 
 def _cell(text: str) -> str:
@@ -71,14 +61,14 @@ def render(results: dict[str, Any], report: Path | None = None, env: Mapping[str
     for name, e in entries.items():
         f = e.get("figures") or {}
         phases = ", ".join(
-            f"{p} {_fmt(st.get('p99_ms'), 'ms')}"
+            f"{p} {format_figure(st.get('p99_ms'), 'ms')}"
             for p, st in (f.get("phases") or {}).items()
             if isinstance(st, dict)
         )
         v = str(e.get("verdict"))
         lines.append(
             f"| {_cell(name)} | {ICON.get(v, '')} {v} | {e.get('passed', '?')}/{e.get('count', 1)}"
-            " | " + " | ".join(_fmt(f.get(k), u) for k, _, u in FIGURES) + f" | {phases} |"
+            " | " + " | ".join(format_figure(f.get(k), u) for k, _, u in FIGURES) + f" | {phases} |"
         )
     failed = [(n, c) for n, e in entries.items() for c in e.get("failed_checks") or []]
     if failed:

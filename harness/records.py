@@ -164,3 +164,17 @@ def increases(frame: pd.DataFrame, range_start: float | None = None) -> pd.DataF
     if out.empty:
         return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
     return out.sort_values("t", kind="stable").reset_index(drop=True)
+
+
+def format_figure(value: Any, unit: str = "") -> str:
+    """A recovery figure for a table cell: ``1.40 s``, ``38.00x``, ``95 ms``, ``3``; ``—`` when
+    it was not measured. One format for the report, the CI job page and ``compare``."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "ms":
+        return f"{value:.0f} ms"
+    return f"{value:g}"

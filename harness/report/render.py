@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from harness.records import format_figure
 from harness.report.data import read_journal, read_json
 from harness.report.figures import Timeline
 from harness.verdict import check_fails
@@ -160,19 +161,6 @@ def _selftest(run_dir: Path) -> dict[str, Any] | None:
     return {"bugs": bugs, "scenarios": names, "grid": grid, "cells": cells}
 
 
-def _figure(value: Any, unit: str = "") -> str:
-    """A recovery figure for a table cell: ``1.40 s``, ``38.0x``, ``95``; ``—`` unmeasured."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    if unit == "s":
-        return f"{value:.2f} s"
-    if unit == "x":
-        return f"{value:.2f}x"
-    if unit == "ms":
-        return f"{value:.0f} ms"
-    return f"{value:g}"
-
-
 def _results(run_dir: Path) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """(scenario name, results entry) pairs and each run folder's own figures, from
     results.json (``harness.recovery`` writes it; docs/results.md); empty when absent."""
@@ -207,7 +195,7 @@ def _environment_jinja() -> Environment:
     )
     env.filters["clock"] = _clock
     env.filters["wall"] = _wall
-    env.filters["figure"] = _figure
+    env.filters["figure"] = format_figure
     return env
 
 
