@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputInvalid
-from harness.records import format_figure
+from harness.records import format_figure as fmt
 
 KNOWN_SCHEMA = 1
 RESULTS_FILE = "results.json"
@@ -144,7 +144,7 @@ class Comparison:
     def regressions(self) -> list[str]:
         out = [f"{n}: verdict {b} -> {h}" for n, b, h, s in self.verdicts if s == "regression"]
         out += [
-            f"{r.scenario}: {r.label} {format_figure(r.base, r.unit)} -> {format_figure(r.head, r.unit)} "
+            f"{r.scenario}: {r.label} {fmt(r.base, r.unit)} -> {fmt(r.head, r.unit)} "
             f"(limit {r.limit})"
             for r in self.rows
             if r.status == "regression"
@@ -180,7 +180,7 @@ def judge(base: float | None, head: float | None, t: Threshold) -> tuple[float |
 
 def _limit(t: Threshold) -> str:
     way = "+" if t.higher_is_worse else "-"
-    return f"{way}{format_figure(t.absolute, t.unit)} or {way}{t.relative:.0%}"
+    return f"{way}{fmt(t.absolute, t.unit)} or {way}{t.relative:.0%}"
 
 
 def _figures(entry: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def _delta(r: Row) -> str:
     if r.delta is None:
         return "—"
     sign = "+" if r.delta >= 0 else "-"
-    return sign + format_figure(abs(r.delta), r.unit)
+    return sign + fmt(abs(r.delta), r.unit)
 
 
 def render_markdown(c: Comparison) -> str:
@@ -261,7 +261,7 @@ def render_markdown(c: Comparison) -> str:
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in c.rows:
         lines.append(
-            f"| {r.scenario} | {r.label} | {format_figure(r.base, r.unit)} | {format_figure(r.head, r.unit)} | "
+            f"| {r.scenario} | {r.label} | {fmt(r.base, r.unit)} | {fmt(r.head, r.unit)} | "
             f"{_delta(r)} | {r.limit} | {MARK[r.status]} |"
         )
     if c.only_base:
@@ -281,7 +281,7 @@ def render_html(c: Comparison) -> str:
     )
     figs = "".join(
         f'<tr class="{r.status.replace(" ", "-")}"><td>{e(r.scenario)}</td><td>{e(r.label)}</td>'
-        f'<td class="num">{format_figure(r.base, r.unit)}</td><td class="num">{format_figure(r.head, r.unit)}</td>'
+        f'<td class="num">{fmt(r.base, r.unit)}</td><td class="num">{fmt(r.head, r.unit)}</td>'
         f'<td class="num">{_delta(r)}</td><td>{e(r.limit)}</td><td>{MARK[r.status]}</td></tr>'
         for r in c.rows
     )
