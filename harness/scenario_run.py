@@ -9,6 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.checks.steady import (
+    AFTER_WINDOW,
+    BASELINE,
+    WINDOW,
+    hypothesis,
+    run_steady,
+    steady_queries,
+)
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
@@ -114,8 +122,6 @@ class ScenarioRun:
             j.plan_phases(clock, self.scenario.phase_offsets())
             j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
             plan = self._plan_faults()
-            from harness.checks.steady import hypothesis
-
             self.steady = hypothesis(self.scenario, self.stack.facts)
             self._save()
             aborted = self._loop(clock, plan, tail)
@@ -273,7 +279,6 @@ class ScenarioRun:
         import shutil
 
         from harness.checks import RunData
-        from harness.checks.steady import WINDOW, run_steady, steady_queries
 
         self.steady_judged = True
         t0 = time.time()
@@ -370,8 +375,6 @@ class ScenarioRun:
             waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
             self._snapshot_audit("audit_after.json")
-            from harness.checks.steady import steady_queries
-
             queries = {
                 **STANDARD_QUERIES,
                 **series_queries(self.scenario.expect),
@@ -395,8 +398,6 @@ class ScenarioRun:
         if error is None and self.not_steady:
             pass  # the faults were held back: the expectations would judge nothing
         elif error is None:
-            from harness.checks.steady import AFTER_WINDOW, BASELINE, WINDOW, run_steady
-
             data = RunData.load(self.out, journal=j, facts=self.stack.facts)
             for result in run_checks(self.scenario.expect, data):
                 j.add_check(result)

@@ -136,17 +136,16 @@ class _Refused(yaml.YAMLError):
 
 def _check_events(text: str) -> None:
     """Depth, alias expansion and self-reference, measured on the event stream (linear)."""
-    depth = 0
     sizes: dict[str, int] = {}  # anchor -> nodes it expands to
     open_: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
+    total = 0  # nodes so far, each alias counted as what it repeats
     for ev in yaml.parse(text, Loader=_Loader):
         if isinstance(ev, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
+            if len(open_) > MAX_DEPTH:
                 raise _Refused(f"nested deeper than {MAX_DEPTH} levels", ev.start_mark)
             open_.append([ev.anchor, 1])
+            total += 1
         elif isinstance(ev, yaml.CollectionEndEvent):
-            depth -= 1
             anchor, n = open_.pop()
             if anchor is not None:
                 sizes[anchor] = n
@@ -155,13 +154,15 @@ def _check_events(text: str) -> None:
             if ev.anchor is not None:
                 sizes[ev.anchor] = 1
             open_[-1][1] += 1
+            total += 1
         elif isinstance(ev, yaml.AliasEvent):
             if any(ev.anchor == a for a, _ in open_):
                 raise _Refused(
                     f"alias *{ev.anchor} refers to a node that contains it", ev.start_mark
                 )
             open_[-1][1] += sizes.get(ev.anchor, 1)
-        if open_[0][1] + sum(n for _, n in open_[1:]) > MAX_NODES:
+            total += sizes.get(ev.anchor, 1)
+        if total > MAX_NODES:
             raise _Refused(
                 f"more than {MAX_NODES} values, counting each alias as what it repeats",
                 ev.start_mark,

@@ -23,6 +23,9 @@ import pandas as pd
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine
 from harness.checks.kind import CheckKind, ExpectModel
+from harness.checks.promql import check as promql_check
+from harness.checks.promql import promql_key
+from harness.checks.slo import check as slo_check
 from harness.checks.slo import phase_stats
 from harness.durations import format_duration
 from harness.facts import SteadyParams, TopologyFacts
@@ -217,10 +220,8 @@ def hypothesis(scenario: Any, facts: TopologyFacts | None) -> list[Any]:
 
 def steady_queries(entries: list[Any]) -> dict[str, str]:
     """The Prometheus queries the steady-state promql entries need."""
-    from harness.checks import promql
-
     return {
-        promql.promql_key(e, i, PROMQL_PREFIX): e.query
+        promql_key(e, i, PROMQL_PREFIX): e.query
         for i, e in enumerate(entries)
         if getattr(e, "type", None) == "promql"
     }
@@ -228,8 +229,6 @@ def steady_queries(entries: list[Any]) -> dict[str, str]:
 
 def run_steady(entries: list[Any], data: RunData, stage: str) -> list[CheckResult]:
     """Each entry judged over the ``steady`` window; labels say before or after."""
-    from harness.checks import promql, slo
-
     out = []
     when = "before the faults" if stage == "before" else "after recovery"
     for i, e in enumerate(entries):
@@ -238,9 +237,9 @@ def run_steady(entries: list[Any], data: RunData, stage: str) -> list[CheckResul
             continue
         scoped = e.model_copy(update={"phase": WINDOW})
         if e.type == "promql":
-            result = promql.check(scoped, data, promql.promql_key(e, i, PROMQL_PREFIX))
+            result = promql_check(scoped, data, promql_key(e, i, PROMQL_PREFIX))
         else:
-            result = slo.check(scoped, data)
+            result = slo_check(scoped, data)
         result.name = f"steady state {when}: {e.label()}"
         result.details["stage"] = stage
         out.append(result)
