@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from harness.settings import REPO_ROOT
-from harness.stack.compose import PORTS
+from harness.stack.compose import PORTS, require_one_port
 from harness.topology import Topology, bundled_topology_path, load_topology
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
@@ -55,7 +55,7 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
             continue
         job = jobs.setdefault(
             inst.service,
-            {"job_name": inst.service, "metrics_path": svc.metrics, "static_configs": []},
+            {"job_name": inst.service, "metrics_path": svc.metrics.path, "static_configs": []},
         )
         job["static_configs"].append(
             {
@@ -80,6 +80,7 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
 
 
 def compose_file(topology: Topology) -> dict[str, Any]:
+    require_one_port(topology)
     pports = proxy_ports(topology)
     services: dict[str, Any] = {
         "etcd": {
@@ -153,7 +154,7 @@ def compose_file(topology: Topology) -> dict[str, Any]:
                     "python",
                     "-c",
                     f"import urllib.request; urllib.request.urlopen("
-                    f"'http://127.0.0.1:{SERVICE_PORT}{svc.health}', timeout=1)",
+                    f"'http://127.0.0.1:{SERVICE_PORT}{svc.health.path}', timeout=1)",
                 ],
                 "interval": "2s",
                 "retries": 15,

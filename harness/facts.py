@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 from harness.durations import Duration
 
 NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
-LINK_RE = r"^\s*[A-Za-z0-9_.-]+\s*->\s*[A-Za-z0-9_.-]+\s*$"
+# ``caller->callee``; the callee a service or instance, optionally ``:port`` (a named port)
+LINK_RE = r"^\s*[A-Za-z0-9_.-]+\s*->\s*[A-Za-z0-9_.-]+(\s*:\s*[a-z][a-z0-9_-]*)?\s*$"
 MAX_ITEMS = 200  # phases, faults, checks: more is a generated file gone wrong
 
 
@@ -54,6 +55,8 @@ class TopologyFacts:
     registry: str = "etcd"
     # the target's default steady-state hypothesis (SteadyParams fields); None: no default
     steady: dict[str, Any] | None = None
+    # (caller, callee) -> the callee's named ports the caller's links reach (first: main)
+    link_ports: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     @property
     def instances(self) -> dict[str, str]:
@@ -66,12 +69,20 @@ class TopologyFacts:
 
 def norm_link(link: str) -> str:
     caller, callee = split_link(link)
-    return f"{caller}->{callee}"
+    port = link_port(link)
+    return f"{caller}->{callee}" + (f":{port}" if port else "")
 
 
 def split_link(link: str) -> tuple[str, str]:
+    """(caller, callee) of ``caller->callee[:port]``, the port left out (see link_port)."""
     caller, _, callee = link.partition("->")
-    return caller.strip(), callee.strip()
+    return caller.strip(), callee.partition(":")[0].strip()
+
+
+def link_port(link: str) -> str | None:
+    """The named port of ``caller->callee:port``; None when the link names none."""
+    _, _, port = link.partition("->")[2].partition(":")
+    return port.strip() or None
 
 
 def service_of(instance: str) -> str:

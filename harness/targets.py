@@ -73,9 +73,12 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
     services: dict[str, list[str]] = {}
     for inst in topology.instances():
         services.setdefault(inst.service, []).append(inst.name)
+    link_ports: dict[tuple[str, str], list[str]] = {}
+    for link in topology.links:
+        link_ports.setdefault((link.caller, link.callee), []).append(topology.link_port(link))
     return TopologyFacts(
         services=services,
-        links=[(link.caller, link.callee) for link in topology.links],
+        links=list(dict.fromkeys((link.caller, link.callee) for link in topology.links)),
         metrics=set(SHOP_METRICS) if bundled else None,
         lease_ttl=topology.lease_ttl,
         entry=topology.entry,
@@ -86,6 +89,7 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
         },
         registry=topology.registry,
         steady=topology.steady,
+        link_ports=link_ports,
     )
 
 
@@ -245,7 +249,9 @@ class TargetStack:
             for inst in self.topology.instances():
                 if inst.service != name or not self.backend.is_running(inst.name):
                     continue
-                url = self.backend.instance_url(inst.name).rstrip("/") + service.audit
+                url = self.backend.instance_url(inst.name, service.audit.port) + (
+                    service.audit.path or "/"
+                )
                 try:
                     r = httpx.get(url, timeout=timeout)
                     r.raise_for_status()

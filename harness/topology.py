@@ -32,13 +32,28 @@ TEMPLATE_VARS = {
     "data_dir",
     "links_json",
 }
-# ``{proxy:SERVICE}``: this caller's Toxiproxy listeners for SERVICE's instances, comma-separated.
+# ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
+# (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.
+# ``{advertise:PORT}``: the proxy address other members reach this instance's PORT through.
 PROXY_VAR = "proxy"
-_LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*$")
+PORT_VAR = "port"
+ADVERTISE_VAR = "advertise"
+DEFAULT_PORT = "main"  # the name of the one port of a service that lists none
+_PORT_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+_LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*(?::\s*([a-z][a-z0-9_-]{0,31}))?\s*$")
 
 
 def bundled_topology_path() -> Path:
     return REPO_ROOT / "target_system" / "topology.yaml"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where on an instance something is served: a named port, and an HTTP path or a TCP
+    connect (``path`` None)."""
+
+    port: str
+    path: str | None
 
 
 @dataclass(frozen=True)
@@ -47,9 +62,14 @@ class Service:
     instances: int
     command: list[str]
     env: dict[str, str]
-    health: str = "/health"
-    metrics: str | None = "/metrics"
-    audit: str | None = None
+    ports: tuple[str, ...] = (DEFAULT_PORT,)
+    health: Endpoint = Endpoint(DEFAULT_PORT, "/health")
+    metrics: Endpoint | None = Endpoint(DEFAULT_PORT, "/metrics")
+    audit: Endpoint | None = None
+
+    @property
+    def main_port(self) -> str:
+        return self.ports[0]
 
 
 @dataclass(frozen=True)
@@ -65,9 +85,11 @@ class Link:
     callee: str
     # the caller's timeout for calls on this link, when the topology declares it
     timeout: float | None = field(default=None, compare=False)
+    # the callee's port this link reaches; None: the callee's first (main) port
+    port: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.caller}->{self.callee}"
+        return f"{self.caller}->{self.callee}" + (f":{self.port}" if self.port else "")
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,7 @@ class ProxySpec:
     name: str
     caller: str | None  # None: shared by every caller of the callee instance
     callee_instance: str
+    port: str = DEFAULT_PORT  # the callee's named port it forwards to
 
 
 @dataclass
@@ -110,23 +133,31 @@ class Topology:
     def instances_of(self, service: str) -> list[Instance]:
         return [i for i in self.instances() if i.service == service]
 
-    def proxies(self) -> list[ProxySpec]:
-        out: list[ProxySpec] = []
-        callees = sorted({link.callee for link in self.links})
-        if self.proxy_mode == "shared":
-            for callee in callees:
-                for inst in self.instances_of(callee):
-                    out.append(ProxySpec(f"any--{inst.name}", None, inst.name))
-            return out
-        for link in self.links:
-            for inst in self.instances_of(link.callee):
-                out.append(ProxySpec(f"{link.caller}--{inst.name}", link.caller, inst.name))
-        return out
+    def link_port(self, link: Link) -> str:
+        """The callee's named port a link reaches."""
+        return link.port or self.services[link.callee].main_port
 
-    def proxy_for(self, caller: str, callee_instance: str) -> str:
+    def proxies(self) -> list[ProxySpec]:
+        """One proxy per (caller service, callee instance, port); with ``proxy_mode: shared``
+        one per (callee instance, port) for every caller."""
+        out: dict[str, ProxySpec] = {}
+        for link in self.links:
+            port = self.link_port(link)
+            for inst in self.instances_of(link.callee):
+                caller = None if self.proxy_mode == "shared" else link.caller
+                name = self.proxy_for(link.caller, inst.name, port)
+                out.setdefault(name, ProxySpec(name, caller, inst.name, port))
         if self.proxy_mode == "shared":
-            return f"any--{callee_instance}"
-        return f"{caller}--{callee_instance}"
+            return sorted(out.values(), key=lambda p: p.name)
+        return list(out.values())
+
+    def proxy_for(self, caller: str, callee_instance: str, port: str | None = None) -> str:
+        """The proxy's name: ``caller--instance`` (``any--instance`` when shared), with
+        ``--port`` added for any port but the callee's first."""
+        main = self.services[self.instance(callee_instance).service].main_port
+        suffix = "" if port in (None, main) else f"--{port}"
+        head = "any" if self.proxy_mode == "shared" else caller
+        return f"{head}--{callee_instance}{suffix}"
 
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
@@ -180,13 +211,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EndpointSpec(_Strict):
+    """Where a thing is served: a named port and an HTTP path, or a plain TCP connect."""
+
+    port: str | None = Field(
+        default=None, pattern=_PORT_NAME, description="a name from `ports` (default: the first)"
+    )
+    path: str | None = Field(default=None, pattern=_URL_PATH, description="HTTP GET path")
+    tcp: bool = Field(default=False, description="health only: a TCP connect, no HTTP")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> EndpointSpec:
+        if self.tcp == (self.path is not None):
+            raise ValueError("expected exactly one of `path` (HTTP) or `tcp: true`")
+        return self
+
+
+def _endpoint(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value
+
+
+Endpointish = Annotated[EndpointSpec | None, BeforeValidator(_endpoint)]
+HealthEndpoint = Annotated[EndpointSpec, BeforeValidator(_endpoint)]
+
+
 class ServiceSpec(_Strict):
     instances: StrictInt = Field(default=1, ge=1, le=MAX_INSTANCES)
     command: list[Template] = Field(min_length=1, max_length=256)
     env: dict[Annotated[str, Field(pattern=_ENV_KEY)], Template] = Field(default_factory=dict)
-    health: str = Field(default="/health", pattern=_URL_PATH)
-    metrics: str | None = Field(default="/metrics", pattern=_URL_PATH)
-    audit: str | None = Field(default=None, pattern=_URL_PATH)
+    ports: list[Annotated[str, Field(pattern=_PORT_NAME)]] = Field(
+        default_factory=lambda: [DEFAULT_PORT],
+        min_length=1,
+        max_length=16,
+        description="named ports, each allocated per instance; the first is `{port}`",
+    )
+    health: HealthEndpoint = Field(
+        default=EndpointSpec(path="/health"),
+        description="an HTTP path on the first port, or {port, path} / {port, tcp: true}",
+    )
+    metrics: Endpointish = Field(
+        default=EndpointSpec(path="/metrics"),
+        description="a path on the first port, or {port, path}",
+    )
+    audit: Endpointish = Field(
+        default=None, description="a path on the first port, or {port, path}"
+    )
 
 
 class LinkSpec(_Strict):
@@ -246,33 +315,113 @@ def json_schema() -> dict[str, Any]:
 
 
 def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
-    """(location, message) for references the schema cannot see: links, entry, templates."""
+    """(location, message) for references the schema cannot see: links, ports, entry,
+    templates."""
     found: list[tuple[tuple[Any, ...], str]] = []
     known = ", ".join(spec.services)
+    # (caller, callee, port) of every link, the port resolved to the callee's first one
+    links: set[tuple[str, str, str]] = set()
     for i, item in enumerate(spec.links):
         m = _LINK.match(item if isinstance(item, str) else item.link)
         assert m is not None  # the schema's pattern
-        for svc in m.groups():
-            if svc not in spec.services:
-                found.append((("links", i), f"unknown service {svc!r}; known: {known}"))
+        caller, callee, port = m.groups()
+        bad = [svc for svc in (caller, callee) if svc not in spec.services]
+        for svc in bad:
+            found.append((("links", i), f"unknown service {svc!r}; known: {known}"))
+        if bad:
+            continue
+        ports = spec.services[callee].ports
+        if port is not None and port not in ports:
+            found.append(
+                (("links", i), f"{callee} has no port {port!r}; its ports: {', '.join(ports)}")
+            )
+            continue
+        key = (caller, callee, port or ports[0])
+        if key in links:
+            found.append((("links", i), f"duplicate link {caller} -> {callee}:{key[2]}"))
+        links.add(key)
     if spec.entry is not None and spec.entry not in spec.services:
         found.append((("entry",), f"unknown service {spec.entry!r}; known: {known}"))
     for name, svc in spec.services.items():
+        if len(set(svc.ports)) != len(svc.ports):
+            found.append((("services", name, "ports"), "a port name appears twice"))
+        for what in ("health", "metrics", "audit"):
+            ep: EndpointSpec | None = getattr(svc, what)
+            if ep is None:
+                continue
+            if ep.port is not None and ep.port not in svc.ports:
+                found.append(
+                    (
+                        ("services", name, what, "port"),
+                        f"unknown port {ep.port!r}; {name}'s ports: {', '.join(svc.ports)}",
+                    )
+                )
+            if ep.tcp and what != "health":
+                found.append((("services", name, what, "tcp"), "only health can be a TCP connect"))
         fields = [("command", i, c) for i, c in enumerate(svc.command)]
         fields += [("env", k, v) for k, v in svc.env.items()]
         for where, key, tmpl in fields:
             for _, var, fmt, _ in string.Formatter().parse(tmpl):
-                if var == PROXY_VAR and fmt in spec.services:
-                    continue  # {proxy:SERVICE}: this caller's proxies of SERVICE
-                if var is not None and var not in TEMPLATE_VARS:
-                    found.append(
-                        (
-                            ("services", name, where, key),
-                            f"unknown template variable {{{var}}}; "
-                            f"known: {', '.join(sorted(TEMPLATE_VARS))}, {{proxy:SERVICE}}",
-                        )
-                    )
+                if var is None:
+                    continue
+                msg = _template_problem(spec, name, var, fmt or "", links)
+                if msg:
+                    found.append((("services", name, where, key), msg))
     return found
+
+
+def _template_problem(
+    spec: TopologyFile, service: str, var: str, fmt: str, links: set[tuple[str, str, str]]
+) -> str | None:
+    """Why ``{var:fmt}`` in `service`'s command or env cannot be filled; None when it can."""
+    own_ports = spec.services[service].ports
+    shared = spec.proxy_mode == "shared"
+    if var == PORT_VAR and fmt:
+        if fmt not in own_ports:
+            ports = ", ".join(own_ports)
+            return f"{{port:{fmt}}}: {service} has no port {fmt!r}; its ports: {ports}"
+        return None
+    if var == ADVERTISE_VAR:
+        port = fmt or own_ports[0]
+        if port not in own_ports:
+            return f"{{advertise:{fmt}}}: {service} has no port {port!r}"
+        if not any(
+            callee == service and p == port and (shared or caller == service)
+            for caller, callee, p in links
+        ):
+            need = "a link to" if shared else "a link from itself to"
+            return (
+                f"{{advertise:{fmt}}}: no proxy in front of {service}:{port} "
+                f"(needs {need} {service}:{port})"
+            )
+        return None
+    if var == PROXY_VAR:
+        target, _, rest = fmt.partition(":")
+        port, _, index = rest.partition(":")
+        if target not in spec.services:
+            return f"{{proxy:{fmt}}}: unknown service {target!r}; known: {', '.join(spec.services)}"
+        ports = spec.services[target].ports
+        port = port or ports[0]
+        if port not in ports:
+            return f"{{proxy:{fmt}}}: {target} has no port {port!r}; its ports: {', '.join(ports)}"
+        if index and not (index.isdigit() and 1 <= int(index) <= spec.services[target].instances):
+            return (
+                f"{{proxy:{fmt}}}: {target} has instances 1..{spec.services[target].instances}, "
+                f"not {index!r}"
+            )
+        if not any(
+            callee == target and p == port and (shared or caller == service)
+            for caller, callee, p in links
+        ):
+            return f"{{proxy:{fmt}}}: no link {service} -> {target}:{port}, so no proxy to it"
+        return None
+    if var in TEMPLATE_VARS and not fmt:
+        return None
+    return (
+        f"unknown template variable {{{var}{':' + fmt if fmt else ''}}}; known: "
+        f"{', '.join(sorted(TEMPLATE_VARS))}, {{port:NAME}}, {{proxy:SERVICE[:PORT[:INDEX]]}}, "
+        "{advertise:PORT}"
+    )
 
 
 def load_topology(path: str | Path) -> Topology:
@@ -296,13 +445,14 @@ def load_topology(path: str | Path) -> Topology:
             instances=s.instances,
             command=list(s.command),
             env=dict(s.env),
-            health=s.health,
-            metrics=s.metrics,
-            audit=s.audit,
+            ports=tuple(s.ports),
+            health=Endpoint(s.health.port or s.ports[0], s.health.path),
+            metrics=_endpoint_of(s.metrics, s.ports),
+            audit=_endpoint_of(s.audit, s.ports),
         )
         for name, s in spec.services.items()
     }
-    links = [_link(item) for item in spec.links]
+    links = [_link(item, services) for item in spec.links]
     return Topology(
         name=spec.name or _default_name(path),
         services=services,
@@ -318,10 +468,21 @@ def load_topology(path: str | Path) -> Topology:
     )
 
 
-def _link(item: str | LinkSpec) -> Link:
+def _endpoint_of(spec: EndpointSpec | None, ports: list[str]) -> Endpoint | None:
+    return None if spec is None else Endpoint(spec.port or ports[0], spec.path)
+
+
+def _link(item: str | LinkSpec, services: dict[str, Service]) -> Link:
     m = _LINK.match(item if isinstance(item, str) else item.link)
     assert m is not None  # the schema's pattern
-    return Link(*m.groups(), timeout=None if isinstance(item, str) else item.timeout)
+    caller, callee, port = m.groups()
+    return Link(
+        caller,
+        callee,
+        timeout=None if isinstance(item, str) else item.timeout,
+        # the callee's first port is the link's port when none is named
+        port=None if port == services[callee].main_port else port,
+    )
 
 
 def _default_name(path: Path) -> str:

@@ -65,7 +65,9 @@ class FaultModel(Strict):
 
 
 class LinkFaultModel(FaultModel):
-    link: str = Field(pattern=LINK_RE, description="caller->callee service or instance")
+    link: str = Field(
+        pattern=LINK_RE, description="caller->callee service or instance, optionally :port"
+    )
 
     def target_name(self) -> str:
         return norm_link(self.link)

@@ -13,7 +13,8 @@ from typing import Any
 
 from harness.backend import StackBackend
 from harness.errors import FaultError
-from harness.topology import Link, Topology
+from harness.facts import link_port, service_of, split_link
+from harness.topology import Topology
 
 # Every toxic gets its own name, so two faults of one kind on one proxy at once compose
 # (Toxiproxy chains them) instead of the second failing on a name already taken.
@@ -27,13 +28,19 @@ STREAMS = {
 
 
 def resolve_link(topology: Topology, link: str) -> list[str]:
-    """Proxy names a link maps to."""
-    try:
-        caller, callee = (p.strip() for p in link.split("->"))
-    except ValueError:
-        raise FaultError(f"link {link!r}: expected 'caller->callee'") from None
-    callee_service = callee if callee in topology.services else callee.rsplit("-", 1)[0]
-    if Link(caller, callee_service) not in topology.links:
+    """Proxy names a link maps to: every port the caller reaches the callee on, or only
+    the one named (``caller->callee:port``)."""
+    if "->" not in link:
+        raise FaultError(f"link {link!r}: expected 'caller->callee'")
+    caller, callee = split_link(link)
+    port = link_port(link)
+    callee_service = callee if callee in topology.services else service_of(callee)
+    ports = [
+        topology.link_port(lk)
+        for lk in topology.links
+        if lk.caller == caller and lk.callee == callee_service
+    ]
+    if not ports or (port is not None and port not in ports):
         known = ", ".join(str(lk) for lk in topology.links)
         raise FaultError(f"unknown link {link!r}; known links: {known}")
     if callee in topology.services:
@@ -41,7 +48,14 @@ def resolve_link(topology: Topology, link: str) -> list[str]:
     else:
         topology.instance(callee)
         instances = [callee]
-    return sorted({topology.proxy_for(caller, name) for name in instances})
+    return sorted(
+        {
+            topology.proxy_for(caller, name, p)
+            for name in instances
+            for p in ports
+            if port is None or p == port
+        }
+    )
 
 
 def blast_radius(topology: Topology, link: str) -> list[str]:
@@ -49,7 +63,9 @@ def blast_radius(topology: Topology, link: str) -> list[str]:
     proxies = set(resolve_link(topology, link))
     hit = []
     for lk in topology.links:
-        if proxies & set(resolve_link(topology, str(lk))):
+        if proxies & set(
+            resolve_link(topology, f"{lk.caller}->{lk.callee}:{topology.link_port(lk)}")
+        ):
             hit.append(str(lk))
     return hit
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
-from harness.facts import TopologyFacts, norm_link, service_of, split_link
+from harness.facts import TopologyFacts, link_port, norm_link, service_of, split_link
 from harness.faults.base import LinkFaultModel, ProcessFaultModel
 from harness.faults.kinds import FAULT_KINDS
 from harness.faults.kinds.down import DownFault
@@ -240,6 +240,10 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
         callee_service = instances.get(callee, callee)
         if callee_service not in facts.services or (caller, callee_service) not in facts.links:
             return _known_list("link", facts.link_names(), norm_link(link))
+        port = link_port(link)
+        ports = facts.link_ports.get((caller, callee_service))
+        if port is not None and ports is not None and port not in ports:
+            return f"{caller} reaches {callee_service} on port(s) {', '.join(ports)}, not {port!r}"
         return None
 
     for i, f in enumerate(scenario.faults):

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from harness.backend import ProcessEntry
-from harness.errors import InfraUnavailable, StackError
+from harness.errors import InfraUnavailable, InputInvalid, StackError
 from harness.infra.etcd import Etcd
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
@@ -99,6 +99,18 @@ def docker_errors(what: str) -> Iterator[None]:
         raise StackError(f"docker: {what} failed, the engine did not answer: {exc}") from exc
 
 
+def require_one_port(topology: Topology) -> None:
+    """The compose backend maps one container port per instance and probes health over HTTP;
+    a topology with named ports or TCP health needs the local backend (for now)."""
+    for svc in topology.services.values():
+        if len(svc.ports) > 1 or svc.health.path is None:
+            raise InputInvalid(
+                f"{topology.path}: service {svc.name} has {len(svc.ports)} named ports or a TCP "
+                "health check; the compose backend supports one HTTP port per instance: use "
+                "--backend local"
+            )
+
+
 class ComposeStack:
     """The ``StackBackend`` over the containers of one compose project."""
 
@@ -112,6 +124,7 @@ class ComposeStack:
         compose_file: Path | None = None,
         client: Any = None,
     ) -> None:
+        require_one_port(topology)
         self.topology = topology
         self.settings = settings
         self.project = project or f"stormproof-{topology.name}"
@@ -218,7 +231,10 @@ class ComposeStack:
 
     # -- addresses -----------------------------------------------------------------------------
 
-    def instance_url(self, instance: str) -> str:
+    def address(self, instance: str, port: str | None = None) -> str:
+        return self.instance_url(instance, port).removeprefix("http://")
+
+    def instance_url(self, instance: str, port: str | None = None) -> str:
         c = self.container(instance)
         with docker_errors(f"inspect {instance}"):
             c.reload()
@@ -258,7 +274,7 @@ class ComposeStack:
         for name in names:
             svc = self.topology.services[self.topology.instance(name).service]
 
-            def probe(n: str = name, path: str = svc.health) -> bool:
+            def probe(n: str = name, path: str = svc.health.path or "/") -> bool:
                 return httpx.get(self.instance_url(n) + path, timeout=1.0).status_code == 200
 
             wait_for(f"{name} healthy", probe, timeout or self.settings.timeouts.process_start)

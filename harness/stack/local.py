@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -28,7 +29,7 @@ from harness.procs import ProcessRecord, StateFile, record_dict, records_from, s
 from harness.procs import stop as stop_process
 from harness.settings import Settings
 from harness.stack.base import settle
-from harness.topology import Topology
+from harness.topology import Endpoint, Topology
 
 
 def stacks_dir(settings: Settings) -> Path:
@@ -102,8 +103,17 @@ class LocalStack:
     def _addr(self, name: str) -> str:
         return f"{self.host}:{self.ports.get(name)}"
 
-    def instance_url(self, instance: str) -> str:
-        return f"http://{self._addr(instance)}"
+    def _port_key(self, instance: str, port: str | None) -> str:
+        """The allocator's key of an instance's named port: the instance name for its first."""
+        svc = self.topology.services[self.topology.instance(instance).service]
+        return instance if port in (None, svc.main_port) else f"{instance}:{port}"
+
+    def address(self, instance: str, port: str | None = None) -> str:
+        """``host:port`` of an instance's named port (None: its first)."""
+        return self._addr(self._port_key(instance, port))
+
+    def instance_url(self, instance: str, port: str | None = None) -> str:
+        return f"http://{self.address(instance, port)}"
 
     def entry_url(self) -> str:
         return self.instance_url(self.topology.instances_of(self.topology.entry)[0].name)
@@ -124,26 +134,52 @@ class LocalStack:
             out["registry"] = self.registry_url()
         for inst in self.topology.instances():
             out[inst.name] = self.instance_url(inst.name)
+            svc = self.topology.services[inst.service]
+            for port in svc.ports[1:]:
+                out[f"{inst.name}:{port}"] = f"tcp://{self.address(inst.name, port)}"
         return out
 
+    def _proxy_addr(self, caller: str, instance: str, port: str | None = None) -> str:
+        return self._addr("proxy:" + self.topology.proxy_for(caller, instance, port))
+
     def links_for(self, caller: str) -> dict[str, str]:
-        """This caller's map of callee instance -> its Toxiproxy listener."""
+        """This caller's map of callee instance -> its Toxiproxy listener (``instance:port``
+        for a link to a port other than the callee's first)."""
         out = {}
         for link in self.topology.links:
             if link.caller != caller:
                 continue
             for inst in self.topology.instances_of(link.callee):
-                out[inst.name] = self._addr("proxy:" + self.topology.proxy_for(caller, inst.name))
+                key = inst.name + (f":{link.port}" if link.port else "")
+                out[key] = self._proxy_addr(caller, inst.name, link.port)
         return out
 
-    def proxy_lists(self, caller: str) -> dict[str, str]:
-        """``proxy:SERVICE`` -> comma list of this caller's proxy addresses for SERVICE."""
-        links = self.links_for(caller)
-        out: dict[str, str] = {}
-        for service in self.topology.services:
-            addrs = [links[i.name] for i in self.topology.instances_of(service) if i.name in links]
-            if addrs:
-                out[f"proxy:{service}"] = ",".join(addrs)
+    def template_values(self, inst_name: str) -> dict[str, str]:
+        """The address templates of one instance: ``{port:NAME}``, ``{proxy:SERVICE[:PORT[:I]]}``
+        (this caller's proxies) and ``{advertise:PORT}`` (the proxy in front of it)."""
+        inst = self.topology.instance(inst_name)
+        svc = self.topology.services[inst.service]
+        out = {f"port:{p}": str(self.ports.get(self._port_key(inst_name, p))) for p in svc.ports}
+        proxied = {p.name for p in self.topology.proxies()}
+        for link in self.topology.links:
+            if self.topology.proxy_mode != "shared" and link.caller != inst.service:
+                continue
+            callee = self.topology.services[link.callee]
+            port = self.topology.link_port(link)
+            addrs = []
+            for target in self.topology.instances_of(link.callee):
+                addr = self._proxy_addr(inst.service, target.name, port)
+                out[f"proxy:{link.callee}:{port}:{target.index}"] = addr
+                addrs.append(addr)
+            out[f"proxy:{link.callee}:{port}"] = ",".join(addrs)
+            if port == callee.main_port:
+                out[f"proxy:{link.callee}"] = ",".join(addrs)
+        for port in svc.ports:
+            name = self.topology.proxy_for(inst.service, inst_name, port)
+            if name in proxied:
+                out[f"advertise:{port}"] = self._addr("proxy:" + name)
+                if port == svc.main_port:
+                    out["advertise"] = out[f"advertise:{port}"]
         return out
 
     # -- process bookkeeping -------------------------------------------------------------------
@@ -206,7 +242,8 @@ class LocalStack:
         for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer"):
             self.ports.get(name)
         for inst in self.topology.instances():
-            self.ports.get(inst.name)
+            for port in self.topology.services[inst.service].ports:
+                self.ports.get(self._port_key(inst.name, port))
         for spec in self.topology.proxies():
             self.ports.get("proxy:" + spec.name)
         timeout = self.settings.timeouts.infra_start
@@ -245,7 +282,9 @@ class LocalStack:
         )
         for spec in self.topology.proxies():
             self.toxiproxy.create_proxy(
-                spec.name, self._addr("proxy:" + spec.name), self._addr(spec.callee_instance)
+                spec.name,
+                self._addr("proxy:" + spec.name),
+                self.address(spec.callee_instance, spec.port),
             )
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
@@ -267,8 +306,8 @@ class LocalStack:
                 targets.append(
                     {
                         "job": inst.service,
-                        "address": self._addr(inst.name),
-                        "path": svc.metrics,
+                        "address": self.address(inst.name, svc.metrics.port),
+                        "path": svc.metrics.path,
                         "labels": {"instance": inst.name, "service": inst.service},
                     }
                 )
@@ -316,7 +355,7 @@ class LocalStack:
                 "registry_url": self.registry_url(),
                 "data_dir": str(data_dir),
                 "links_json": self.links_for(inst.service),
-                **self.proxy_lists(inst.service),
+                **self.template_values(inst.name),
             },
         )
         env.update(self.target_env)
@@ -334,14 +373,8 @@ class LocalStack:
         def probe() -> bool:
             for name in sorted(pending):
                 svc = self.topology.services[self.topology.instance(name).service]
-                try:
-                    if (
-                        httpx.get(self.instance_url(name) + svc.health, timeout=1.0).status_code
-                        == 200
-                    ):
-                        pending.discard(name)
-                except httpx.HTTPError:
-                    pass
+                if healthy(self.address(name, svc.health.port), svc.health):
+                    pending.discard(name)
             return not pending
 
         def dead() -> str | None:
@@ -464,6 +497,21 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def healthy(address: str, health: Endpoint, timeout: float = 1.0) -> bool:
+    """One health probe: HTTP GET of the path answering 200, or a TCP connect."""
+    if health.path is None:
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    try:
+        return httpx.get(f"http://{address}{health.path}", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _reap(proc: subprocess.Popen) -> None:

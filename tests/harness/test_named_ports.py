@@ -1,0 +1,216 @@
+"""Topology v2: named ports, health on a named port over HTTP or TCP, metrics on a named port,
+links to a callee's named port, and the member-list templates of clustered systems."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.errors import FaultError, TopologyInvalid
+from harness.faults import KINDS
+from harness.faults.network import blast_radius, resolve_link
+from harness.settings import Settings
+from harness.stack.local import LocalStack, healthy
+from harness.targets import facts_of
+from harness.topology import Endpoint, load_topology
+
+MEMBERS = Path(__file__).parent / "fixtures" / "member_topology.yaml"
+
+API = """
+services:
+  api:
+    command: [x, "{port}", "{proxy:ledger:grpc}", "{proxy:ledger}"]
+  ledger:
+    instances: 2
+    ports: [http, grpc]
+    command: [y, "{port:grpc}", "{port:http}"]
+    health: {port: http, path: /ready}
+    metrics: {port: http, path: /m}
+links:
+  - api -> ledger:grpc
+  - api -> ledger
+"""
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    return load_topology(path)
+
+
+def test_named_ports_links_and_proxies(tmp_path):
+    t = _load(tmp_path, API)
+    ledger = t.services["ledger"]
+    assert ledger.ports == ("http", "grpc") and ledger.main_port == "http"
+    assert ledger.health == Endpoint("http", "/ready")
+    assert ledger.metrics == Endpoint("http", "/m")
+    # a service that lists no port has one, `main`; a path string is HTTP on the first port
+    assert t.services["api"].ports == ("main",)
+    assert t.services["api"].health == Endpoint("main", "/health")
+    # one proxy per (caller, callee instance, port); the first port keeps the short name
+    assert sorted(p.name for p in t.proxies()) == [
+        "api--ledger-1",
+        "api--ledger-1--grpc",
+        "api--ledger-2",
+        "api--ledger-2--grpc",
+    ]
+    assert {p.port for p in t.proxies() if p.name.endswith("--grpc")} == {"grpc"}
+    # a fault on the link reaches every port; on link:port only that port
+    assert resolve_link(t, "api->ledger:grpc") == ["api--ledger-1--grpc", "api--ledger-2--grpc"]
+    assert resolve_link(t, "api->ledger-2") == ["api--ledger-2", "api--ledger-2--grpc"]
+    assert resolve_link(t, "api->ledger-2:http") == ["api--ledger-2"]
+    with pytest.raises(FaultError, match="unknown link"):
+        resolve_link(t, "api->ledger:admin")
+    facts = facts_of(t, bundled=False)
+    assert facts.links == [("api", "ledger")]
+    assert facts.link_ports[("api", "ledger")] == ["grpc", "http"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "services: {a: {command: [x]}, b: {command: [y], ports: [p]}}\nlinks: [a -> b:q]\n",
+            "t.yaml:2: links[0]: b has no port 'q'; its ports: p",
+        ),
+        (
+            "services: {a: {command: ['{port:admin}'], ports: [http]}}\n",
+            "{port:admin}: a has no port 'admin'; its ports: http",
+        ),
+        (
+            "services: {a: {command: [x], ports: [http, http]}}\n",
+            "services.a.ports: a port name appears twice",
+        ),
+        (
+            "services: {a: {command: [x], health: {port: nope, path: /h}}}\n",
+            "services.a.health.port: unknown port 'nope'; a's ports: main",
+        ),
+        (
+            "services: {a: {command: [x], health: {path: /h, tcp: true}}}\n",
+            "services.a.health: expected exactly one of `path` (HTTP) or `tcp: true`",
+        ),
+        (
+            "services: {a: {command: [x], metrics: {tcp: true}}}\n",
+            "services.a.metrics.tcp: only health can be a TCP connect",
+        ),
+        (
+            "services: {a: {command: ['{proxy:b:p}']}, b: {command: [y], ports: [p, q]}}\n"
+            "links: [a -> b:q]\n",
+            "{proxy:b:p}: no link a -> b:p, so no proxy to it",
+        ),
+        (
+            "services: {a: {command: ['{proxy:b:q:3}']}, b: {command: [y], ports: [p, q]}}\n"
+            "links: [a -> b:q]\n",
+            "{proxy:b:q:3}: b has instances 1..1, not '3'",
+        ),
+        (
+            "services: {a: {command: ['{advertise:p}'], ports: [p]}}\n",
+            "{advertise:p}: no proxy in front of a:p (needs a link from itself to a:p)",
+        ),
+        (
+            "services: {a: {command: [x]}, b: {command: [y]}}\nlinks: [a -> b, a -> b:main]\n",
+            "links[1]: duplicate link a -> b:main",
+        ),
+    ],
+)
+def test_bad_named_ports_are_located(tmp_path, text, message):
+    with pytest.raises(TopologyInvalid) as err:
+        _load(tmp_path, text)
+    assert message in str(err.value).replace(str(tmp_path) + "/", "")
+
+
+def test_member_list_templates_include_every_member_and_its_own_proxy(tmp_path):
+    t = load_topology(MEMBERS)
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+    values = {i.name: stack.template_values(i.name) for i in t.instances()}
+    peers = {v["proxy:member:peer"] for v in values.values()}
+    assert len(peers) == 1  # one member list, the same for everyone
+    for inst in t.instances():
+        own = values[inst.name]
+        assert own["advertise:peer"] == own[f"proxy:member:peer:{inst.index}"]
+        assert own["advertise:peer"] in own["proxy:member:peer"].split(",")
+        _cmd, env = t.render(inst, {"python": "py", **own})
+        assert env["PEERS"] == own["proxy:member:peer"]
+
+
+def test_tcp_health_is_a_connect(tmp_path):
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        addr = f"127.0.0.1:{srv.getsockname()[1]}"
+        assert healthy(addr, Endpoint("p", None))
+    assert not healthy(addr, Endpoint("p", None), timeout=0.5)
+
+
+@pytest.mark.integration
+def test_two_port_members_behind_shared_proxies(tmp_path):
+    """Real Toxiproxy and Prometheus: TCP health on the peer port, metrics scraped on the
+    http port, every member reaching every member (itself too) through the member list, and a
+    fault on `member->member-2:peer` cutting exactly that member's peer port."""
+    t = load_topology(MEMBERS)
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+    with stack:  # start() waited for TCP health and for Prometheus to scrape all 3 + infra
+        peers = httpx.get(stack.instance_url("member-1", "http") + "/peers", timeout=10).json()
+        assert sorted(peers["peers"].values()) == [f"pong from member-{i}" for i in (1, 2, 3)]
+        assert peers["advertise"] == stack.template_values("member-1")["advertise:peer"]
+        up = httpx.get(
+            stack.prometheus_url() + "/api/v1/query", params={"query": "member_up"}, timeout=5
+        ).json()["data"]["result"]
+        assert sorted(r["metric"]["member"] for r in up) == ["member-1", "member-2", "member-3"]
+        assert blast_radius(t, "member->member-2:peer") == ["member->member:peer"]
+        down = KINDS["down"](stack, link="member->member-2:peer")
+        down.inject()
+        try:
+            cut = httpx.get(stack.instance_url("member-3", "http") + "/peers", timeout=10).json()
+        finally:
+            down.revert()
+        answers = cut["peers"]
+        member2 = stack.template_values("member-3")["proxy:member:peer:2"]
+        assert answers[member2].startswith("unreachable")
+        assert sorted(v for k, v in answers.items() if k != member2) == [
+            "pong from member-1",
+            "pong from member-3",
+        ]
+        time.sleep(0.2)
+        back = httpx.get(stack.instance_url("member-3", "http") + "/peers", timeout=10).json()
+        assert back["peers"][member2] == "pong from member-2"
+
+
+SCENARIO = """name: cut-member-2
+target: {target}
+load: {{users: 1, spawn_rate: 1, rate: 1}}
+phases:
+  - {{name: baseline, duration: 2s}}
+  - {{name: fault, duration: 2s}}
+faults:
+  - {{at: 2s, for: 2s, kind: down, link: "{link}"}}
+expect:
+  - slo: {{phase: baseline, min_success_rate: 0.5}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        ("member -> member-2:peer", None),
+        ("member -> member-2", None),
+        ("member -> member-2:http", "member reaches member on port(s) peer, not 'http'"),
+    ],
+)
+def test_scenario_links_name_ports(tmp_path, link, problem):
+    from harness.errors import InputInvalid
+    from harness.targets import load_scenarios
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(target=MEMBERS, link=link))
+    if problem is None:
+        [scenario] = load_scenarios([str(path)])
+        assert scenario.faults[0].link == link
+        return
+    with pytest.raises(InputInvalid) as err:
+        load_scenarios([str(path)])
+    assert "s.yaml:8: faults[0].link: " + problem in str(err.value).replace(f"{tmp_path}/", "")
