@@ -57,6 +57,8 @@ class TopologyFacts:
     steady: dict[str, Any] | None = None
     # (caller, callee) -> the callee's named ports the caller's links reach (first: main)
     link_ports: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # per_link | shared | per_instance (a proxy per caller instance: instances can be cut off)
+    proxy_mode: str = "per_link"
 
     @property
     def instances(self) -> dict[str, str]:

@@ -90,6 +90,7 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
         registry=topology.registry,
         steady=topology.steady,
         link_ports=link_ports,
+        proxy_mode=topology.proxy_mode,
     )
 
 

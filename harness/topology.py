@@ -139,25 +139,52 @@ class Topology:
 
     def proxies(self) -> list[ProxySpec]:
         """One proxy per (caller service, callee instance, port); with ``proxy_mode: shared``
-        one per (callee instance, port) for every caller."""
+        one per (callee instance, port) for every caller; with ``per_instance`` one per
+        (caller instance, callee instance, port)."""
         out: dict[str, ProxySpec] = {}
         for link in self.links:
             port = self.link_port(link)
-            for inst in self.instances_of(link.callee):
-                caller = None if self.proxy_mode == "shared" else link.caller
-                name = self.proxy_for(link.caller, inst.name, port)
-                out.setdefault(name, ProxySpec(name, caller, inst.name, port))
+            if self.proxy_mode == "per_instance":
+                callers: list[str | None] = [i.name for i in self.instances_of(link.caller)]
+            else:
+                callers = [None if self.proxy_mode == "shared" else link.caller]
+            for caller in callers:
+                for inst in self.instances_of(link.callee):
+                    name = self.proxy_for(caller or link.caller, inst.name, port)
+                    out.setdefault(name, ProxySpec(name, caller, inst.name, port))
         if self.proxy_mode == "shared":
             return sorted(out.values(), key=lambda p: p.name)
         return list(out.values())
 
     def proxy_for(self, caller: str, callee_instance: str, port: str | None = None) -> str:
-        """The proxy's name: ``caller--instance`` (``any--instance`` when shared), with
-        ``--port`` added for any port but the callee's first."""
+        """The proxy's name: ``caller--instance`` (``any--instance`` when shared; the caller's
+        instance with ``per_instance``), with ``--port`` added for any port but the callee's
+        first. `caller` is a service, or an instance (its service is used unless
+        ``per_instance``)."""
         main = self.services[self.instance(callee_instance).service].main_port
         suffix = "" if port in (None, main) else f"--{port}"
-        head = "any" if self.proxy_mode == "shared" else caller
+        if self.proxy_mode == "shared":
+            head = "any"
+        elif self.proxy_mode == "per_instance":
+            if caller in self.services:
+                raise TopologyInvalid(
+                    f"proxy_mode per_instance: a proxy belongs to one instance of {caller}"
+                )
+            head = caller
+        else:
+            head = caller if caller in self.services else self.instance(caller).service
         return f"{head}--{callee_instance}{suffix}"
+
+    def caller_proxies(
+        self, caller: str, callee_instance: str, port: str | None = None
+    ) -> list[str]:
+        """Every proxy `caller` (a service, or one of its instances) reaches `callee_instance`'s
+        `port` through: one per caller instance with ``per_instance``, else one."""
+        if self.proxy_mode == "per_instance" and caller in self.services:
+            return [
+                self.proxy_for(i.name, callee_instance, port) for i in self.instances_of(caller)
+            ]
+        return [self.proxy_for(caller, callee_instance, port)]
 
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
@@ -273,7 +300,7 @@ class TopologyFile(_Strict):
     name: str | None = Field(default=None, pattern=_NAME)
     lease_ttl: PositiveDuration = 5.0
     registry: Literal["etcd", "none"] = "etcd"
-    proxy_mode: Literal["per_link", "shared"] = "per_link"
+    proxy_mode: Literal["per_link", "shared", "per_instance"] = "per_link"
     entry: str | None = Field(default=None, pattern=_SERVICE)
     services: dict[Annotated[str, Field(pattern=_SERVICE)], ServiceSpec] = Field(
         min_length=1, max_length=64
@@ -382,6 +409,12 @@ def _template_problem(
             return f"{{port:{fmt}}}: {service} has no port {fmt!r}; its ports: {ports}"
         return None
     if var == ADVERTISE_VAR:
+        if spec.proxy_mode == "per_instance":
+            return (
+                f"{{advertise:{fmt}}}: with proxy_mode per_instance every caller instance has its "
+                "own proxy, so there is no one address to advertise; list the peers with "
+                "{proxy:SERVICE:PORT:INDEX} instead"
+            )
         port = fmt or own_ports[0]
         if port not in own_ports:
             return f"{{advertise:{fmt}}}: {service} has no port {port!r}"

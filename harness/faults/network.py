@@ -35,10 +35,15 @@ def resolve_link(topology: Topology, link: str) -> list[str]:
     caller, callee = split_link(link)
     port = link_port(link)
     callee_service = callee if callee in topology.services else service_of(callee)
+    caller_service = caller
+    if caller not in topology.services and topology.proxy_mode == "per_instance":
+        caller_service = service_of(caller)  # one instance's proxies only
+        if caller not in {i.name for i in topology.instances_of(caller_service)}:
+            caller_service = caller
     ports = [
         topology.link_port(lk)
         for lk in topology.links
-        if lk.caller == caller and lk.callee == callee_service
+        if lk.caller == caller_service and lk.callee == callee_service
     ]
     if not ports or (port is not None and port not in ports):
         known = ", ".join(str(lk) for lk in topology.links)
@@ -50,10 +55,11 @@ def resolve_link(topology: Topology, link: str) -> list[str]:
         instances = [callee]
     return sorted(
         {
-            topology.proxy_for(caller, name, p)
+            proxy
             for name in instances
             for p in ports
             if port is None or p == port
+            for proxy in topology.caller_proxies(caller, name, p)
         }
     )
 

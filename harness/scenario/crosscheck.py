@@ -235,6 +235,8 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
 
     def link_problem(link: str) -> str | None:
         caller, callee = split_link(link)
+        if facts.proxy_mode == "per_instance" and caller in instances:
+            caller = instances[caller]  # a proxy per caller instance: one instance's links
         if caller not in facts.services:
             return _known_list("service", facts.services, caller) + " (the caller of " + link + ")"
         callee_service = instances.get(callee, callee)
@@ -263,13 +265,15 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
                 out.append(((*loc, "groups"), _known_list("service or instance", names, m)))
             callers = {a for a, _ in facts.links}
             for m in (m for g in f.groups for m in g if m in instances):
-                if instances[m] in callers:
+                if instances[m] in callers and facts.proxy_mode != "per_instance":
                     out.append(((*loc, "groups"), f"{m} is an instance of a calling service; "
                                 "proxies are per caller service, so only all of "
                                 f"{instances[m]} can be cut off"))  # fmt: skip
+            per_instance = facts.proxy_mode == "per_instance"
             if not bad and not any(
-                _touches_link(f, a, b) or _touches_link(f, a, inst)
+                _touches_link(f, ca, b) or _touches_link(f, ca, inst)
                 for a, b in facts.links
+                for ca in [a, *(facts.services.get(a, []) if per_instance else [])]
                 for inst in facts.services.get(b, [])
             ):
                 out.append(((*loc, "groups"), "the groups cut no link; links: "

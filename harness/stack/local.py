@@ -143,11 +143,15 @@ class LocalStack:
         return self._addr("proxy:" + self.topology.proxy_for(caller, instance, port))
 
     def links_for(self, caller: str) -> dict[str, str]:
-        """This caller's map of callee instance -> its Toxiproxy listener (``instance:port``
-        for a link to a port other than the callee's first)."""
+        """This caller's (an instance's, or with per-service proxies a service's) map of callee
+        instance -> its Toxiproxy listener (``instance:port`` for a link to a port other than
+        the callee's first)."""
+        service = (
+            caller if caller in self.topology.services else self.topology.instance(caller).service
+        )
         out = {}
         for link in self.topology.links:
-            if link.caller != caller:
+            if link.caller != service:
                 continue
             for inst in self.topology.instances_of(link.callee):
                 key = inst.name + (f":{link.port}" if link.port else "")
@@ -168,13 +172,13 @@ class LocalStack:
             port = self.topology.link_port(link)
             addrs = []
             for target in self.topology.instances_of(link.callee):
-                addr = self._proxy_addr(inst.service, target.name, port)
+                addr = self._proxy_addr(inst_name, target.name, port)
                 out[f"proxy:{link.callee}:{port}:{target.index}"] = addr
                 addrs.append(addr)
             out[f"proxy:{link.callee}:{port}"] = ",".join(addrs)
             if port == callee.main_port:
                 out[f"proxy:{link.callee}"] = ",".join(addrs)
-        for port in svc.ports:
+        for port in svc.ports if self.topology.proxy_mode != "per_instance" else ():
             name = self.topology.proxy_for(inst.service, inst_name, port)
             if name in proxied:
                 out[f"advertise:{port}"] = self._addr("proxy:" + name)
@@ -354,7 +358,7 @@ class LocalStack:
                 "port": self.ports.get(inst.name),
                 "registry_url": self.registry_url(),
                 "data_dir": str(data_dir),
-                "links_json": self.links_for(inst.service),
+                "links_json": self.links_for(inst.name),
                 **self.template_values(inst.name),
             },
         )

@@ -214,3 +214,72 @@ def test_scenario_links_name_ports(tmp_path, link, problem):
     with pytest.raises(InputInvalid) as err:
         load_scenarios([str(path)])
     assert "s.yaml:8: faults[0].link: " + problem in str(err.value).replace(f"{tmp_path}/", "")
+
+
+PER_INSTANCE = Path(__file__).parent / "fixtures" / "member_instance_topology.yaml"
+
+
+class _Stack:
+    def __init__(self, topology):
+        self.topology = topology
+
+
+def test_per_instance_proxies_let_one_member_be_cut_off_both_ways():
+    t = load_topology(PER_INSTANCE)
+    names = sorted(p.name for p in t.proxies())
+    assert len(names) == 9 and "member-2--member-3--peer" in names
+    assert resolve_link(t, "member-2->member-3") == ["member-2--member-3--peer"]
+    assert resolve_link(t, "member->member-3:peer") == [
+        f"member-{i}--member-3--peer" for i in (1, 2, 3)
+    ]
+    part = KINDS["partition"](_Stack(t), groups=[["member-2"], ["member-1", "member-3"]])
+    assert sorted(part.links) == [
+        "member-1->member-2:peer",
+        "member-2->member-1:peer",
+        "member-2->member-3:peer",
+        "member-3->member-2:peer",
+    ]
+    proxies = sorted(p for fault in part.parts for p in fault.proxies)
+    assert proxies == [
+        "member-1--member-2--peer",
+        "member-2--member-1--peer",
+        "member-2--member-3--peer",
+        "member-3--member-2--peer",
+    ]
+
+
+def test_per_instance_refuses_advertise(tmp_path):
+    text = (
+        "proxy_mode: per_instance\nservices: {a: {command: ['{advertise:p}'], ports: [p]}}\n"
+        "links: [a -> a:p]\n"
+    )
+    with pytest.raises(TopologyInvalid, match="no one address to advertise"):
+        _load(tmp_path, text)
+
+
+@pytest.mark.integration
+def test_per_instance_partition_isolates_one_member(tmp_path):
+    """Real Toxiproxy: a partition of member-2 from the other two cuts its calls to them and
+    theirs to it; each member still reaches itself, and everything heals on revert."""
+    t = load_topology(PER_INSTANCE)
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+
+    def answers(instance: str) -> dict[int, str]:
+        got = httpx.get(stack.instance_url(instance, "http") + "/peers", timeout=10).json()
+        values = stack.template_values(instance)
+        return {i: got["peers"][values[f"proxy:member:peer:{i}"]] for i in (1, 2, 3)}
+
+    with stack:
+        assert answers("member-2") == {i: f"pong from member-{i}" for i in (1, 2, 3)}
+        part = KINDS["partition"](stack, groups=[["member-2"], ["member-1", "member-3"]])
+        part.inject()
+        try:
+            two, one = answers("member-2"), answers("member-1")
+        finally:
+            part.revert()
+        # a partition is a black hole: the ping times out ("unreachable") on a cut link
+        assert two[2] == "pong from member-2" and two[1] != "pong from member-1"
+        assert two[3] != "pong from member-3"
+        assert one[1] == "pong from member-1" and one[3] == "pong from member-3"
+        assert one[2] != "pong from member-2"
+        assert answers("member-3") == {i: f"pong from member-{i}" for i in (1, 2, 3)}

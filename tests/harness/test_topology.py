@@ -32,7 +32,8 @@ def test_bundled_topology():
         ("services: [\n", "t.yaml:2: YAML syntax error"),
         (
             "services: {a: {command: [x]}}\nproxy_mode: mesh\n",
-            "t.yaml:2: proxy_mode: input should be 'per_link' or 'shared', got 'mesh'",
+            "t.yaml:2: proxy_mode: input should be 'per_link', 'shared' or 'per_instance', "
+            "got 'mesh'",
         ),
     ],
 )

@@ -50,21 +50,31 @@ class Partition:
                         inst = topology.instance(member)
                     except TopologyInvalid as exc:
                         raise FaultError(f"partition: {exc}") from None
-                    if any(lk.caller == inst.service for lk in topology.links):
+                    if topology.proxy_mode != "per_instance" and any(
+                        lk.caller == inst.service for lk in topology.links
+                    ):
                         raise FaultError(
                             f"partition: {member} is an instance of a calling service; proxies "
                             f"are per caller service, so cut off all of {inst.service}"
                         )
                 group_of[member] = i
-        cut = []
+        cut: list[str] = []
         for lk in topology.links:
-            side = group_of.get(lk.caller)
-            if side is None:
-                continue
-            for inst in topology.instances_of(lk.callee):
-                other = group_of.get(inst.name, group_of.get(lk.callee))
-                if other is not None and other != side:
-                    cut.append(f"{lk.caller}->{inst.name}")
+            port = topology.link_port(lk)
+            callers = (
+                [i.name for i in topology.instances_of(lk.caller)]
+                if topology.proxy_mode == "per_instance"
+                else [lk.caller]
+            )
+            for caller in callers:
+                side = group_of.get(caller, group_of.get(lk.caller))
+                if side is None:
+                    continue
+                for inst in topology.instances_of(lk.callee):
+                    other = group_of.get(inst.name, group_of.get(lk.callee))
+                    if other is not None and other != side:
+                        cut.append(f"{caller}->{inst.name}:{port}")
+        cut = list(dict.fromkeys(cut))
         if not cut:
             raise FaultError(f"partition {groups} cuts no link")
         self.links = cut
