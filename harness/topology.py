@@ -189,7 +189,8 @@ class Topology:
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
         svc = self.services[inst.service]
-        v = {"service": inst.service, "instance": inst.name, "index": inst.index, **values}
+        # {index} first: it may sit inside another variable ({proxy:SERVICE:PORT:{index}})
+        v = {"index": inst.index, "service": inst.service, "instance": inst.name, **values}
         return [_fill(c, v) for c in svc.command], {k: _fill(x, v) for k, x in svc.env.items()}
 
 
@@ -437,7 +438,15 @@ def _template_problem(
         port = port or ports[0]
         if port not in ports:
             return f"{{proxy:{fmt}}}: {target} has no port {port!r}; its ports: {', '.join(ports)}"
-        if index and not (index.isdigit() and 1 <= int(index) <= spec.services[target].instances):
+        if index == "{index}":  # a sidecar's own counterpart: instance i of SERVICE for i
+            if spec.services[service].instances > spec.services[target].instances:
+                return (
+                    f"{{proxy:{fmt}}}: {service} has {spec.services[service].instances} "
+                    f"instances but {target} only {spec.services[target].instances}"
+                )
+        elif index and not (
+            index.isdigit() and 1 <= int(index) <= spec.services[target].instances
+        ):
             return (
                 f"{{proxy:{fmt}}}: {target} has instances 1..{spec.services[target].instances}, "
                 f"not {index!r}"

@@ -283,3 +283,28 @@ def test_per_instance_partition_isolates_one_member(tmp_path):
         assert one[1] == "pong from member-1" and one[3] == "pong from member-3"
         assert one[2] != "pong from member-2"
         assert answers("member-3") == {i: f"pong from member-{i}" for i in (1, 2, 3)}
+
+
+SIDECAR = """
+proxy_mode: shared
+services:
+  node: {instances: 2, ports: [client, monitor], command: [n, "{port:client}", "{port:monitor}"]}
+  exporter:
+    instances: 2
+    command: [e, --scrape, "http://{proxy:node:monitor:{index}}", --listen, "{port}"]
+links: [exporter -> node:monitor]
+"""
+
+
+def test_a_sidecar_reaches_its_own_counterpart_with_index(tmp_path):
+    t = _load(tmp_path, SIDECAR)
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+    for inst in t.instances_of("exporter"):
+        values = stack.template_values(inst.name)
+        cmd, _ = t.render(inst, {"python": "py", "port": 1, **values})
+        assert cmd[2] == "http://" + values[f"proxy:node:monitor:{inst.index}"]
+    with pytest.raises(TopologyInvalid, match="exporter has 3 instances but node only 2"):
+        _load(
+            tmp_path,
+            SIDECAR.replace("instances: 2\n    command: [e", "instances: 3\n    command: [e"),
+        )
