@@ -7,12 +7,13 @@ the runner. All times are unix seconds. Check results are stored as plain dicts 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -116,6 +117,9 @@ class Journal(_Record):
     overload: OverloadInfo = Field(default_factory=OverloadInfo)
     verdict: str | None = None
     missing: list[str] = Field(default_factory=list)
+    # seconds spent in each step around the phases (stack, settle, audit, load start, stop,
+    # scrape grace, collect, checks): where a scenario's time outside its phases goes
+    steps: dict[str, float] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -168,6 +172,15 @@ class Journal(_Record):
     def failed_checks(self) -> list[dict[str, Any]]:
         """Checks that fail the scenario, by the one verdict rule (``harness.verdict``)."""
         return [c for c in self.checks if check_fails(c)]
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time a step into ``steps[name]`` (added up when a step runs more than once)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + time.monotonic() - t0, 3)
 
     def add_missing(self, what: str, reason: str) -> None:
         entry = f"{what}: {reason}"

@@ -75,6 +75,7 @@ class Engine:
         self.run_id = run_dir.name
         self.started_at = time.time()
         self.scenario_dirs: list[str] = []
+        self.report_seconds: float | None = None  # how long the last report took to render
         self._stacks: dict[StackKey, TargetStack] = {}
         self._versions: dict[str, str] | None = None
         self._stack_count = 0
@@ -145,7 +146,10 @@ class Engine:
         try:
             from harness.report import render_report, update_latest, write_junit
 
+            t0 = time.monotonic()
             report = render_report(self.run_dir)
+            self.report_seconds = round(time.monotonic() - t0, 3)
+            self._write_run_json()  # with the rendering time, for bench/suite_overhead.py
             write_junit(self.run_dir)
             update_latest(self.run_dir.parent, self.run_dir)
         except Exception as exc:  # the run's verdicts stand even if rendering fails
@@ -164,6 +168,7 @@ class Engine:
             "ended_at": time.time(),
             "scenarios": self.scenario_dirs,
             "coverage": self._coverage(),
+            "report_seconds": self.report_seconds,
         }
         tmp = self.run_dir / "run.json.tmp"
         tmp.write_text(json.dumps(data, indent=2))

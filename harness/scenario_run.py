@@ -110,15 +110,19 @@ class ScenarioRun:
         poller = None
         plan: list[Planned] = []
         try:
-            self.stack = self.engine.stack_for(self.scenario)
+            with j.step("stack"):
+                self.stack = self.engine.stack_for(self.scenario)
             j.target.topology = str(self.stack.topology_path)
-            self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
-            self._snapshot_audit("audit_before.json")
+            with j.step("settle_before"):
+                self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
+            with j.step("audit_before"):
+                self._snapshot_audit("audit_before.json")
             poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
-            locust, tail = self._start_load()
-            clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
+            with j.step("load_start"):
+                locust, tail = self._start_load()
+                clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
             j.plan_phases(clock, self.scenario.phase_offsets())
             j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
             plan = self._plan_faults()
@@ -139,14 +143,15 @@ class ScenarioRun:
             # every step runs even if an earlier one raised (a failed revert must not leave
             # Locust or the poller running); an unexpected error is raised once all have run
             cleanup = Cleanup()
-            revert_error = cleanup.step("revert", self._revert_all, plan)
-            if revert_error:
-                error = (error + "; " if error else "") + revert_error
-            if locust is not None:
-                cleanup.step("stop Locust", locust.stop)
-            if poller is not None:
-                cleanup.step("stop the registry poller", poller.stop)
-                cleanup.step("save registry.csv", poller.save, self.out / "registry.csv")
+            with j.step("stop"):
+                revert_error = cleanup.step("revert", self._revert_all, plan)
+                if revert_error:
+                    error = (error + "; " if error else "") + revert_error
+                if locust is not None:
+                    cleanup.step("stop Locust", locust.stop)
+                if poller is not None:
+                    cleanup.step("stop the registry poller", poller.stop)
+                    cleanup.step("save registry.csv", poller.save, self.out / "registry.csv")
             self._close_phases()
             if cleanup.errors:
                 error = (error + "; " if error else "") + cleanup.describe()
@@ -371,24 +376,28 @@ class ScenarioRun:
         end_of_load = time.time()
         settle = max([getattr(e, "settle_within", 0) or 0 for e in self.scenario.expect] + [10.0])
         if self.stack is not None and error is None:
-            time.sleep(SCRAPE_GRACE)
-            waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
+            with j.step("scrape_grace"):
+                time.sleep(SCRAPE_GRACE)
+            with j.step("settle_after"):
+                waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
-            self._snapshot_audit("audit_after.json")
+            with j.step("audit_after"):
+                self._snapshot_audit("audit_after.json")
             queries = {
                 **STANDARD_QUERIES,
                 **series_queries(self.scenario.expect),
                 **steady_queries(self.steady),
             }
             prom = PrometheusQuery(self.stack.prometheus_url())
-            collect(
-                prom,
-                queries,
-                (j.started_at or end_of_load) - 2,
-                time.time(),
-                self.out / "prom",
-                j.add_missing,
-            )
+            with j.step("collect"):
+                collect(
+                    prom,
+                    queries,
+                    (j.started_at or end_of_load) - 2,
+                    time.time(),
+                    self.out / "prom",
+                    j.add_missing,
+                )
         if tail is not None:
             tail.poll()
             j.load.requests = tail.stats.requests
@@ -398,18 +407,19 @@ class ScenarioRun:
         if error is None and self.not_steady:
             pass  # the faults were held back: the expectations would judge nothing
         elif error is None:
-            data = RunData.load(self.out, journal=j, facts=self.stack.facts)
-            for result in run_checks(self.scenario.expect, data):
-                j.add_check(result)
-            if self.steady:
-                last = data.phase_window(self.scenario.phases[-1].name)
-                first = min((w.start for w in data.fault_windows()), default=None)
-                if last is not None:
-                    data.windows[WINDOW] = (max(last[0], last[1] - AFTER_WINDOW), last[1])
-                if first is not None:
-                    data.windows[BASELINE] = (data.clock_start, first)
-                for result in run_steady(self.steady, data, "after"):
+            with j.step("checks"):
+                data = RunData.load(self.out, journal=j, facts=self.stack.facts)
+                for result in run_checks(self.scenario.expect, data):
                     j.add_check(result)
+                if self.steady:
+                    last = data.phase_window(self.scenario.phases[-1].name)
+                    first = min((w.start for w in data.fault_windows()), default=None)
+                    if last is not None:
+                        data.windows[WINDOW] = (max(last[0], last[1] - AFTER_WINDOW), last[1])
+                    if first is not None:
+                        data.windows[BASELINE] = (data.clock_start, first)
+                    for result in run_steady(self.steady, data, "after"):
+                        j.add_check(result)
             over = check_overload(data)
             j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
             j.overload.inconclusive = over.verdict == FAIL

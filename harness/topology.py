@@ -444,9 +444,7 @@ def _template_problem(
                     f"{{proxy:{fmt}}}: {service} has {spec.services[service].instances} "
                     f"instances but {target} only {spec.services[target].instances}"
                 )
-        elif index and not (
-            index.isdigit() and 1 <= int(index) <= spec.services[target].instances
-        ):
+        elif index and not (index.isdigit() and 1 <= int(index) <= spec.services[target].instances):
             return (
                 f"{{proxy:{fmt}}}: {target} has instances 1..{spec.services[target].instances}, "
                 f"not {index!r}"

@@ -148,6 +148,50 @@ def _environment(scenarios: list[dict[str, Any]]) -> tuple[dict[str, Any], list[
     return versions, targets
 
 
+STEP_LABELS = {
+    "stack": "start or settle the stack",
+    "settle_before": "wait until no work is in flight",
+    "audit_before": "audit snapshot before",
+    "load_start": "start Locust until every user is spawned",
+    "stop": "revert faults, stop Locust and the poller",
+    "scrape_grace": "wait for the last scrape",
+    "settle_after": "wait until no work is in flight (after)",
+    "audit_after": "audit snapshot after",
+    "collect": "read the series from Prometheus",
+    "checks": "run the checks",
+}
+
+
+def time_budget(scenarios: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the run's time went: the declared phases, each step around them summed over the
+    scenarios (journal ``steps``), and the whole run's wall time; None before any step."""
+    steps: dict[str, float] = {}
+    phases = 0.0
+    for s in scenarios:
+        j = s["journal"]
+        if not j:
+            continue
+        for k, v in (j.get("steps") or {}).items():
+            if isinstance(v, int | float):
+                steps[k] = steps.get(k, 0.0) + float(v)
+        for ph in j.get("phases") or []:
+            phases += float(ph.get("planned_end", 0)) - float(ph.get("planned_start", 0))
+    if not steps:
+        return None
+    wall = None
+    start, end = run.get("started_at"), run.get("ended_at")
+    if isinstance(start, int | float) and isinstance(end, int | float):
+        wall = end - start
+    rows = [(STEP_LABELS.get(k, k), v) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])]
+    return {
+        "phases": phases,
+        "steps": rows,
+        "outside": sum(steps.values()),
+        "wall": wall,
+        "ratio": wall / phases if wall and phases else None,
+    }
+
+
 def _selftest(run_dir: Path) -> dict[str, Any] | None:
     data = read_json(run_dir / "selftest.json")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
@@ -224,6 +268,7 @@ def render_report(run_dir: Path) -> Path:
             versions=versions,
             targets=targets,
             selftest=_selftest(run_dir),
+            budget=time_budget(scenarios, run),
             recovery=recovery,
             figure_columns=FIGURE_COLUMNS,
             generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),

@@ -66,3 +66,13 @@ def test_lookups_fail_loudly() -> None:
         make().fault("f9")
     with pytest.raises(KeyError, match="no phase 'soak'"):
         make().phase("soak")
+
+
+def test_step_times_add_up_even_when_the_step_raises() -> None:
+    j = Journal(run_id="r", scenario=ScenarioInfo(name="s"))
+    with j.step("audit"):
+        pass
+    with pytest.raises(RuntimeError), j.step("audit"):
+        raise RuntimeError("boom")
+    assert set(j.steps) == {"audit"} and 0 <= j.steps["audit"] < 1
+    assert Journal.model_validate(j.to_dict()).steps == j.steps

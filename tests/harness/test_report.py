@@ -548,3 +548,21 @@ def test_a_flaky_scenario_has_its_own_verdict_and_spread(tmp_path):
     )
     assert 'class="v v-flaky">FLAKY' in table and "2/3" in table
     assert "2.00 s" in table and "1.00 s to 4.50 s" in table
+
+
+def testtime_budget_sums_the_steps_of_every_scenario():
+    from harness.report.render import time_budget
+
+    def scenario(steps):
+        phases = [{"name": "a", "planned_start": 0, "planned_end": 10}]
+        return {"journal": {"steps": steps, "phases": phases}}
+
+    budget = time_budget(
+        [scenario({"stack": 2.0, "checks": 0.5}), scenario({"stack": 1.0}), {"journal": None}],
+        {"started_at": 100.0, "ended_at": 126.0},
+    )
+    assert budget["phases"] == 20.0
+    assert budget["steps"] == [("start or settle the stack", 3.0), ("run the checks", 0.5)]
+    assert budget["outside"] == 3.5
+    assert budget["wall"] == 26.0 and budget["ratio"] == pytest.approx(1.3)
+    assert time_budget([scenario({})], {}) is None
