@@ -3,8 +3,8 @@
 One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``,
 ``invariant``), each declaring its expectation model, its checker and the series it reads in a
 ``KIND``; the list below is the registry, and the scenario's expectation union, ``CHECKERS``,
-and the series the runner collects (``series_queries``) come from it. ``overload`` (inconclusive runs) and
-``abort`` (live abort conditions) are used by the runner directly.
+and the series the runner collects (``series_queries``) come from it. ``overload``
+(inconclusive runs) and ``abort`` (live abort conditions) are used by the runner directly.
 """
 
 from __future__ import annotations
