@@ -346,3 +346,55 @@ def test_a_saved_run_is_judged_and_the_terminal_shows_count_and_evidence(folder,
         "      measured: 25 violations",
     ]
     assert lines[3] == "      - violation 0" and lines[-1] == "      - ... and 15 more violations"
+
+
+GRANDCHILD = """\
+import pathlib, subprocess, sys, time
+def f(run):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    pathlib.Path("grandchild.pid").write_text(str(child.pid))
+    time.sleep(60)
+"""
+
+
+def _gone(pid: int, within: float = 3.0) -> bool:
+    """Whether `pid` is dead (a zombie counts: nothing reaps orphans in some containers)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            state = stat.read_text().rsplit(")", 1)[-1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_at_the_timeout_everything_the_function_started_is_killed(folder: Path) -> None:
+    (folder / "spawns.py").write_text(GRANDCHILD)
+    r = judge(folder, "spawns.py:f", params={"timeout": "2s"})
+    assert r.measured == "unknown: running spawns.f did not finish within 2s"
+    pid = int((folder / "grandchild.pid").read_text())
+    assert _gone(pid)
+
+
+def test_ctrl_c_while_the_function_runs_kills_it_and_is_raised(folder, monkeypatch) -> None:
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+    real_wait = subprocess.Popen.wait
+
+    def interrupted(self, timeout=None):
+        if timeout is not None:  # the check's wait: the user presses Ctrl-C
+            started.append(self)
+            raise KeyboardInterrupt
+        return real_wait(self)
+
+    monkeypatch.setattr(subprocess.Popen, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        judge(folder, "user_inv.py:sleepy")
+    assert started and started[0].returncode is not None  # killed and reaped
