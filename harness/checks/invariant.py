@@ -162,16 +162,22 @@ def _spawn(target: Target, mode: str, timeout: float, argument: Any = None) -> A
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The exit status, or None after killing the process group at the timeout."""
+    """The exit status, or None at the timeout. Either way nothing of its session survives."""
     try:
-        return proc.wait(timeout=timeout)
+        status: int | None = proc.wait(timeout=timeout)
     except BaseException:  # the timeout, or Ctrl-C while the user's code runs
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _kill_session(proc.pid)
         proc.wait()
         if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
             raise
-        return None
+        status = None
+    _kill_session(proc.pid)  # whatever the function started and left behind
+    return status
+
+
+def _kill_session(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _tail(path: Path, limit: int = 2000) -> str:

@@ -398,3 +398,9 @@ def test_ctrl_c_while_the_function_runs_kills_it_and_is_raised(folder, monkeypat
     with pytest.raises(KeyboardInterrupt):
         judge(folder, "user_inv.py:sleepy")
     assert started and started[0].returncode is not None  # killed and reaped
+
+
+def test_what_the_function_leaves_running_is_killed_when_it_returns(folder: Path) -> None:
+    (folder / "leaves.py").write_text(GRANDCHILD.replace("    time.sleep(60)\n", "    return []\n"))
+    assert judge(folder, "leaves.py:f").verdict == PASS
+    assert _gone(int((folder / "grandchild.pid").read_text()))
