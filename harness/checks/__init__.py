@@ -1,10 +1,10 @@
 """Pure checkers over recorded run data, and the check kind registry.
 
-One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``), each
-declaring its expectation model, its checker and the series it reads in a ``KIND``; the list
-below is the registry, and the scenario's expectation union, ``CHECKERS``, and the series the
-runner collects (``series_queries``) come from it. ``overload`` (inconclusive runs) and
-``abort`` (live abort conditions) are used by the runner directly.
+One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``,
+``invariant``), each declaring its expectation model, its checker and the series it reads in a
+``KIND``; the list below is the registry, and the scenario's expectation union, ``CHECKERS``,
+and the series the runner collects (``series_queries``) come from it. ``overload``
+(inconclusive runs) and ``abort`` (live abort conditions) are used by the runner directly.
 """
 
 from __future__ import annotations
@@ -17,12 +17,21 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Discriminator, TypeAdapter, ValidationError
 
-from harness.checks import breaker, discovery, promql, saga, slo, steady
+from harness.checks import breaker, discovery, invariant, promql, saga, slo, steady
 from harness.checks.base import UNKNOWN, CheckResult, RunData
 from harness.checks.kind import CheckKind
 
 CHECK_KINDS: dict[str, CheckKind] = {
-    k.name: k for k in (saga.KIND, breaker.KIND, discovery.KIND, slo.KIND, promql.KIND, steady.KIND)
+    k.name: k
+    for k in (
+        saga.KIND,
+        breaker.KIND,
+        discovery.KIND,
+        slo.KIND,
+        promql.KIND,
+        invariant.KIND,
+        steady.KIND,
+    )
 }
 CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}
 EXPECT_MODELS: dict[str, type] = {n: k.model for n, k in CHECK_KINDS.items()}

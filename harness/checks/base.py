@@ -109,6 +109,7 @@ class RunData:
     missing: dict[str, str] = field(default_factory=dict)  # file -> why it is absent
     # named windows besides the phases (the steady-state check's), looked up like phases
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    directory: Path | None = None  # the scenario's run folder, when read from files
 
     @property
     def lease_ttl(self) -> float:
@@ -173,6 +174,7 @@ class RunData:
             audit_after=audits.get("audit_after"),
             facts=facts,
             missing=missing,
+            directory=d,
         )
 
     # ------------------------------------------------------------------ access

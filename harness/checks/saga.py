@@ -2,7 +2,8 @@
 
 Reads the audit snapshots taken before and after the scenario and checks only what changed in
 between, so a reused stack's history does not count. Payloads read (extra fields are ignored;
-timestamps are unix seconds or ISO-8601 strings)::
+timestamps are unix seconds or ISO-8601 strings; the contract, with the fields each needs, is
+``docs/audit.schema.json``)::
 
     orders:    {"orders": [{"id", "saga_id", "sku", "quantity", "customer", "amount", "state",
                             "reason", "created_at", "updated_at",
@@ -336,5 +337,6 @@ KIND = CheckKind(
     model=SagaConsistencyExpect,
     check=check,
     series=("sagas_in_flight",),
-    data="the audits before and after (`audit_before.json`, `audit_after.json`)",
+    data="the audits before and after (`audit_before.json`, `audit_after.json`) in the format "
+    "of `docs/audit.schema.json`",
 )

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from harness.checks.invariant import problems as invariant_problems
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
 from harness.facts import TopologyFacts, link_port, norm_link, service_of, split_link
@@ -17,6 +18,7 @@ from harness.faults.kinds.partition import PartitionFault
 from harness.scenario.expectations import (
     BreakerExpect,
     DiscoveryExpect,
+    InvariantExpect,
     PromqlExpect,
     SloExpect,
 )
@@ -170,6 +172,9 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
         out.append((loc, "steady belongs in steady_state"))
     if isinstance(e, SloExpect) and phase is None:
         out.append(((*loc, "phase"), "missing required field"))
+    if isinstance(e, InvariantExpect):
+        # imports the user's module in a process of its own, bounded (harness/checks/invariant.py)
+        out += [((*loc, "function"), msg) for msg in invariant_problems(e, scenario.source)]
     if phase is not None and phase not in phases:
         out.append(((*loc, "phase"), f"unknown phase {phase!r}; phases: {', '.join(phases)}"))
     if isinstance(e, BreakerExpect):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.checks import EXPECT_ADAPTER, EXPECT_MODELS, Expectation, ExpectEntry
 from harness.checks.breaker import BreakerExpect
 from harness.checks.discovery import DiscoveryExpect
+from harness.checks.invariant import InvariantExpect
 from harness.checks.promql import PromqlExpect
 from harness.checks.saga import SagaConsistencyExpect
 from harness.checks.slo import SloExpect
@@ -22,6 +23,7 @@ __all__ = [
     "DiscoveryExpect",
     "ExpectEntry",
     "Expectation",
+    "InvariantExpect",
     "PromqlExpect",
     "SagaConsistencyExpect",
     "SloExpect",

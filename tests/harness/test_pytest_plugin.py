@@ -50,6 +50,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
         "latency-orders-payments.yaml",
         "partition-orders-inventory.yaml",
         "crash-payments.yaml",
+        "invariants.py",  # latency-orders-payments's invariant checks
     ):
         shutil.copy(REPO / "scenarios" / name, scen / name)
     pytester.makeini("[pytest]\nstrict_markers = true\nmarkers =\n    smoke: short\n")

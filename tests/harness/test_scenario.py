@@ -273,8 +273,9 @@ def test_json_schema_describes_the_file_format() -> None:
     assert {"name", "load", "phases", "faults", "expect", "abort", "steady_state"} <= set(props)
     entry = props["expect"]["items"]["oneOf"]
     assert {next(iter(e["properties"])) for e in entry} == {
-        "saga_consistency", "breaker", "discovery", "slo", "promql",
+        "saga_consistency", "breaker", "discovery", "slo", "promql", "invariant",
     }  # fmt: skip
+    assert "pattern" in schema["$defs"]["InvariantExpect"]["properties"]["function"]
     assert "type" not in schema["$defs"]["BreakerExpect"]["properties"]
     assert schema["$defs"]["LatencyFault"]["properties"]["latency"]["anyOf"][0]["type"] == "string"
     assert schema["$defs"]["Load"]["additionalProperties"] is False
