@@ -21,7 +21,7 @@ from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
-from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.metrics import PrometheusQuery, collect
 from harness.progress import Progress
 from harness.redact import redact_env
 from harness.scenario import fault_params, fault_target, markers
@@ -117,6 +117,8 @@ class ScenarioRun:
             poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
+            for what, why in self.stack.unmapped().items():
+                j.add_missing(what, why)
             locust, tail = self._start_load()
             clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
             j.plan_phases(clock, self.scenario.phase_offsets())
@@ -285,7 +287,7 @@ class ScenarioRun:
         d = self.out / "steady-before"
         d.mkdir(exist_ok=True)
         prom = PrometheusQuery(self.stack.prometheus_url())
-        queries = {**STANDARD_QUERIES, **steady_queries(self.steady)}
+        queries = {**self.stack.series_queries(), **steady_queries(self.steady)}
         collect(prom, queries, clock - 2, t0, d / "prom", lambda what, why: None)
         if (self.out / "requests.jsonl").exists():
             shutil.copyfile(self.out / "requests.jsonl", d / "requests.jsonl")
@@ -376,7 +378,7 @@ class ScenarioRun:
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
             self._snapshot_audit("audit_after.json")
             queries = {
-                **STANDARD_QUERIES,
+                **self.stack.series_queries(),
                 **series_queries(self.scenario.expect),
                 **steady_queries(self.steady),
             }

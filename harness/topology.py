@@ -18,6 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
 from harness.facts import SteadyParams
+from harness.profile import Profile
+from harness.profile import cross_check as profile_cross_check
 from harness.settings import REPO_ROOT
 from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
@@ -89,6 +91,8 @@ class Topology:
     path: Path | None = None
     # the default steady-state hypothesis's parameters; None: scenarios get none by default
     steady: dict[str, Any] | None = None
+    # what the generic checks read, in the target's own names (harness/profile.py)
+    profile: Profile = field(default_factory=Profile)
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -216,6 +220,10 @@ class TopologyFile(_Strict):
         default="none",
         description="the steady-state hypothesis every scenario on this target gets",
     )
+    profile: Profile = Field(
+        default_factory=Profile,
+        description="what the generic checks read, in the target's own names",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -272,6 +280,7 @@ def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
                             f"known: {', '.join(sorted(TEMPLATE_VARS))}, {{proxy:SERVICE}}",
                         )
                     )
+    found += profile_cross_check(spec.profile, spec.services, spec.registry, spec.steady_state)
     return found
 
 
@@ -315,6 +324,7 @@ def load_topology(path: str | Path) -> Topology:
         steady=None
         if spec.steady_state == "none"
         else spec.steady_state.model_dump(exclude_defaults=True),
+        profile=spec.profile,
     )
 
 

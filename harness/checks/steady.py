@@ -8,8 +8,9 @@ first fault) to compare the after-window's p99 against. Parts, each switchable:
 - error rate of the requests that started and ended in the window <= ``max_error_rate``;
 - p99 <= ``max_p99`` and, after recovery, <= ``p99_margin`` x the baseline's p99 (+ 50 ms, a
   scheduling floor so a 10 ms baseline does not make 31 ms a failure);
-- every breaker closed at the end of the window (``breaker_state``, last sample; a system that
-  exports no breaker at all has none open);
+- every breaker closed at the end of the window (``breaker_state``, last sample; a target whose
+  mapped breaker series has no sample has none open; one whose profile maps none is "unknown":
+  a system without breakers says ``breakers_closed: false``);
 - every running instance in the registry at its last poll, and seen by each of its callers
   (``discovery_seen``, last sample). An instance that a fault still holds down at the end of
   the window (crash or stop not yet restarted, pause not yet resumed) is not expected.
@@ -134,9 +135,17 @@ def _last(frame: pd.DataFrame, end: float, keys: list[str]) -> pd.DataFrame:
 
 def _breakers(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
     frame = data.series("breaker_state")
+    unmapped = data.unmapped("breaker_state")
+    if unmapped is not None:
+        # nothing to judge: a system without breakers says `breakers_closed: false`
+        result.evidence.append(
+            f"breakers not measured ({unmapped}); a system without breakers says "
+            "`breakers_closed: false`"
+        )
+        return UNKNOWN
     if frame is None:
-        # No breaker exported: none can be open. Steady state is about health, and a system
-        # without breakers is not sick; whether it should have them is the breaker check's.
+        # Mapped, yet no breaker exported: none can be open. Steady state is about health; a
+        # bug that leaves no breaker at all is the breaker check's to catch.
         measured.append(f"no breaker exported ({data.why_missing('breaker_state')})")
         return PASS
     keys = [c for c in ("instance", "caller", "callee_instance") if c in frame.columns]
