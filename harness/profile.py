@@ -28,12 +28,15 @@ Prometheus' ``instance`` label is the instance name in every series (the stack r
 from __future__ import annotations
 
 import builtins
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+from harness.facts import known_metric, promql_metric_names
 
 _LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$"
 _KEY = r"^[a-z][a-z0-9_]{0,62}$"
@@ -318,6 +321,15 @@ def cross_check(profile: Profile, services: dict[str, Any], registry: str,
                 else f"starts with a prefix kept for promql expectations {RESERVED_PREFIXES}"
             )
             found.append(((*at, "series", key), f"key {key!r} {why}; name the series otherwise"))
+    known_metrics = profile.known_metrics()
+    if known_metrics is not None:
+        for loc, query in _queries_at(profile):
+            for name in promql_metric_names(query):
+                if not known_metric(name, known_metrics):
+                    close = difflib.get_close_matches(name, sorted(known_metrics), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    found.append(((*at, *loc), f"unknown metric {name!r}{hint}; not in "
+                                  "profile.metrics"))  # fmt: skip
     if profile.registry is not None and registry != "etcd":
         found.append(((*at, "registry"), "a registry layout needs `registry: etcd`"))
     for key, value in profile.compose.env.items():
@@ -350,3 +362,20 @@ def cross_check(profile: Profile, services: dict[str, Any], registry: str,
                           "needs profile.discovery.seen (each caller's view of its callees); "
                           "say `registered: false` otherwise"))  # fmt: skip
     return found
+
+
+def _queries_at(profile: Profile) -> list[tuple[tuple[str, ...], str]]:
+    """(location under profile, PromQL) for every query the profile holds."""
+    out = [(("series", key), q) for key, q in profile.series.items()]
+    b = profile.breaker
+    if b.state is not None:
+        out.append((("breaker", "state", "query"), b.state.query))
+    if b.transitions is not None:
+        out.append((("breaker", "transitions", "query"), b.transitions.query))
+    if profile.calls is not None:
+        out.append((("calls", "query"), profile.calls.query))
+    if profile.discovery.seen is not None:
+        out.append((("discovery", "seen", "query"), profile.discovery.seen.query))
+    if profile.event_loop_lag is not None:
+        out.append((("event_loop_lag",), profile.event_loop_lag))
+    return out

@@ -296,6 +296,12 @@ def test_without_a_registry_and_without_up_discovery_is_unknown() -> None:
             "t.yaml:7: profile.compose.env.HOST: unknown template variable {hostname}",
         ),
         (
+            "profile:\n  metrics: [cb_state]\n  breaker: {state: {query: 'max(cb_stat)', "
+            "open: 1}}\n",
+            "t.yaml:8: profile.breaker.state.query: unknown metric 'cb_stat' (did you mean "
+            "'cb_state'?); not in profile.metrics",
+        ),
+        (
             "steady_state: {max_error_rate: 0.01, registered: false}\n",
             "t.yaml:6: steady_state.breakers_closed: needs profile.breaker.state",
         ),
