@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from harness.facts import known_metric, promql_metric_names
 
@@ -67,6 +75,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _distinct(model: BaseModel, *names: str) -> None:
+    """Refuse two of `names` (fields of `model`, None skipped) with the same value."""
+    seen: dict[Any, str] = {}
+    for name in names:
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if value in seen:
+            raise ValueError(f"{seen[value]} and {name} are both {value!r}; they must differ")
+        seen[value] = name
+
+
 class BreakerState(_Strict):
     """A gauge per breaker: which of its values mean open and half-open (any other: closed)."""
 
@@ -75,6 +95,11 @@ class BreakerState(_Strict):
     half_open: Number | None = Field(
         default=None, description="its value while half-open; absent: the breaker has none"
     )
+
+    @model_validator(mode="after")
+    def _values_differ(self) -> BreakerState:
+        _distinct(self, "open", "half_open")
+        return self
 
 
 class BreakerTransitions(_Strict):
@@ -85,6 +110,11 @@ class BreakerTransitions(_Strict):
     open: StrictStr = Field(default="open", description="its value for a move to open")
     half_open: StrictStr = Field(default="half_open", description="... to half-open")
     closed: StrictStr = Field(default="closed", description="... to closed")
+
+    @model_validator(mode="after")
+    def _values_differ(self) -> BreakerTransitions:
+        _distinct(self, "open", "half_open", "closed")
+        return self
 
 
 class Breaker(_Strict):
@@ -99,6 +129,16 @@ class Breaker(_Strict):
     transitions: BreakerTransitions | None = Field(
         default=None, description="absent: transitions are read from the state gauge alone"
     )
+
+    @model_validator(mode="after")
+    def _labels_differ(self) -> Breaker:
+        _distinct(self, "caller", "callee", "callee_instance")
+        if self.transitions is not None:
+            ends = (self.caller, self.callee, self.callee_instance)
+            if self.transitions.to_state in ends:
+                raise ValueError(f"transitions.to_state {self.transitions.to_state!r} is also "
+                                 "a caller / callee label")  # fmt: skip
+        return self
 
 
 class Calls(_Strict):
@@ -117,6 +157,12 @@ class Calls(_Strict):
         "callee); absent: every call counts as reaching it",
     )
 
+    @model_validator(mode="after")
+    def _distinct_names(self) -> Calls:
+        _distinct(self, "caller", "callee", "callee_instance", "outcome")
+        _distinct(self, "ok", "rejected")
+        return self
+
 
 class Seen(_Strict):
     """A gauge per (caller, callee instance), > 0 while the caller's discovery sees it."""
@@ -124,6 +170,11 @@ class Seen(_Strict):
     query: PromQL
     caller: Label = "caller"
     callee_instance: Label = "callee_instance"
+
+    @model_validator(mode="after")
+    def _labels_differ(self) -> Seen:
+        _distinct(self, "caller", "callee_instance")
+        return self
 
 
 class Discovery(_Strict):

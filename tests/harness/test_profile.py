@@ -302,6 +302,15 @@ def test_without_a_registry_and_without_up_discovery_is_unknown() -> None:
             "'cb_state'?); not in profile.metrics",
         ),
         (
+            "profile:\n  breaker: {transitions: {query: x, open: o, half_open: o}}\n",
+            "t.yaml:7: profile.breaker.transitions: open and half_open are both 'o'; they must "
+            "differ",
+        ),
+        (
+            "profile:\n  calls: {query: x, caller: a, callee: a}\n",
+            "t.yaml:7: profile.calls: caller and callee are both 'a'; they must differ",
+        ),
+        (
             "steady_state: {max_error_rate: 0.01, registered: false}\n",
             "t.yaml:6: steady_state.breakers_closed: needs profile.breaker.state",
         ),
