@@ -31,9 +31,8 @@ import builtins
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,6 +44,9 @@ from pydantic import (
 )
 
 from harness.facts import known_metric, promql_metric_names
+
+if TYPE_CHECKING:  # pandas is imported by whoever hands a frame in, not by topology loading
+    import pandas as pd
 
 _LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$"
 _KEY = r"^[a-z][a-z0-9_]{0,62}$"
