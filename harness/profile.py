@@ -410,7 +410,7 @@ def cross_check(profile: Profile, services: dict[str, Any], registry: str,
             found.append((("steady_state", "registered"),
                           "needs profile.registry (where instances register in etcd); "
                           "say `registered: false` otherwise"))  # fmt: skip
-        if steady.registered and profile.discovery.seen is None:
+        if steady.registered and registry == "etcd" and profile.discovery.seen is None:
             found.append((("steady_state", "registered"),
                           "needs profile.discovery.seen (each caller's view of its callees); "
                           "say `registered: false` otherwise"))  # fmt: skip

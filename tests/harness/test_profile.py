@@ -327,3 +327,25 @@ def test_validate_refuses_a_bad_profile_with_exit_2(tmp_path, capsys):
     path = _topology(tmp_path, "profile:\n  event_loop_lag: ''\n", "registry: none\n")
     assert main(["validate", str(path)]) == 2
     assert "t.yaml:7: profile.event_loop_lag" in capsys.readouterr().err
+
+
+def test_steady_without_a_registry_wants_every_running_instance_scraped() -> None:
+    from harness.checks.steady import WINDOW, SteadyExpect
+    from harness.checks.steady import check as steady_check
+
+    facts = TopologyFacts(services={"db": ["db-1", "db-2"]}, links=[], registry="none")
+    up = pd.concat([series([(t, 1) for t in range(-2, 10)], instance="db-1"),
+                    series([(t, 1 if t < 6 else 0) for t in range(-2, 10)], instance="db-2")],
+                   ignore_index=True)  # fmt: skip
+    missing = {"prom/discovery_seen.csv": Profile().why_unmapped("discovery_seen")}
+    d = RunData(journal=journal(), prom={"up": up}, requests=requests(), facts=facts,
+                missing=missing)  # fmt: skip
+    d.windows[WINDOW] = (T0, T0 + 5)
+    e = SteadyExpect(breakers_closed=False)
+    ok = steady_check(e, d)
+    assert ok.verdict == "pass", ok.evidence
+    assert "2/2 instances scraped" in ok.measured
+    d.windows[WINDOW] = (T0 + 2, T0 + 8)
+    bad = steady_check(e, d)
+    assert bad.verdict == "fail"
+    assert "not scraped (up) at +8.0 s: db-2" in bad.evidence
