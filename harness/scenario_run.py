@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.checks import CHECK_KINDS
 from harness.checks.steady import (
     AFTER_WINDOW,
     BASELINE,
@@ -117,14 +118,15 @@ class ScenarioRun:
             poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
-            for what, why in self.stack.unmapped().items():
-                j.add_missing(what, why)
             locust, tail = self._start_load()
             clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
             j.plan_phases(clock, self.scenario.phase_offsets())
             j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
             plan = self._plan_faults()
             self.steady = hypothesis(self.scenario, self.stack.facts)
+            kinds = {e.type for e in [*self.scenario.expect, *self.steady]}
+            for what, why in self.stack.unmapped(kinds & set(CHECK_KINDS)).items():
+                j.add_missing(what, why)
             self._save()
             aborted = self._loop(clock, plan, tail)
         except KeyboardInterrupt:

@@ -7,6 +7,7 @@ snapshots, "no saga in flight" waits, the registry poller and the fault driver.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -213,11 +214,13 @@ class TargetStack:
         """The series every run collects: what the target profile maps, and ``up``."""
         return self.topology.profile.queries()
 
-    def unmapped(self) -> dict[str, str]:
-        """Recorded file -> why it is not collected, for what the checks read but the target
-        profile does not map (the checks then say "unknown" with that reason)."""
+    def unmapped(self, kinds: Iterable[str] | None = None) -> dict[str, str]:
+        """Recorded file -> why it is not collected, for what the checks of `kinds` (default:
+        every kind) and the overload check read but the target profile does not map (those
+        checks then say "unknown" with that reason)."""
         profile = self.topology.profile
-        needed = {k for kind in CHECK_KINDS.values() for k in kind.series} | {"event_loop_lag"}
+        wanted = CHECK_KINDS if kinds is None else {k: CHECK_KINDS[k] for k in kinds}
+        needed = {k for kind in wanted.values() for k in kind.series} | {"event_loop_lag"}
         out = {}
         for key in sorted(needed):
             why = profile.why_unmapped(key)

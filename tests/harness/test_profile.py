@@ -173,6 +173,8 @@ def test_a_target_stack_notes_what_its_profile_does_not_map(tmp_path: Path) -> N
         "not mapped: the target profile's series has no 'sagas_in_flight'"
     )
     assert notes["registry.csv"].startswith("not polled")
+    # only what the scenario's checks (and the overload check) read
+    assert set(stack.unmapped({"slo"})) == {"prom/event_loop_lag.csv", "registry.csv"}
     assert stack.registry_poller() is None
     assert set(stack.series_queries()) == {"up"}
 
