@@ -199,19 +199,15 @@ def build_fault(stack: StackBackend, args: argparse.Namespace) -> Any:
         params[flag.param] = value * flag.scale if flag.scale is not None else value
     if kind.scope == "link":
         if len(target) != 1 or "->" not in target[0]:
-            raise InputInvalid(
-                f"fault {kind.name} needs one link like orders->payments, got {target}"
-            )
+            raise InputInvalid(f"fault {kind.name} needs one link like api->ledger, got {target}")
         params["link"] = target[0]
     elif kind.scope == "groups":
         if len(target) < 2:
-            raise InputInvalid(
-                f"fault {kind.name} needs two groups, e.g. 'orders payments,inventory'"
-            )
+            raise InputInvalid(f"fault {kind.name} needs two groups, e.g. 'api ledger,db'")
         params["groups"] = [g.split(",") for g in target]
     elif kind.scope == "instance":
         if len(target) != 1:
-            raise InputInvalid(f"fault {kind.name} needs one instance, e.g. payments-1")
+            raise InputInvalid(f"fault {kind.name} needs one instance, e.g. ledger-1")
         params["instance"] = target[0]
     return kind.driver(stack, **params)
 

@@ -1,6 +1,7 @@
 """docker-compose.yml generated from a topology: the same stack as the native default.
 
-One container per instance (built from target_system/Dockerfile), Toxiproxy (its proxies from
+One container per instance (the image and Dockerfile the target profile's ``compose`` names,
+with its extra env), Toxiproxy (its proxies from
 a generated config file), Prometheus (config generated the same way as natively), etcd, and a
 Locust master and worker. Every service-to-service link goes through Toxiproxy exactly as in
 the native stack; every published port binds to 127.0.0.1.
@@ -139,12 +140,16 @@ def compose_file(topology: Topology) -> dict[str, Any]:
                 "links_json": links,
             },
         )
-        env["SHOP_HOST"] = "0.0.0.0"
-        env["SHOP_ADVERTISE"] = f"{inst.name}:{SERVICE_PORT}"
+        extra = topology.profile.compose
+        for key, value in extra.env.items():
+            env[key] = value.replace("{instance}", inst.name).replace("{port}", str(SERVICE_PORT))
         volumes[f"{inst.service}-data"] = {}
+        build = (
+            {"build": {"context": ".", "dockerfile": extra.dockerfile}} if extra.dockerfile else {}
+        )
         services[inst.name] = {
-            "build": {"context": ".", "dockerfile": "target_system/Dockerfile"},
-            "image": "stormproof-shop:local",
+            **build,
+            "image": extra.image or f"stormproof-{topology.name}:local",
             "environment": env,
             "volumes": [f"{inst.service}-data:/data/{inst.service}"],
             "ports": [f"127.0.0.1:{PORTS.instances_from + n}:{SERVICE_PORT}"],

@@ -13,7 +13,7 @@
 A resilience property that did not hold is not an exception: it is a check result with verdict
 "fail" (``harness.checks.base.CheckResult``), and the scenario's verdict says so.
 
-Messages say what, then which: "unknown link 'orders->paymnts' in x.yaml:12; known: ...".
+Messages say what, then which: "unknown link 'api->ledgr' in x.yaml:12; known: ...".
 Foreign errors are mapped at the boundary with ``raise ... from exc``.
 """
 

@@ -7,6 +7,7 @@ files are read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,3 +92,34 @@ def service_of(instance: str) -> str:
     """The service of an instance; instance names are `<service>-<index>` (architecture.md)."""
     base, _, idx = instance.rpartition("-")
     return base if base and idx.isdigit() else instance
+
+
+# ---------------------------------------------------------------------------- PromQL names
+
+_PROMQL_WORDS_TEXT = (
+    "by without on ignoring group_left group_right bool offset and or unless inf nan "
+    "sum min max avg count stddev stdvar topk bottomk quantile count_values"
+)
+_PROMQL_WORDS = frozenset(_PROMQL_WORDS_TEXT.split())
+_METRIC_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
+
+
+def promql_metric_names(query: str) -> list[str]:
+    """Metric names a PromQL query selects (best effort: strings, labels and ranges stripped)."""
+    q = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', "", query)
+    q = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", q)
+    q = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", q)
+    names = []
+    for m in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)\s*(\()?", q):
+        word, call = m.group(1), m.group(2)
+        if call or word.lower() in _PROMQL_WORDS or re.fullmatch(r"\d+[smhdwy]", word):
+            continue
+        names.append(word)
+    return names
+
+
+def known_metric(name: str, metrics: set[str]) -> bool:
+    """Whether `name` is one of `metrics`, or a histogram / counter series of one."""
+    if name in metrics:
+        return True
+    return any(name.endswith(s) and name[: -len(s)] in metrics for s in _METRIC_SUFFIXES)

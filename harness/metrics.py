@@ -16,21 +16,7 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from harness.errors import InfraUnavailable
-
-# The series every run collects, by the key the checkers and the report read.
-STANDARD_QUERIES: dict[str, str] = {
-    "breaker_state": "shop_breaker_state",
-    "breaker_transitions": "shop_breaker_transitions_total",
-    "outbound_requests": "shop_outbound_requests_total",
-    "sagas_in_flight": "shop_sagas_in_flight",
-    "sagas_total": "shop_sagas_total",
-    "discovery_seen": "shop_discovery_instance_seen",
-    "discovery_instances": "shop_discovery_instances",
-    "event_loop_lag": "shop_event_loop_lag_seconds",
-    "http_requests": "shop_http_requests_total",
-    "retries": "shop_retries_total",
-    "up": "up",
-}
+from harness.profile import SeriesQuery
 
 
 class PrometheusQuery:
@@ -80,21 +66,27 @@ def to_frame(result: list[dict]) -> pd.DataFrame:
 
 def collect(
     prom: PrometheusQuery,
-    queries: dict[str, str],
+    queries: dict[str, str | SeriesQuery],
     start: float,
     end: float,
     out_dir: Path,
     on_missing: Callable[[str, str], None],
 ) -> dict[str, pd.DataFrame]:
-    """Run every query over [start, end] and save ``prom/<key>.csv``; report failures."""
+    """Run every query over [start, end] and save ``prom/<key>.csv``; report failures.
+
+    A :class:`SeriesQuery` (the target profile's) is saved in the canonical labels and values.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     frames: dict[str, pd.DataFrame] = {}
-    for key, query in queries.items():
+    for key, spec in queries.items():
+        query = spec.promql if isinstance(spec, SeriesQuery) else spec
         try:
             frame = prom.range(query, start, end)
         except InfraUnavailable as exc:
             on_missing(f"prom/{key}.csv", str(exc))
             continue
+        if isinstance(spec, SeriesQuery):
+            frame = spec.normalize(frame)
         frame.to_csv(out_dir / f"{key}.csv", index=False)
         frames[key] = frame
         if frame.empty:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.checks import CHECK_KINDS
 from harness.checks.steady import (
     AFTER_WINDOW,
     BASELINE,
@@ -21,7 +22,7 @@ from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
-from harness.metrics import STANDARD_QUERIES, PrometheusQuery, collect
+from harness.metrics import PrometheusQuery, collect
 from harness.progress import Progress
 from harness.redact import redact_env
 from harness.scenario import fault_params, fault_target, markers
@@ -127,6 +128,9 @@ class ScenarioRun:
             j.event("load", f"all {self.scenario.load.max_users} users spawned; clock started")
             plan = self._plan_faults()
             self.steady = hypothesis(self.scenario, self.stack.facts)
+            kinds = {e.type for e in [*self.scenario.expect, *self.steady]}
+            for what, why in self.stack.unmapped(kinds & set(CHECK_KINDS)).items():
+                j.add_missing(what, why)
             self._save()
             aborted = self._loop(clock, plan, tail)
         except KeyboardInterrupt:
@@ -290,7 +294,7 @@ class ScenarioRun:
         d = self.out / "steady-before"
         d.mkdir(exist_ok=True)
         prom = PrometheusQuery(self.stack.prometheus_url())
-        queries = {**STANDARD_QUERIES, **steady_queries(self.steady)}
+        queries = {**self.stack.series_queries(), **steady_queries(self.steady)}
         collect(prom, queries, clock - 2, t0, d / "prom", lambda what, why: None)
         if (self.out / "requests.jsonl").exists():
             shutil.copyfile(self.out / "requests.jsonl", d / "requests.jsonl")
@@ -384,7 +388,7 @@ class ScenarioRun:
             with j.step("audit_after"):
                 self._snapshot_audit("audit_after.json")
             queries = {
-                **STANDARD_QUERIES,
+                **self.stack.series_queries(),
                 **series_queries(self.scenario.expect),
                 **steady_queries(self.steady),
             }

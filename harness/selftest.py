@@ -1,7 +1,9 @@
-"""``stormproof selftest``: switch on each known bug of the bundled shop and prove it is caught.
+"""``stormproof selftest``: switch on each known bug of the bundled target and prove it is caught.
 
-For each bug, the scenarios that bear on it run against a stack started with that bug on
-(``SHOP_BUGS=<bug>``); the correct target runs the same scenarios once. The detection matrix
+The bugs, the scenarios that bear on each and the env var that switches one on are the target
+profile's ``bugs`` (target_system/topology.yaml). For each bug, its scenarios run against a
+stack started with that bug on (``<env>=<bug>``); the correct target runs the same scenarios
+once. The detection matrix
 (bug x scenario -> caught, by which check, with what evidence) is printed, saved as
 ``selftest.json`` beside the run's report, and rendered into the HTML report.
 """
@@ -14,28 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputInvalid
+from harness.profile import Bugs
 from harness.settings import Settings, add_backend_options
+from harness.topology import bundled_topology_path, load_topology
 
-# Which bundled scenarios bear on which bug (selftest --all runs every scenario for every bug).
-BUG_SCENARIOS: dict[str, list[str]] = {
-    "no_compensation": ["latency-orders-payments"],
-    "double_charge": ["blackhole-payments"],
-    "breaker_disabled": ["latency-orders-payments"],
-    "breaker_stuck_open": ["latency-orders-payments"],
-    "retry_storm": ["jitter-timeouts-orders-payments"],
-    "stale_discovery": ["crash-payments"],
-    "no_redrive": ["crash-orders-redrive"],
-    "lease_not_renewed": ["registry-outage"],
-    "no_call_timeout": ["blackhole-payments"],
-    "compensation_gives_up": ["blackhole-shipping-response"],
-    "reserve_not_idempotent": ["blackhole-inventory-response"],
-    "breaker_per_service": ["pause-payments"],
-}
 CORRECT = "correct"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("selftest", help="prove every known bug of the shop is caught")
+    p = sub.add_parser("selftest", help="prove every known bug of the bundled target is caught")
     p.add_argument("--scenarios", default="scenarios", help="directory of bundled scenarios")
     p.add_argument("--bug", action="append", help="only these bugs (repeatable)")
     p.add_argument("--all", action="store_true", help="run every scenario against every bug")
@@ -44,12 +33,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_selftest)
 
 
-def plan(scenarios: dict[str, Any], bugs: list[str], run_all: bool) -> list[tuple[str, Any]]:
+def known_bugs(topology: Path | None = None) -> Bugs:
+    """The target profile's known bugs (the bundled target's by default)."""
+    path = topology or bundled_topology_path()
+    bugs = load_topology(path).profile.bugs
+    if bugs is None:
+        raise InputInvalid(f"{path}: profile.bugs: none listed; selftest has nothing to run")
+    return bugs
+
+
+def plan(
+    scenarios: dict[str, Any], bugs: list[str], run_all: bool, known: Bugs
+) -> list[tuple[str, Any]]:
     """(bug or 'correct', scenario) pairs to run, the correct target first."""
     names = set()
     pairs: list[tuple[str, Any]] = []
     for bug in bugs:
-        wanted = sorted(scenarios) if run_all else BUG_SCENARIOS[bug]
+        wanted = sorted(scenarios) if run_all else known.scenarios[bug]
         missing = [n for n in wanted if n not in scenarios]
         if missing:
             raise InputInvalid(f"selftest: bug {bug} needs scenarios {missing}; not found")
@@ -59,11 +59,12 @@ def plan(scenarios: dict[str, Any], bugs: list[str], run_all: bool) -> list[tupl
     return [(CORRECT, scenarios[n]) for n in sorted(names)] + pairs
 
 
-def variant(scenario: Any, bug: str) -> Any:
+def variant(scenario: Any, bug: str, env_var: str) -> Any:
+    """`scenario` on a target with `bug` switched on through `env_var`."""
     if bug == CORRECT:
         return scenario
     env = dict(scenario.target_env)
-    env["SHOP_BUGS"] = bug
+    env[env_var] = bug
     copy = scenario.model_copy(update={"name": f"{scenario.name}--{bug}", "target_env": env})
     copy._source = scenario.source
     copy._line = scenario.line
@@ -89,12 +90,13 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from harness.runner import Engine, install_interrupt_handler
     from harness.targets import check_backend, load_scenarios
 
-    bugs = args.bug or list(BUG_SCENARIOS)
-    unknown = [b for b in bugs if b not in BUG_SCENARIOS]
+    known = known_bugs()
+    bugs = args.bug or list(known.scenarios)
+    unknown = [b for b in bugs if b not in known.scenarios]
     if unknown:
-        raise InputInvalid(f"unknown bug {unknown}; known: {', '.join(BUG_SCENARIOS)}")
+        raise InputInvalid(f"unknown bug {unknown}; known: {', '.join(known.scenarios)}")
     scenarios = {s.name: s for s in load_scenarios([args.scenarios])}
-    pairs = plan(scenarios, bugs, args.all)
+    pairs = plan(scenarios, bugs, args.all, known)
     settings = Settings().with_backend(args.backend, args.compose_project)
     check_backend(settings)
     install_interrupt_handler()
@@ -104,7 +106,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     try:
         for i, (bug, scenario) in enumerate(pairs, 1):
             engine.progress.say(f"[{i}/{len(pairs)}] {bug}: {scenario.name}")
-            journal = engine.run_scenario(variant(scenario, bug))
+            journal = engine.run_scenario(variant(scenario, bug, known.env))
             cells.append(cell(bug, scenario.name, journal))
             _save(out, bugs, pairs, cells)
     finally:

@@ -7,6 +7,7 @@ snapshots, "no saga in flight" waits, the registry poller and the fault driver.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,44 +16,18 @@ from typing import Any
 import httpx
 
 from harness.backend import ProcessEntry, StackBackend
+from harness.checks import CHECK_KINDS
 from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.faults.kinds import FAULT_KINDS
 from harness.membership import RegistryPoller
+from harness.profile import SeriesQuery
 from harness.redact import redact_env
 from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
 from harness.selection import expand_paths
 from harness.settings import Settings
 from harness.topology import Topology, bundled_topology_path, load_topology
-
-TERMINAL = {"COMPLETED", "CANCELLED"}
-SHOP_METRICS = {
-    "shop_sagas_total",
-    "shop_sagas_in_flight",
-    "shop_saga_compensations_total",
-    "shop_breaker_state",
-    "shop_breaker_transitions_total",
-    "shop_breaker_last_transition_timestamp_seconds",
-    "shop_outbound_requests_total",
-    "shop_outbound_request_duration_seconds",
-    "shop_outbound_request_duration_seconds_bucket",
-    "shop_outbound_request_duration_seconds_count",
-    "shop_outbound_request_duration_seconds_sum",
-    "shop_retries_total",
-    "shop_retry_budget_exhausted_total",
-    "shop_discovery_instances",
-    "shop_discovery_instance_seen",
-    "shop_discovery_resolve_failures_total",
-    "shop_http_requests_total",
-    "shop_http_request_duration_seconds",
-    "shop_http_request_duration_seconds_bucket",
-    "shop_http_request_duration_seconds_count",
-    "shop_http_request_duration_seconds_sum",
-    "shop_event_loop_lag_seconds",
-    "shop_incarnation_info",
-    "up",
-}
 
 
 def topology_path_for(target: str, scenario_file: Path | None) -> Path:
@@ -69,7 +44,7 @@ def _topology(path: Path) -> Topology:
     return load_topology(path)
 
 
-def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
+def facts_of(topology: Topology) -> TopologyFacts:
     services: dict[str, list[str]] = {}
     for inst in topology.instances():
         services.setdefault(inst.service, []).append(inst.name)
@@ -79,7 +54,7 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
     return TopologyFacts(
         services=services,
         links=list(dict.fromkeys((link.caller, link.callee) for link in topology.links)),
-        metrics=set(SHOP_METRICS) if bundled else None,
+        metrics=topology.profile.known_metrics(),
         lease_ttl=topology.lease_ttl,
         entry=topology.entry,
         timeouts={
@@ -99,7 +74,7 @@ def facts_for_scenario(scenario: Any, source: Path | None) -> TopologyFacts:
     path = topology_path_for(scenario.target, source)
     if not path.is_file():
         raise TopologyInvalid(f"target topology {path} not found (target: {scenario.target!r})")
-    return facts_of(_topology(path), bundled=scenario.target == "bundled")
+    return facts_of(_topology(path))
 
 
 def load_scenarios(paths: list[str]) -> list[Scenario]:
@@ -210,7 +185,7 @@ class TargetStack:
         self.settings = settings
         self.topology: Topology = backend.topology
         self.topology_path = key.topology
-        self.facts = facts_of(self.topology, key.bundled)
+        self.facts = facts_of(self.topology)
         self.faults = FaultDriver(backend)
 
     # delegation
@@ -234,9 +209,31 @@ class TargetStack:
         self.backend.forget(name)
 
     def registry_poller(self) -> RegistryPoller | None:
-        if self.topology.registry != "etcd":
+        """The registry's poller; None without a registry or without its layout."""
+        if self.topology.registry != "etcd" or self.topology.profile.registry is None:
             return None
         return RegistryPoller(self.backend.registry_members)
+
+    # the target profile
+    def series_queries(self) -> dict[str, SeriesQuery]:
+        """The series every run collects: what the target profile maps, and ``up``."""
+        return self.topology.profile.queries()
+
+    def unmapped(self, kinds: Iterable[str] | None = None) -> dict[str, str]:
+        """Recorded file -> why it is not collected, for what the checks of `kinds` (default:
+        every kind) and the overload check read but the target profile does not map (those
+        checks then say "unknown" with that reason)."""
+        profile = self.topology.profile
+        wanted = CHECK_KINDS if kinds is None else {k: CHECK_KINDS[k] for k in kinds}
+        needed = {k for kind in wanted.values() for k in kind.series} | {"event_loop_lag"}
+        out = {}
+        for key in sorted(needed):
+            why = profile.why_unmapped(key)
+            if why is not None:
+                out[f"prom/{key}.csv"] = why
+        if self.topology.registry == "etcd" and profile.registry is None:
+            out["registry.csv"] = "not polled: the target profile sets no registry layout"
+        return out
 
     # audits
     def audit(self) -> dict[str, Any]:
@@ -265,15 +262,21 @@ class TargetStack:
         return out
 
     def in_flight(self) -> int | None:
-        """Orders not yet terminal, from the orders audit; None when there is no such audit."""
+        """Items of work not yet terminal, from the audit the profile's ``in_flight`` names:
+        0 when the profile names none; None when that audit or its list cannot be read."""
+        spec = self.topology.profile.in_flight
+        if spec is None:
+            return 0
         try:
             snapshot = self.audit()
         except InfraUnavailable:
             return None
-        for payload in snapshot.values():
-            if isinstance(payload, dict) and isinstance(payload.get("orders"), list):
-                return sum(1 for o in payload["orders"] if o.get("state") not in TERMINAL)
-        return 0
+        payload = snapshot.get(spec.audit)
+        items = payload.get(spec.list) if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            return None
+        terminal = set(spec.terminal)
+        return sum(1 for x in items if not isinstance(x, dict) or x.get(spec.state) not in terminal)
 
     def wait_sagas_settled(self, timeout: float, raise_on_timeout: bool = True) -> float:
         """Poll until no saga is in flight; return the seconds waited."""

@@ -18,6 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
 from harness.facts import SteadyParams
+from harness.profile import Profile
+from harness.profile import cross_check as profile_cross_check
 from harness.settings import REPO_ROOT
 from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
@@ -112,6 +114,8 @@ class Topology:
     path: Path | None = None
     # the default steady-state hypothesis's parameters; None: scenarios get none by default
     steady: dict[str, Any] | None = None
+    # what the generic checks read, in the target's own names (harness/profile.py)
+    profile: Profile = field(default_factory=Profile)
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -313,6 +317,10 @@ class TopologyFile(_Strict):
         default="none",
         description="the steady-state hypothesis every scenario on this target gets",
     )
+    profile: Profile = Field(
+        default_factory=Profile,
+        description="what the generic checks read, in the target's own names",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -395,6 +403,7 @@ def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
                 msg = _template_problem(spec, name, var, fmt or "", links)
                 if msg:
                     found.append((("services", name, where, key), msg))
+    found += profile_cross_check(spec.profile, spec.services, spec.registry, spec.steady_state)
     return found
 
 
@@ -505,6 +514,7 @@ def load_topology(path: str | Path) -> Topology:
         steady=None
         if spec.steady_state == "none"
         else spec.steady_state.model_dump(exclude_defaults=True),
+        profile=spec.profile,
     )
 
 

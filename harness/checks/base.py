@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.facts import TopologyFacts
 from harness.journal import FaultRecord, Journal, ScenarioInfo
+from harness.profile import NOT_MAPPED
 
 # the request and counter readers, re-exported: the checkers and their tests import them here
 from harness.records import empty_requests as empty_requests
@@ -192,6 +193,11 @@ class RunData:
     def why_missing(self, key: str) -> str:
         f = f"prom/{key}.csv"
         return f"{f}: {self.missing.get(f, 'no samples')}"
+
+    def unmapped(self, key: str) -> str | None:
+        """``why_missing`` when the target profile does not map `key` at all, else None."""
+        why = self.missing.get(f"prom/{key}.csv", "")
+        return self.why_missing(key) if why.startswith(NOT_MAPPED) else None
 
     @property
     def clock_start(self) -> float:

@@ -1,14 +1,19 @@
 """Circuit breakers: open on the faulted link, hold traffic back while open, close after revert.
 
-Reads three Prometheus keys (labels as the shop exports them):
+Reads three Prometheus keys, in the canonical labels the target profile maps the system's
+own series onto (harness/profile.py: ``breaker.transitions``, ``breaker.state``, ``calls``):
 
-- ``breaker_transitions``: ``shop_breaker_transitions_total{caller, callee, callee_instance,
-  from_state, to_state}``. Increases between samples are transitions, so a whole
-  open -> half_open -> closed cycle inside one scrape is still seen; counter resets are handled.
-- ``breaker_state``: ``shop_breaker_state`` (0 closed, 1 open, 2 half-open), a fallback and a
-  second witness (a gauge alone can miss short states).
-- ``outbound_requests``: ``shop_outbound_requests_total{caller, callee, callee_instance,
-  outcome}``: calls that reached the callee while the breaker was open.
+- ``breaker_transitions``: a counter ``{caller, callee, callee_instance, to_state}``.
+  Increases between samples are transitions, so a whole open -> half_open -> closed cycle
+  inside one scrape is still seen; counter resets are handled.
+- ``breaker_state``: a gauge (0 closed, 1 open, 2 half-open), a fallback and a second witness
+  (a gauge alone can miss short states).
+- ``outbound_requests``: a counter ``{caller, callee, callee_instance, outcome}``: calls that
+  reached the callee while the breaker was open (``outcome="breaker_open"``: refused, never
+  sent).
+
+A series the profile does not map, or that Prometheus never returned, makes the check
+"unknown" with the reason (``RunData.why_missing``).
 
 Times carry the scrape interval as slack: a transition seen in a sample happened in the
 interval before it.

@@ -2,14 +2,23 @@
 restarted instance comes back and takes traffic.
 
 Reads the harness's own registry poll (``registry.csv``: t, service, instance, incarnation, one
-row per present key per poll), ``discovery_seen`` (``shop_discovery_instance_seen{caller,
-callee, callee_instance}``, 1/0), ``outbound_requests`` (ok calls reaching the instance) and the
-client requests. Incarnation-aware: the key of an instance restarted sooner than the lease TTL
-never disappears, but its incarnation changes, and that is the old process leaving.
+row per present key per poll, in the layout the target profile's ``registry`` names),
+``discovery_seen`` (``{caller, callee_instance}``, > 0 while the caller sees the instance: the
+profile's ``discovery.seen``), ``outbound_requests`` (ok calls reaching the instance: the
+profile's ``calls``) and the client requests. Incarnation-aware: the key of an instance
+restarted sooner than the lease TTL never disappears, but its incarnation changes, and that is
+the old process leaving.
+
+With ``registry: none`` there is no registry to poll: membership comes from process state and
+Prometheus' scrape health instead. An instance is present while its ``up`` is 1, and each
+restart the journal records (a ``restart`` fault, or the revert of a ``crash`` / ``stop``)
+begins a new incarnation; a paused process keeps its own. "Left" then means Prometheus could
+no longer scrape it, "returns" that it scrapes again (as a new incarnation after a restart).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,6 +40,7 @@ from harness.checks.base import (
 )
 from harness.checks.kind import CheckKind, ExpectModel
 from harness.durations import Duration
+from harness.facts import service_of
 from harness.faults.kinds import PROCESS_KINDS
 
 ERROR_WINDOW = 5.0  # seconds of requests behind each error-rate sample
@@ -68,19 +78,20 @@ def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
     fault = faults[0]
     measured: list[str] = []
     verdicts = []
-    reg = _registry_rows(data, x)
+    m = membership(data)
+    reg = m.of(x)
     inc0 = left_t = None
     if reg is not None:
         before = reg[reg["t"] <= fault.start]
         inc0 = str(before["incarnation"].iloc[-1]) if not before.empty else None
         if inc0 is not None:
-            left_t = _left(data, reg, inc0, fault.start)
+            left_t = _left(m, reg, inc0, fault.start)
     if expect.leaves_within is not None:
-        verdicts.append(_leaves(expect, data, result, fault, reg, inc0, left_t, measured))
+        verdicts.append(_leaves(expect, data, result, fault, m, reg, inc0, left_t, measured))
     if expect.recovers_within is not None:
         verdicts.append(_recovers(expect, data, result, fault, measured))
     if expect.returns_within is not None:
-        verdicts.append(_returns(expect, data, result, fault, reg, inc0, left_t, measured))
+        verdicts.append(_returns(expect, data, result, fault, m, reg, inc0, left_t, measured))
     result.verdict = combine(verdicts)
     result.measured = "; ".join(measured)
     return result
@@ -92,56 +103,98 @@ def _unknown(result: CheckResult, reason: str) -> CheckResult:
     return result
 
 
-def _registry_rows(data: RunData, instance: str) -> pd.DataFrame | None:
+@dataclass(frozen=True)
+class Membership:
+    """Who was present when: one row per present instance per poll (t, service, instance,
+    incarnation), the poll times, where it comes from (for evidence), and why it is missing."""
+
+    rows: pd.DataFrame | None
+    polls: np.ndarray
+    where: str  # "the registry" or "the scraped targets"
+    why_missing: str = ""
+
+    def of(self, instance: str) -> pd.DataFrame | None:
+        if self.rows is None:
+            return None
+        return self.rows[self.rows["instance"] == instance].sort_values("t", kind="stable")
+
+    def step(self) -> float:
+        return float(np.median(np.diff(self.polls))) if len(self.polls) > 1 else 1.0
+
+
+def membership(data: RunData) -> Membership:
+    """The registry poll; with ``registry: none``, process state and Prometheus' ``up``."""
+    if data.facts is not None and data.facts.registry == "none":
+        return _scraped(data)
     reg = data.registry
+    why = f"registry poll missing ({data.missing.get('registry.csv', '')})"
     if reg is None or "instance" not in reg.columns:
-        return None
-    return reg[reg["instance"] == instance].sort_values("t", kind="stable")
+        return Membership(None, np.array([]), "the registry", why)
+    return Membership(reg, np.unique(reg["t"].to_numpy(dtype=float)), "the registry", why)
 
 
-def _polls(data: RunData) -> np.ndarray:
-    assert data.registry is not None
-    return np.unique(data.registry["t"].to_numpy(dtype=float))
+def _scraped(data: RunData) -> Membership:
+    where = "the scraped targets"
+    up = data.series("up")
+    if up is None or "instance" not in up.columns:
+        why = f"no registry, and scrape health not measured ({data.why_missing('up')})"
+        return Membership(None, np.array([]), where, why)
+    restarts: dict[str, list[float]] = {}
+    for w in data.fault_windows():
+        if w.kind == "pause":
+            continue  # the same process resumes
+        at = w.start if w.kind == "restart" else w.reverted_at
+        if w.kind in PROCESS_KINDS and at is not None:
+            restarts.setdefault(w.target, []).append(at)
+    rows = up[up["value"] >= 1].copy()
+    rows["service"] = [service_of(str(i)) for i in rows["instance"]]
+    rows["incarnation"] = [
+        str(sum(1 for r in restarts.get(str(i), []) if r <= t))
+        for i, t in zip(rows["instance"], rows["t"], strict=True)
+    ]
+    polls = np.unique(up["t"].to_numpy(dtype=float))
+    return Membership(rows[["t", "service", "instance", "incarnation"]], polls, where)
 
 
-def _left(data: RunData, reg: pd.DataFrame, inc0: str, since: float) -> float | None:
+def _left(m: Membership, reg: pd.DataFrame, inc0: str, since: float) -> float | None:
     """First poll after `since` without incarnation `inc0` of the instance."""
     present = {float(t) for t in reg[reg["incarnation"] == inc0]["t"]}
-    for t in _polls(data):
+    for t in m.polls:
         if t > since and t not in present:
             return float(t)
     return None
 
 
-def _poll_step(data: RunData) -> float:
-    polls = _polls(data)
-    return float(np.median(np.diff(polls))) if len(polls) > 1 else 1.0
-
-
 def _leaves(
     expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
-    reg: pd.DataFrame | None, inc0: str | None, left_t: float | None, measured: list[str],
+    m: Membership, reg: pd.DataFrame | None, inc0: str | None, left_t: float | None,
+    measured: list[str],
 ) -> str:  # fmt: skip
-    x, limit, what = expect.instance, expect.leaves_within or 0.0, f"the {fault.kind}"
+    x, limit, what, where = (
+        expect.instance,
+        expect.leaves_within or 0.0,
+        f"the {fault.kind}",
+        m.where,
+    )
     if reg is None:
-        result.evidence.append(f"registry poll missing ({data.missing.get('registry.csv', '')})")
+        result.evidence.append(m.why_missing)
         return UNKNOWN
     if inc0 is None:
-        result.evidence.append(f"{x} was not in the registry before {what}")
+        result.evidence.append(f"{x} was not in {where} before {what}")
         return UNKNOWN
     verdicts = []
     if left_t is None:
         result.violation_at = fault.start + limit
-        result.evidence.append(f"{x} (incarnation {inc0}) never left the registry after {what} "
+        result.evidence.append(f"{x} (incarnation {inc0}) never left {where} after {what} "
                                f"at {data.rel(fault.start)} (limit {secs(limit)})")  # fmt: skip
-        measured.append("never left the registry")
+        measured.append(f"never left {where}")
         return FAIL
     took = left_t - fault.start
     result.details["left_registry_after_s"] = took
-    measured.append(f"left the registry after {secs(took)}")
-    result.evidence.append(f"{x} (incarnation {inc0}) left the registry {secs(took)} after "
+    measured.append(f"left {where} after {secs(took)}")
+    result.evidence.append(f"{x} (incarnation {inc0}) left {where} {secs(took)} after "
                            f"{what} (limit {secs(limit)})")  # fmt: skip
-    if took > limit + _poll_step(data):
+    if took > limit + m.step():
         result.violation_at = fault.start + limit
         verdicts.append(FAIL)
     # A new incarnation at or after the moment the old one left: callers need not drop the
@@ -154,7 +207,7 @@ def _leaves(
                                "views are not expected to drop it")  # fmt: skip
         return combine(verdicts)
     if back_t is not None and back_t < fault.start + limit:
-        result.evidence.append(f"{x} was back in the registry (new incarnation) "
+        result.evidence.append(f"{x} was back in {where} (new incarnation) "
                                f"{secs(back_t - fault.start)} after {what}, within the limit; "
                                "callers' views are not expected to drop it")  # fmt: skip
         return combine(verdicts)
@@ -247,7 +300,8 @@ def _recovers(
 
 def _returns(
     expect: DiscoveryExpect, data: RunData, result: CheckResult, fault: FaultWindow,
-    reg: pd.DataFrame | None, inc0: str | None, left_t: float | None, measured: list[str],
+    m: Membership, reg: pd.DataFrame | None, inc0: str | None, left_t: float | None,
+    measured: list[str],
 ) -> str:  # fmt: skip
     x, limit = expect.instance, expect.returns_within or 0.0
     restart_t = fault.start if fault.kind == "restart" else fault.reverted_at
@@ -255,8 +309,9 @@ def _returns(
         result.evidence.append(f"{x} was never restarted or resumed")
         return UNKNOWN
     if reg is None:
-        result.evidence.append(f"registry poll missing ({data.missing.get('registry.csv', '')})")
+        result.evidence.append(m.why_missing)
         return UNKNOWN
+    again = "registered again" if m.where == "the registry" else f"back in {m.where}"
     back = reg[reg["t"] >= restart_t]
     if fault.kind == "pause":
         # the same process resumes: same incarnation, present again after it had left
@@ -266,9 +321,9 @@ def _returns(
     verdicts = []
     if back.empty:
         result.violation_at = result.violation_at or restart_t + limit
-        result.evidence.append(f"{x} never registered again after its restart at "
+        result.evidence.append(f"{x} never {again} after its restart at "
                                f"{data.rel(restart_t)} (limit {secs(limit)})")  # fmt: skip
-        measured.append("never registered again")
+        measured.append(f"never {again}")
         return FAIL
     reg_t = float(back["t"].iloc[0])
     inc1 = str(back["incarnation"].iloc[0])
@@ -282,7 +337,7 @@ def _returns(
     served = inc[inc["t"] > restart_t]
     if served.empty:
         result.violation_at = result.violation_at or restart_t + limit
-        result.evidence.append(f"{x} registered again (incarnation {inc1}) "
+        result.evidence.append(f"{x} {again} (incarnation {inc1}) "
                                f"{secs(reg_t - restart_t)} after its restart but never served "
                                "an ok call")  # fmt: skip
         measured.append("never served again")
@@ -291,10 +346,10 @@ def _returns(
     took = max(reg_t, served_t) - restart_t
     result.details["returned_after_s"] = took
     measured.append(f"back and serving after {secs(took)}")
-    result.evidence.append(f"{x} registered again (incarnation {inc1}) {secs(reg_t - restart_t)} "
+    result.evidence.append(f"{x} {again} (incarnation {inc1}) {secs(reg_t - restart_t)} "
                            f"after its restart and served ok calls {secs(served_t - restart_t)} "
                            f"after it (limit {secs(limit)})")  # fmt: skip
-    lag = max(scrape_interval(ok), _poll_step(data))
+    lag = max(scrape_interval(ok), m.step())
     if took > limit + lag:
         result.violation_at = result.violation_at or restart_t + limit
         verdicts.append(FAIL)
@@ -305,6 +360,6 @@ KIND = CheckKind(
     name="discovery",
     model=DiscoveryExpect,
     check=check,
-    series=("discovery_seen", "outbound_requests"),
-    data="`registry.csv`, `requests.jsonl`",
+    series=("discovery_seen", "outbound_requests", "up"),
+    data="`registry.csv` (with `registry: none`: `up` and the journal), `requests.jsonl`",
 )

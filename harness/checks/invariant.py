@@ -2,7 +2,7 @@
 
 ``{invariant: {function: "invariants.py:cancelled_orders_refunded"}}`` names a function in a
 Python file relative to the scenario file (``checks/shop.py:f`` works too), or in a module
-beside it (``shop_invariants:f`` is ``shop_invariants.py`` or ``shop_invariants/__init__.py``
+beside it (``my_invariants:f`` is ``my_invariants.py`` or ``my_invariants/__init__.py``
 in the scenario's folder; an installed module is refused). The function is called with one
 argument, the run (plain JSON, see ``run_argument``), and returns a list of violations: each a
 string or a dict of evidence; ``[]`` when the invariant holds.

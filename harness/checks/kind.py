@@ -29,7 +29,7 @@ class CheckKind:
     name: str
     model: type[ExpectModel]
     check: Callable[..., Any]
-    # standard prom keys it reads (harness.metrics.STANDARD_QUERIES), for the docs and tests
+    # canonical prom keys it reads (harness/profile.py maps them per target), for docs and tests
     series: tuple[str, ...] = ()
     data: str = ""  # other recorded data it reads, for the docs
     # (expect, index in its list, key prefix) -> {prom key: PromQL}: extra series to collect

@@ -2,7 +2,8 @@
 
 A run whose services were overloaded proves nothing either way: the runner marks it
 inconclusive, not failed (DESIGN-NOTES, "Time, scrapes and load"). Reads ``event_loop_lag``
-(``shop_event_loop_lag_seconds``, the max lag over the last second, per instance).
+(the max lag over the last second, per instance, in seconds: the target profile's
+``event_loop_lag``).
 
 The result is a CheckResult of kind "overload" that is not one of the scenario's checks:
 verdict "fail" means overloaded (so: inconclusive), "unknown" means not measured.

@@ -1,21 +1,22 @@
 """Saga consistency: an exact end-state audit of the services' own records, Jepsen-style.
 
-Reads the audit snapshots taken before and after the scenario and checks only what changed in
-between, so a reused stack's history does not count. Payloads read (extra fields are ignored;
-timestamps are unix seconds or ISO-8601 strings; the contract, with the fields each needs, is
-``docs/audit.schema.json``)::
+Reads the audit snapshots taken before and after the scenario (``{service: payload}``) and
+checks only what changed in between, so a reused stack's history does not count. The audit
+format is a contract (``docs/audit.schema.json``): four payloads, each found as the one holding
+its top key, whatever its service is called; extra fields are ignored; timestamps are unix
+seconds or ISO-8601 strings::
 
-    orders:    {"orders": [{"id", "saga_id", "sku", "quantity", "customer", "amount", "state",
-                            "reason", "created_at", "updated_at",
-                            "steps": [{"step", "status", "ts", "detail"}]}]}
-    inventory: {"stock": {sku: qty}, "initial_stock": {sku: qty},
-                "reservations": [{"saga_id", "sku", "quantity",
-                                  "state": "reserved" | "released" | "tombstone", "ts"}]}
-    payments:  {"balances": {customer: cents}, "initial_balances": {customer: cents},
-                "ledger": [{"saga_id", "customer", "kind": "charge" | "refund", "amount", "ts"}]}
-    shipping:  {"shipments": [{"saga_id", "state": "created" | "cancelled" | "tombstone", "ts"}]}
+    order:    {"orders": [{"id", "saga_id", "sku", "quantity", "customer", "amount", "state",
+                           "reason", "created_at", "updated_at",
+                           "steps": [{"step", "status", "ts", "detail"}]}]}
+    stock:    {"stock": {sku: qty}, "initial_stock": {sku: qty},
+               "reservations": [{"saga_id", "sku", "quantity",
+                                 "state": "reserved" | "released" | "tombstone", "ts"}]}
+    money:    {"balances": {customer: cents}, "initial_balances": {customer: cents},
+               "ledger": [{"saga_id", "customer", "kind": "charge" | "refund", "amount", "ts"}]}
+    shipment: {"shipments": [{"saga_id", "state": "created" | "cancelled" | "tombstone", "ts"}]}
 
-A payload is found under its service name, or else as the one holding the listed top key.
+A violation's timeline names each event by the service whose payload recorded it.
 
 Properties: every order created during the run is terminal (COMPLETED or CANCELLED); a
 COMPLETED one has a net charge of exactly its amount, one active reservation of its sku and
@@ -46,8 +47,9 @@ from harness.durations import Duration
 
 TERMINAL = ("COMPLETED", "CANCELLED")
 MAX_SHOWN = 10
-_KEYS = {"orders": "orders", "inventory": "reservations", "payments": "ledger",
-         "shipping": "shipments"}  # fmt: skip
+# role -> the top key that identifies its payload in an audit
+_KEYS = {"order": "orders", "stock": "reservations", "money": "ledger",
+         "shipment": "shipments"}  # fmt: skip
 
 
 class SagaConsistencyExpect(ExpectModel):
@@ -58,15 +60,17 @@ class SagaConsistencyExpect(ExpectModel):
         return self.name or "saga consistency"
 
 
-def _payload(audit: dict[str, Any] | None, service: str) -> dict[str, Any] | None:
-    if not audit:
-        return None
-    if isinstance(audit.get(service), dict):
-        return audit[service]
-    for p in audit.values():
-        if isinstance(p, dict) and _KEYS[service] in p:
-            return p
-    return None
+def _payload(audit: dict[str, Any] | None, role: str) -> dict[str, Any] | None:
+    """The payload of `role`: the one holding its top key."""
+    return _payloads(audit, role)[1]
+
+
+def _payloads(audit: dict[str, Any] | None, role: str) -> tuple[str, dict[str, Any] | None]:
+    """(service, payload) of `role` in `audit`; ("", None) when no payload holds its key."""
+    for service, p in (audit or {}).items():
+        if isinstance(p, dict) and _KEYS[role] in p:
+            return str(service), p
+    return "", None
 
 
 def _rows(payload: dict[str, Any] | None, key: str) -> list[dict[str, Any]]:
@@ -133,24 +137,25 @@ def _audit(data: RunData, result: CheckResult) -> str:
     after, before = data.audit_after, data.audit_before or {}
     a = {s: _payload(after, s) for s in _KEYS}
     b = {s: _payload(before, s) for s in _KEYS}
-    absent = [s for s, p in a.items() if p is None]
+    absent = [repr(_KEYS[s]) for s, p in a.items() if p is None]
     if after is None or absent:
         reason = (
             "audit_after.json " + data.missing.get("audit_after.json", "missing")
             if after is None
-            else f"no audit payload for {', '.join(absent)} in audit_after.json"
+            else f"no audit payload holds {', '.join(absent)} in audit_after.json"
         )
         result.evidence.append(reason)
         result.measured = f"unknown: {reason}"
         return UNKNOWN
 
-    known_before = {o.get("id") for o in _rows(b["orders"], "orders")}
-    orders = [o for o in _rows(a["orders"], "orders") if o.get("id") not in known_before]
-    known_sagas = {o.get("saga_id") for o in _rows(b["orders"], "orders")}
-    known_sagas |= {o.get("saga_id") for o in _rows(a["orders"], "orders")}
-    ledger = _new_rows(_rows(b["payments"], "ledger"), _rows(a["payments"], "ledger"))
-    reservations = _rows(a["inventory"], "reservations")
-    shipments = _rows(a["shipping"], "shipments")
+    names = {s: _payloads(after, s)[0] for s in _KEYS}  # role -> service, for timelines
+    known_before = {o.get("id") for o in _rows(b["order"], "orders")}
+    orders = [o for o in _rows(a["order"], "orders") if o.get("id") not in known_before]
+    known_sagas = {o.get("saga_id") for o in _rows(b["order"], "orders")}
+    known_sagas |= {o.get("saga_id") for o in _rows(a["order"], "orders")}
+    ledger = _new_rows(_rows(b["money"], "ledger"), _rows(a["money"], "ledger"))
+    reservations = _rows(a["stock"], "reservations")
+    shipments = _rows(a["shipment"], "shipments")
 
     by_saga: dict[Any, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for e in ledger:
@@ -164,9 +169,9 @@ def _audit(data: RunData, result: CheckResult) -> str:
     for order in orders:
         problems = _order_problems(order, by_saga.get(order.get("saga_id"), {}))
         if problems:
-            violations.append(_violation(order, problems, by_saga, data))
-    new_reservations = _new_rows(_rows(b["inventory"], "reservations"), reservations)
-    new_shipments = _new_rows(_rows(b["shipping"], "shipments"), shipments)
+            violations.append(_violation(order, problems, by_saga, data, names))
+    new_reservations = _new_rows(_rows(b["stock"], "reservations"), reservations)
+    new_shipments = _new_rows(_rows(b["shipment"], "shipments"), shipments)
     for what, rows in (("ledger entry", ledger), ("reservation", new_reservations),
                        ("shipment", new_shipments)):  # fmt: skip
         for r in rows:
@@ -238,29 +243,30 @@ def _order_problems(order: dict[str, Any], rows: dict[str, list]) -> list[str]:
     return problems
 
 
-def _violation(order: dict, problems: list[str], by_saga: dict, data: RunData) -> dict[str, Any]:
+def _violation(
+    order: dict, problems: list[str], by_saga: dict, data: RunData, names: dict[str, str]
+) -> dict[str, Any]:
     saga = order.get("saga_id")
     rows = by_saga.get(saga, {})
+    o, st, mo, sh = (names[r] for r in ("order", "stock", "money", "shipment"))
     events: list[tuple[float | None, str]] = [
-        (parse_ts(order.get("created_at")), f"orders: created, {order.get('quantity')} x "
+        (parse_ts(order.get("created_at")), f"{o}: created, {order.get('quantity')} x "
          f"{order.get('sku')} for {order.get('customer')}, amount {order.get('amount')}"),
     ]  # fmt: skip
     for s in order.get("steps") or []:
         detail = f" ({s['detail']})" if s.get("detail") else ""
-        events.append((parse_ts(s.get("ts")), f"orders: {s.get('step')} {s.get('status')}{detail}"))
+        events.append((parse_ts(s.get("ts")), f"{o}: {s.get('step')} {s.get('status')}{detail}"))
     for e in rows.get("ledger", []):
-        events.append((parse_ts(e.get("ts")), f"payments: {e.get('kind')} {e.get('amount')}"))
+        events.append((parse_ts(e.get("ts")), f"{mo}: {e.get('kind')} {e.get('amount')}"))
     for r in rows.get("reservations", []):
         events.append(
             (parse_ts(r.get("ts")),
-             f"inventory: reservation {r.get('quantity')} x {r.get('sku')} {r.get('state')}")
+             f"{st}: reservation {r.get('quantity')} x {r.get('sku')} {r.get('state')}")
         )  # fmt: skip
     for s in rows.get("shipments", []):
-        events.append((parse_ts(s.get("ts")), f"shipping: shipment {s.get('state')}"))
+        events.append((parse_ts(s.get("ts")), f"{sh}: shipment {s.get('state')}"))
     reason = f" ({order['reason']})" if order.get("reason") else ""
-    events.append(
-        (parse_ts(order.get("updated_at")), f"orders: state {order.get('state')}{reason}")
-    )
+    events.append((parse_ts(order.get("updated_at")), f"{o}: state {order.get('state')}{reason}"))
     events.sort(key=lambda e: (e[0] is None, e[0] or 0.0))
     timeline = [f"{data.rel(t) if t is not None else '?':>9}  {text}" for t, text in events]
     return {"saga_id": saga, "order_id": order.get("id"), "state": order.get("state"),
@@ -269,8 +275,8 @@ def _violation(order: dict, problems: list[str], by_saga: dict, data: RunData) -
 
 def _conservation(a: dict, b: dict, have_before: bool) -> list[str]:
     out = []
-    inv_a, inv_b = a["inventory"], b["inventory"] or {}
-    pay_a, pay_b = a["payments"], b["payments"] or {}
+    inv_a, inv_b = a["stock"], b["stock"] or {}
+    pay_a, pay_b = a["money"], b["money"] or {}
     if have_before and "stock" in inv_b:
         base, base_res = inv_b.get("stock") or {}, _active_reserved(_rows(inv_b, "reservations"))
     else:  # no snapshot before: the whole history, from the initial stock

@@ -8,11 +8,14 @@ first fault) to compare the after-window's p99 against. Parts, each switchable:
 - error rate of the requests that started and ended in the window <= ``max_error_rate``;
 - p99 <= ``max_p99`` and, after recovery, <= ``p99_margin`` x the baseline's p99 (+ 50 ms, a
   scheduling floor so a 10 ms baseline does not make 31 ms a failure);
-- every breaker closed at the end of the window (``breaker_state``, last sample; a system that
-  exports no breaker at all has none open);
+- every breaker closed at the end of the window (``breaker_state``, last sample; a target whose
+  mapped breaker series has no sample has none open; one whose profile maps none is "unknown":
+  a system without breakers says ``breakers_closed: false``);
 - every running instance in the registry at its last poll, and seen by each of its callers
   (``discovery_seen``, last sample). An instance that a fault still holds down at the end of
-  the window (crash or stop not yet restarted, pause not yet resumed) is not expected.
+  the window (crash or stop not yet restarted, pause not yet resumed) is not expected. With
+  ``registry: none``: every running instance scraped (``up`` 1), and seen by its callers only
+  where the target profile maps ``discovery.seen``.
 """
 
 from __future__ import annotations
@@ -134,9 +137,17 @@ def _last(frame: pd.DataFrame, end: float, keys: list[str]) -> pd.DataFrame:
 
 def _breakers(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
     frame = data.series("breaker_state")
+    unmapped = data.unmapped("breaker_state")
+    if unmapped is not None:
+        # nothing to judge: a system without breakers says `breakers_closed: false`
+        result.evidence.append(
+            f"breakers not measured ({unmapped}); a system without breakers says "
+            "`breakers_closed: false`"
+        )
+        return UNKNOWN
     if frame is None:
-        # No breaker exported: none can be open. Steady state is about health, and a system
-        # without breakers is not sick; whether it should have them is the breaker check's.
+        # Mapped, yet no breaker exported: none can be open. Steady state is about health; a
+        # bug that leaves no breaker at all is the breaker check's to catch.
         measured.append(f"no breaker exported ({data.why_missing('breaker_state')})")
         return PASS
     keys = [c for c in ("instance", "caller", "callee_instance") if c in frame.columns]
@@ -164,8 +175,10 @@ def expected_instances(data: RunData, end: float) -> set[str]:
 
 def _registered(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
     facts = data.facts
-    if facts is None or facts.registry == "none":
-        return PASS  # no registry: nothing to be registered in
+    if facts is None:
+        return PASS  # no topology: nothing to be registered in
+    if facts.registry == "none":
+        return _scraped(data, end, result, measured)
     want = expected_instances(data, end)
     verdict = PASS
     reg = data.registry
@@ -188,12 +201,17 @@ def _registered(data: RunData, end: float, result: CheckResult, measured: list[s
                     f"not in the registry at {data.rel(last_t)}: {', '.join(missing)}"
                 )
                 verdict = FAIL
+    return combine([verdict, _views_seen(data, end, want, result)])
+
+
+def _views_seen(data: RunData, end: float, want: set[str], result: CheckResult) -> str:
+    """Every caller sees each instance in `want` at its last ``discovery_seen`` sample."""
     seen = data.series("discovery_seen")
     if seen is None:
         result.evidence.append(
             f"callers' views not measured ({data.why_missing('discovery_seen')})"
         )
-        return combine([verdict, UNKNOWN])
+        return UNKNOWN
     keys = [c for c in ("instance", "caller", "callee_instance") if c in seen.columns]
     last = _last(seen, end, keys)
     blind = last[(last["value"] <= 0) & last["callee_instance"].isin(want)]
@@ -201,8 +219,30 @@ def _registered(data: RunData, end: float, result: CheckResult, measured: list[s
         for _, row in blind.iterrows():
             who = row.get("instance", row.get("caller", "?"))
             result.evidence.append(f"{who} did not see {row['callee_instance']} at {data.rel(end)}")
+        return FAIL
+    return PASS
+
+
+def _scraped(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
+    """Without a registry: every running instance scraped (``up`` 1 at its last sample), and
+    seen by its callers where the profile maps callers' views (a system without client-side
+    discovery has none to check)."""
+    want = expected_instances(data, end)
+    up = data.series("up")
+    if up is None or "instance" not in up.columns:
+        result.evidence.append(f"scrape health not measured ({data.why_missing('up')})")
+        return UNKNOWN
+    last = _last(up, end, ["instance"])
+    scraped = set(last[last["value"] >= 1]["instance"])
+    down = sorted(want - scraped)
+    measured.append(f"{len(want & scraped)}/{len(want)} instances scraped")
+    verdict = PASS
+    if down:
+        result.evidence.append(f"not scraped (up) at {data.rel(end)}: {', '.join(down)}")
         verdict = FAIL
-    return verdict
+    if data.unmapped("discovery_seen") is not None:
+        return verdict
+    return combine([verdict, _views_seen(data, end, want, result)])
 
 
 # ---------------------------------------------------------------------------- the hypothesis

@@ -103,7 +103,7 @@ class RestartableFaultModel(ProcessFaultModel):
 
 
 def describe(spec: FaultModel) -> str:
-    """One line for logs and reports: 'latency 1.5s on orders->payments at 5s for 10s'."""
+    """One line for logs and reports: 'latency 1.5s on api->ledger at 5s for 10s'."""
     when = f" at {format_duration(spec.at)}" if spec.at else " at 0s"
     span = f" for {format_duration(spec.for_)}" if spec.for_ else ""
     if getattr(spec, "restart_after", None):

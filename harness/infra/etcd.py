@@ -1,4 +1,7 @@
-"""etcd through its v3 JSON gateway: health and the registry's members, for the harness."""
+"""etcd through its v3 JSON-over-HTTP API: health and the registry's members, for the harness.
+
+Where instances register, and how a key reads, is the target profile's ``registry`` layout.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ import json
 import httpx
 
 from harness.errors import InfraUnavailable
-
-PREFIX = "/stormproof/services/"
+from harness.profile import Registry
 
 
 def etcd_command(
@@ -49,7 +51,10 @@ class Etcd:
         r = httpx.get(self.url + "/health", timeout=self.timeout)
         return r.status_code == 200 and r.json().get("health") == "true"
 
-    def members(self, prefix: str = PREFIX) -> list[dict]:
+    def members(self, layout: Registry) -> list[dict]:
+        """{"service", "instance", "incarnation"} per key under the layout's prefix; a key
+        whose value does not read as the layout says is skipped."""
+        prefix = layout.prefix
         end = bytearray(prefix.encode())
         end[-1] += 1
         body = {
@@ -64,7 +69,28 @@ class Etcd:
         out = []
         for kv in r.json().get("kvs", []):
             try:
-                out.append(json.loads(base64.b64decode(kv["value"])))
-            except (ValueError, KeyError):
+                member = _member(layout, kv)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
+            if member is not None:
+                out.append(member)
         return out
+
+
+def _member(layout: Registry, kv: dict) -> dict[str, str] | None:
+    lease = str(kv.get("lease", kv.get("create_revision", "")))
+    if layout.format == "path":
+        rest = base64.b64decode(kv["key"]).decode()[len(layout.prefix) :]
+        service, _, instance = rest.partition("/")
+        if not service or not instance or "/" in instance:
+            return None
+        return {"service": service, "instance": instance, "incarnation": lease}
+    value = json.loads(base64.b64decode(kv["value"]))
+    if not isinstance(value, dict):
+        return None
+    incarnation = value[layout.incarnation] if layout.incarnation else lease
+    return {
+        "service": str(value[layout.service]),
+        "instance": str(value[layout.instance]),
+        "incarnation": str(incarnation),
+    }

@@ -3,7 +3,7 @@
 A scenario is refused before anything starts. Every problem names the file, the line, the field
 and what was expected, e.g.::
 
-    scenarios/x.yaml:12: faults[0].link: unknown link 'orders->paymnts'; known links: ...
+    scenarios/x.yaml:12: faults[0].link: unknown link 'api->ledgr'; known links: ...
 
 Validation runs in three layers: the models (types, ranges, unknown fields), cross-checks inside
 the scenario (fault windows inside the scenario, phase names, tags), and references against the

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from harness.checks.invariant import problems as invariant_problems
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
-from harness.facts import TopologyFacts, link_port, norm_link, service_of, split_link
+from harness.facts import (
+    TopologyFacts,
+    known_metric,
+    link_port,
+    norm_link,
+    promql_metric_names,
+    service_of,
+    split_link,
+)
 from harness.faults.base import LinkFaultModel, ProcessFaultModel
 from harness.faults.kinds import FAULT_KINDS
 from harness.faults.kinds.down import DownFault
@@ -198,34 +205,6 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
     return out
 
 
-_PROMQL_WORDS_TEXT = (
-    "by without on ignoring group_left group_right bool offset and or unless inf nan "
-    "sum min max avg count stddev stdvar topk bottomk quantile count_values"
-)
-_PROMQL_WORDS = frozenset(_PROMQL_WORDS_TEXT.split())
-_METRIC_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
-
-
-def promql_metric_names(query: str) -> list[str]:
-    """Metric names a PromQL query selects (best effort: strings, labels and ranges stripped)."""
-    q = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', "", query)
-    q = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", q)
-    q = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", q)
-    names = []
-    for m in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)\s*(\()?", q):
-        word, call = m.group(1), m.group(2)
-        if call or word.lower() in _PROMQL_WORDS or re.fullmatch(r"\d+[smhdwy]", word):
-            continue
-        names.append(word)
-    return names
-
-
-def _known_metric(name: str, metrics: set[str]) -> bool:
-    if name in metrics:
-        return True
-    return any(name.endswith(s) and name[: -len(s)] in metrics for s in _METRIC_SUFFIXES)
-
-
 def _known_list(what: str, known: Iterable[str], value: str) -> str:
     known = sorted(known)
     close = difflib.get_close_matches(value, known, n=1)
@@ -293,6 +272,6 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
                 out.append(((*loc, "instance"), _known_list("instance", instances, e.instance)))
             if isinstance(e, PromqlExpect) and facts.metrics is not None:
                 for name in promql_metric_names(e.query):
-                    if not _known_metric(name, facts.metrics):
+                    if not known_metric(name, facts.metrics):
                         out.append(((*loc, "query"), _known_list("metric", facts.metrics, name)))
     return out

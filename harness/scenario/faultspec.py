@@ -57,7 +57,7 @@ def fault_params(spec: Any) -> dict[str, Any]:
 
 
 def describe_fault(spec: Any) -> str:
-    """One line for logs and reports: 'latency 1.5s on orders->payments at 5s for 10s'."""
+    """One line for logs and reports: 'latency 1.5s on api->ledger at 5s for 10s'."""
     return describe(spec)
 
 

@@ -28,7 +28,7 @@ _TARGET_RE = r"^(bundled|[^\x00-\x1f\x7f]{1,250}\.ya?ml)$"
 
 
 def _scalar_str(value: Any) -> Any:
-    # YAML turns `SHOP_BUG: 1` into an int; env values are strings either way.
+    # YAML turns `MY_FLAG: 1` into an int; env values are strings either way.
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):

@@ -14,7 +14,7 @@ from harness.scenario.models import Scenario
 
 # ---------------------------------------------------------------------------- seeded schedules
 
-# Parameters of generated faults, from each kind's module: well beyond the shop's timeouts, so
+# Parameters of generated faults, from each kind's module: well beyond a caller's usual timeouts, so
 # the outcome is no coin toss.
 RANDOM_PARAMS: dict[str, dict[str, Any]] = {n: k.random_params for n, k in FAULT_KINDS.items()}
 

@@ -262,7 +262,10 @@ class ComposeStack:
         }
 
     def registry_members(self) -> list[dict]:
-        return self.etcd.members() if self.etcd is not None else []
+        layout = self.topology.profile.registry
+        if self.etcd is None or layout is None:
+            return []
+        return self.etcd.members(layout)
 
     # Locust beside a compose project is stopped by the run alone; ``docker compose down``
     # needs no record of it.

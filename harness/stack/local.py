@@ -465,7 +465,8 @@ class LocalStack:
     def registry_members(self) -> list[dict]:
         if self.etcd is None:
             return []
-        return self.etcd.members()
+        layout = self.topology.profile.registry
+        return self.etcd.members(layout) if layout is not None else []
 
     def settle(self) -> None:
         """Back to a clean state: no toxic, every proxy enabled, every process running."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 import typing
 
 from harness.checks import CHECK_KINDS, CHECKERS, EXPECT_ADAPTER, series_queries
-from harness.metrics import STANDARD_QUERIES
+from harness.topology import bundled_topology_path, load_topology
 
 
 def test_each_kind_declares_its_model_checker_and_the_series_it_reads() -> None:
     for name, kind in CHECK_KINDS.items():
         assert kind.model.model_fields["type"].annotation == typing.Literal[name]
         assert CHECKERS[name] is kind.check
-        assert set(kind.series) <= set(STANDARD_QUERIES), name
+        # every series a check reads is one the bundled target's profile maps
+        mapped = set(load_topology(bundled_topology_path()).profile.queries())
+        assert set(kind.series) <= mapped, name
 
 
 def test_extra_series_come_from_the_kind_not_from_the_runner() -> None:

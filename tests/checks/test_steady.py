@@ -104,6 +104,17 @@ def test_missing_data_is_unknown_never_a_silent_pass() -> None:
     assert "no breaker exported" in r.measured
 
 
+def test_breakers_the_profile_does_not_map_are_unknown_naming_the_mapping() -> None:
+    d = healthy(prom={})
+    d.missing["prom/breaker_state.csv"] = "not mapped: the target profile sets no breaker.state"
+    r = check(SteadyExpect(registered=False), d)
+    assert r.verdict == "unknown"
+    assert r.evidence == [
+        "breakers not measured (prom/breaker_state.csv: not mapped: the target profile sets no "
+        "breaker.state); a system without breakers says `breakers_closed: false`"
+    ]
+
+
 class _Scenario:
     def __init__(self, steady_state):
         self.steady_state = steady_state

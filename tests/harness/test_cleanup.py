@@ -95,6 +95,7 @@ def _run(tmp_path, monkeypatch, revert_error: BaseException | None):
         wait_sagas_settled=lambda timeout: 0.0,
         audit=lambda: {},
         registry_poller=lambda: FakePoller(calls),
+        unmapped=lambda kinds=None: {},
         faults=FakeFaults(calls, revert_error),
         facts=None,
     )

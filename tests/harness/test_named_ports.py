@@ -65,7 +65,7 @@ def test_named_ports_links_and_proxies(tmp_path):
     assert resolve_link(t, "api->ledger-2:http") == ["api--ledger-2"]
     with pytest.raises(FaultError, match="unknown link"):
         resolve_link(t, "api->ledger:admin")
-    facts = facts_of(t, bundled=False)
+    facts = facts_of(t)
     assert facts.links == [("api", "ledger")]
     assert facts.link_ports[("api", "ledger")] == ["grpc", "http"]
 

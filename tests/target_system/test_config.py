@@ -55,9 +55,11 @@ def test_topology_declares_the_shops_own_call_timeouts() -> None:
 
 
 def test_every_bug_switch_has_a_selftest_scenario() -> None:
-    from harness.selftest import BUG_SCENARIOS
+    from harness.selftest import known_bugs
     from target_system.shoplib.config import BUGS
 
-    assert set(BUG_SCENARIOS) == set(BUGS)
+    known = known_bugs()  # the bundled topology's profile.bugs
+    assert known.env == "SHOP_BUGS"
+    assert set(known.scenarios) == set(BUGS)
     bundled = {p.stem for p in (Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml")}
-    assert {s for names in BUG_SCENARIOS.values() for s in names} <= bundled
+    assert {s for names in known.scenarios.values() for s in names} <= bundled

@@ -25,6 +25,6 @@ KIND = FaultKind(
     driver=Crash,
     scope="instance",
     summary="process crash (SIGKILL)",
-    fields="`instance` or `pick: {service: payments}`, `restart_after`",
+    fields="`instance` or `pick: {service: ledger}`, `restart_after`",
     random_length="restart_after",
 )

@@ -100,7 +100,7 @@ KIND = FaultKind(
     driver=Partition,
     scope="groups",
     summary="network partition between service groups (both ways or one way)",
-    fields="`groups: [[orders], [inventory]]`, `direction: both / request / response`",
+    fields="`groups: [[api], [ledger]]`, `direction: both / request / response`",
     flags=(
         Flag("--direction", "direction", str, "which stream is cut", "both",
              choices=("both", "request", "response")),
