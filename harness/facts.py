@@ -8,6 +8,7 @@ files are read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
@@ -54,6 +55,9 @@ class TopologyFacts:
     registry: str = "etcd"
     # the target's default steady-state hypothesis (SteadyParams fields); None: no default
     steady: dict[str, Any] | None = None
+    # the target's default load (its topology's `load:`): absolute locustfile, host template
+    load_locustfile: Path | None = None
+    load_host: str | None = None
 
     @property
     def instances(self) -> dict[str, str]:

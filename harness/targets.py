@@ -19,6 +19,8 @@ from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.faults.kinds import FAULT_KINDS
+from harness.load import locustfile_problem
+from harness.loadconf import Resolver, render_host
 from harness.membership import RegistryPoller
 from harness.redact import redact_env
 from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
@@ -86,6 +88,8 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
         },
         registry=topology.registry,
         steady=topology.steady,
+        load_locustfile=topology.load_locustfile,
+        load_host=topology.load_host,
     )
 
 
@@ -105,7 +109,9 @@ def load_scenarios(paths: list[str]) -> list[Scenario]:
     files = expand_paths(paths)
     if not files:
         raise InputInvalid(f"no scenario files under {' '.join(paths)}")
-    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
+    problems, scenarios = load_files(
+        files, facts_for_target=facts_for_scenario, check_locustfile=locustfile_problem
+    )
     if problems:
         raise InputInvalid("\n".join(str(p) for p in problems))
     return scenarios
@@ -196,6 +202,19 @@ class FaultDriver:
             raise FaultError("; ".join(f"{fid}: {exc}" for fid, exc in cleanup.errors))
 
 
+def addr_resolver(backend: StackBackend) -> Resolver:
+    """Host template addresses through the backend's ``instance_url``: a service's first
+    instance, as host:port. Named ports are not part of the topology yet."""
+
+    def resolve(service: str, port: str | None) -> str:
+        if port is not None:
+            raise TopologyInvalid(f"{{addr:{service}:{port}}}: named ports are not supported")
+        first = backend.topology.instances_of(service)[0].name
+        return backend.instance_url(first).split("://", 1)[-1].rstrip("/")
+
+    return resolve
+
+
 class TargetStack:
     """A running stack plus the engine's view of it."""
 
@@ -211,6 +230,10 @@ class TargetStack:
     # delegation
     def entry_url(self) -> str:
         return self.backend.entry_url()
+
+    def load_host(self, template: str) -> str:
+        """A host template (``{entry}``, ``{addr:SERVICE}``) rendered against this stack."""
+        return render_host(template, self.topology.entry, addr_resolver(self.backend))
 
     def prometheus_url(self) -> str:
         return self.backend.prometheus_url()

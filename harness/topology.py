@@ -18,6 +18,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
 from harness.facts import SteadyParams
+from harness.loadconf import (
+    LOCUSTFILE_RE,
+    HostTemplate,
+    host_problems,
+    locustfile_file_problem,
+    resolve_locustfile,
+)
 from harness.settings import REPO_ROOT
 from harness.yamlsource import Located, Problem, display, read_yaml, validate, walk
 
@@ -89,6 +96,9 @@ class Topology:
     path: Path | None = None
     # the default steady-state hypothesis's parameters; None: scenarios get none by default
     steady: dict[str, Any] | None = None
+    # the default load of scenarios on this target (`load:`); None: each scenario names its own
+    load_locustfile: Path | None = None
+    load_host: str | None = None
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -198,6 +208,15 @@ class LinkSpec(_Strict):
     )
 
 
+class LoadDefaults(_Strict):
+    """The load every scenario on this target gets unless it names its own."""
+
+    locustfile: str | None = Field(
+        default=None, pattern=LOCUSTFILE_RE, description="relative to the topology file"
+    )
+    host: HostTemplate | None = None
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -215,6 +234,9 @@ class TopologyFile(_Strict):
     steady_state: SteadyParams | Literal["none"] = Field(
         default="none",
         description="the steady-state hypothesis every scenario on this target gets",
+    )
+    load: LoadDefaults | None = Field(
+        default=None, description="the locustfile and host scenarios on this target default to"
     )
 
     @model_validator(mode="before")
@@ -245,9 +267,19 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
-    """(location, message) for references the schema cannot see: links, entry, templates."""
+def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], str]]:
+    """(location, message) for references the schema cannot see: links, entry, templates,
+    the default locustfile."""
     found: list[tuple[tuple[Any, ...], str]] = []
+    if spec.load is not None:
+        if spec.load.host is not None:
+            for msg in host_problems(spec.load.host, spec.services):
+                found.append((("load", "host"), msg))
+        if spec.load.locustfile is not None:
+            locustfile = resolve_locustfile(spec.load.locustfile, path, None)
+            assert locustfile is not None
+            if msg := locustfile_file_problem(locustfile):
+                found.append((("load", "locustfile"), msg))
     known = ", ".join(spec.services)
     for i, item in enumerate(spec.links):
         m = _LINK.match(item if isinstance(item, str) else item.link)
@@ -282,7 +314,7 @@ def load_topology(path: str | Path) -> Topology:
         data, root = read_yaml(path, "name, services, links")
         spec = validate(TopologyFile, data, root, path)
         problems = [
-            Problem(display(path), *walk(root, loc), msg) for loc, msg in _cross_check(spec)
+            Problem(display(path), *walk(root, loc), msg) for loc, msg in _cross_check(spec, path)
         ]
         if problems:
             raise Located(problems)
@@ -315,6 +347,10 @@ def load_topology(path: str | Path) -> Topology:
         steady=None
         if spec.steady_state == "none"
         else spec.steady_state.model_dump(exclude_defaults=True),
+        load_locustfile=None
+        if spec.load is None
+        else resolve_locustfile(spec.load.locustfile, path.resolve(), None),
+        load_host=None if spec.load is None else spec.load.host,
     )
 
 
