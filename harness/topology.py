@@ -38,6 +38,7 @@ TEMPLATE_VARS = {
     "registry_url",
     "data_dir",
     "links_json",
+    "dir",
 }
 # ``{proxy:SERVICE}``: this caller's Toxiproxy listeners for SERVICE's instances, comma-separated.
 PROXY_VAR = "proxy"
@@ -141,7 +142,10 @@ class Topology:
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
         svc = self.services[inst.service]
-        v = {"service": inst.service, "instance": inst.name, "index": inst.index, **values}
+        # {dir}: the topology file's folder, so commands need not depend on the working directory
+        where = str(self.path.parent) if self.path is not None else "."
+        v = {"service": inst.service, "instance": inst.name, "index": inst.index, "dir": where}
+        v.update(values)
         return [_fill(c, v) for c in svc.command], {k: _fill(x, v) for k, x in svc.env.items()}
 
 
