@@ -91,10 +91,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     host = render_host(template, topology.entry, addr_resolver(stack))
     log = Path(tempfile.mkdtemp(prefix="stormproof-ui-")) / "requests.jsonl"
     env = {**os.environ, **recorder_env(log, rate=args.rate)}
+    # harness.locust_main: Locust's own main with SIGINT restored, so Ctrl-C (or the SIGINT of
+    # whoever started `stormproof ui` in the background) stops it
     cmd = [
         sys.executable,
         "-m",
-        "locust",
+        "harness.locust_main",
         "-f",
         locust_files(locustfile),
         "--host",
