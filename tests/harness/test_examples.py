@@ -29,6 +29,7 @@ def test_the_two_service_example_validates() -> None:
     assert {s.name for s in scenarios} == {
         "two-service-latency-fallback",
         "two-service-crash-quotes",
+        "two-service-pause-quotes",
     }
     assert [s.name for s in scenarios if "smoke" in s.tags] == ["two-service-latency-fallback"]
     assert all(s.duration <= 20 for s in scenarios)
