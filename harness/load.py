@@ -204,24 +204,36 @@ print(json.dumps({"users": sorted(users), "shapes": sorted(shapes)}))
 """
 
 
-def locustfile_problem(locustfile: Path, python: str | None = None) -> str | None:
+def locustfile_problem(
+    locustfile: Path, python: str | None = None, own_shape_ok: bool = False
+) -> str | None:
     """Whether Locust can load `locustfile` beside the recorder: None, or a one-line problem.
 
     Refused: a file that does not import (Locust's own error, its last line), one that defines
-    no User class ("No User class found!", as Locust says it), and one that defines a
-    LoadTestShape (the scenario's users or stages shape the load; two shapes would leave one
-    silently unused). Runs in a subprocess with the venv's python, bounded by CHECK_TIMEOUT;
-    the answer is cached per file content."""
+    no User class ("No User class found!", as Locust says it), and, unless `own_shape_ok` (the
+    web UI, where no scenario shapes the load), one that defines a LoadTestShape: a scenario's
+    users or stages shape the load, and two shapes would leave one silently unused. Runs in a
+    subprocess with the venv's python, bounded by CHECK_TIMEOUT; cached per file content."""
     path = Path(locustfile).resolve()
     try:
         stat = path.stat()
     except OSError as exc:
         return f"cannot read it: {exc.strerror or exc}"
-    return _locustfile_problem(str(path), stat.st_mtime_ns, stat.st_size, python or sys.executable)
+    found = _load(str(path), stat.st_mtime_ns, stat.st_size, python or sys.executable)
+    if isinstance(found, str):
+        return found
+    if found["shapes"] and not own_shape_ok:
+        return (
+            f"it defines LoadTestShape {', '.join(found['shapes'])}, but the scenario's users "
+            "or stages shape the load (two shapes would leave one unused): remove the class "
+            "and give the scenario stages: instead"
+        )
+    return None
 
 
 @lru_cache(maxsize=64)
-def _locustfile_problem(path: str, _mtime: int, _size: int, python: str) -> str | None:
+def _load(path: str, _mtime: int, _size: int, python: str) -> dict[str, list[str]] | str:
+    """The user classes and shapes Locust finds in `path` beside the recorder, or a problem."""
     env = {**os.environ, **recorder_env(None), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         out = subprocess.run(
@@ -246,13 +258,7 @@ def _locustfile_problem(path: str, _mtime: int, _size: int, python: str) -> str 
         return f"Locust cannot load it: unexpected output {out.stdout[-200:]!r}"
     if not found["users"]:
         return "Locust cannot load it: No User class found!"
-    if found["shapes"]:
-        return (
-            f"it defines LoadTestShape {', '.join(found['shapes'])}, but the scenario's users "
-            "or stages shape the load (two shapes would leave one unused): remove the class "
-            "and give the scenario stages: instead"
-        )
-    return None
+    return found
 
 
 def _free_port() -> int:

@@ -63,7 +63,7 @@ def ui_load(
         raise InputInvalid(
             "--locustfile: the running target's topology names no load.locustfile; give one"
         )
-    problem = locustfile_file_problem(path) or locustfile_problem(path)
+    problem = locustfile_file_problem(path) or locustfile_problem(path, own_shape_ok=True)
     if problem:
         raise InputInvalid(f"{where}: {path}: {problem}")
     template = host or default_host or DEFAULT_HOST

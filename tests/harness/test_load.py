@@ -224,6 +224,16 @@ def test_a_locustfile_is_loaded_the_way_locust_loads_it(
         assert "\n" not in problem
 
 
+def test_the_web_ui_accepts_a_locustfile_with_its_own_shape(tmp_path: Path) -> None:
+    shaped = PLAIN + (
+        "\nfrom locust import LoadTestShape\n\n\nclass Ramp(LoadTestShape):\n"
+        "    def tick(self):\n        return None\n"
+    )
+    path = write(tmp_path, shaped)
+    assert locustfile_problem(path) is not None
+    assert locustfile_problem(path, own_shape_ok=True) is None
+
+
 def test_the_bundled_shop_locustfile_loads_with_the_recorder() -> None:
     assert locustfile_problem(SHOP_LOCUSTFILE) is None
 
