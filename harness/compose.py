@@ -3,8 +3,9 @@
 One container per instance (the image and Dockerfile the target profile's ``compose`` names,
 with its extra env), Toxiproxy (its proxies from
 a generated config file), Prometheus (config generated the same way as natively), etcd, and a
-Locust master and worker. Every service-to-service link goes through Toxiproxy exactly as in
-the native stack; every published port binds to 127.0.0.1.
+Locust master and worker running the topology's ``load:`` locustfile (when it names one).
+Every service-to-service link goes through Toxiproxy exactly as in the native stack; every
+published port binds to 127.0.0.1.
 
 ``stormproof compose generate`` writes docker-compose.yml and compose/; a test proves the
 committed files are what the generator makes from target_system/topology.yaml.
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.loadconf import DEFAULT_HOST, render_host
 from harness.settings import REPO_ROOT
 from harness.stack.compose import PORTS, require_one_port
 from harness.topology import Topology, bundled_topology_path, load_topology
@@ -80,7 +83,8 @@ def prometheus_config(topology: Topology) -> dict[str, Any]:
     }
 
 
-def compose_file(topology: Topology) -> dict[str, Any]:
+def compose_file(topology: Topology, out_dir: Path = REPO_ROOT) -> dict[str, Any]:
+    """The compose document; bind-mounted paths are relative to `out_dir`, where it is written."""
     require_one_port(topology)
     pports = proxy_ports(topology)
     services: dict[str, Any] = {
@@ -180,43 +184,52 @@ def compose_file(topology: Topology) -> dict[str, Any]:
         "ports": [f"127.0.0.1:{PORTS.prometheus}:{PORTS.prometheus}"],
         "depends_on": {i.name: {"condition": "service_healthy"} for i in topology.instances()},
     }
-    services["locust-master"] = {
-        "image": LOCUST_IMAGE,
-        "command": [
-            "-f",
-            "/scenarios/locustfile.py",
-            "--master",
-            "--host",
-            f"http://{entry}:{SERVICE_PORT}",
-        ],
-        "volumes": ["./scenarios:/scenarios:ro"],
-        "ports": [f"127.0.0.1:{PORTS.locust}:{PORTS.locust}"],
-        "depends_on": {entry: {"condition": "service_healthy"}},
-    }
-    services["locust-worker"] = {
-        "image": LOCUST_IMAGE,
-        "command": ["-f", "/scenarios/locustfile.py", "--worker", "--master-host", "locust-master"],
-        "volumes": ["./scenarios:/scenarios:ro"],
-        "depends_on": ["locust-master"],
-    }
+    if topology.load_locustfile is not None:
+        # the target's own locustfile, as written (the recorder is for scenario runs only)
+        rel = os.path.relpath(topology.load_locustfile.parent, out_dir.resolve())
+        mount = [f"./{rel}:/locust:ro" if not rel.startswith("..") else f"{rel}:/locust:ro"]
+        file = f"/locust/{topology.load_locustfile.name}"
+        host = render_host(
+            topology.load_host or DEFAULT_HOST,
+            topology.entry,
+            lambda service, _port: f"{topology.instances_of(service)[0].name}:{SERVICE_PORT}",
+        )
+        services["locust-master"] = {
+            "image": LOCUST_IMAGE,
+            "command": ["-f", file, "--master", "--host", host],
+            "volumes": list(mount),
+            "ports": [f"127.0.0.1:{PORTS.locust}:{PORTS.locust}"],
+            "depends_on": {entry: {"condition": "service_healthy"}},
+        }
+        services["locust-worker"] = {
+            "image": LOCUST_IMAGE,
+            "command": ["-f", file, "--worker", "--master-host", "locust-master"],
+            "volumes": list(mount),
+            "depends_on": ["locust-master"],
+        }
     return {"services": services, "volumes": volumes}
 
 
-def generate(topology_path: Path, out_dir: Path) -> list[Path]:
+def render(topology_path: Path, out_dir: Path) -> dict[Path, str]:
+    """The files `generate` writes into `out_dir`, as text."""
     topology = load_topology(topology_path)
     try:
         src = topology_path.resolve().relative_to(out_dir.resolve())
     except ValueError:
         src = topology_path
-    (out_dir / "compose").mkdir(parents=True, exist_ok=True)
-    files = {
+    return {
         out_dir / "docker-compose.yml": HEADER.format(src=src)
-        + yaml.safe_dump(compose_file(topology), sort_keys=False, width=100),
+        + yaml.safe_dump(compose_file(topology, out_dir), sort_keys=False, width=100),
         out_dir / "compose" / "toxiproxy.json": json.dumps(toxiproxy_config(topology), indent=2)
         + "\n",
         out_dir / "compose" / "prometheus.yml": HEADER.format(src=src)
         + yaml.safe_dump(prometheus_config(topology), sort_keys=False),
     }
+
+
+def generate(topology_path: Path, out_dir: Path) -> list[Path]:
+    files = render(topology_path, out_dir)
+    (out_dir / "compose").mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
         path.write_text(text)
     return list(files)

@@ -19,11 +19,13 @@ from harness.scenario import (
     TopologyFacts,
     describe_fault,
     drawn_by_seed,
+    effective_load,
     fault_params,
     fault_target,
     resolve_picks,
 )
 from harness.targets import FaultDriver, facts_for_scenario
+from harness.yamlsource import display
 
 PLAN_VERSION = 1
 _SKIP = {"name", "type", "allow_unknown"}
@@ -106,6 +108,7 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
         )
     load = scenario.load
     users = load.max_users
+    locustfile, host = effective_load(scenario, facts)
     steady = hypothesis(scenario, facts)
     return {
         "plan_version": PLAN_VERSION,
@@ -125,7 +128,9 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
             "users": users,
             "spawn_rate": load.spawn_rate,
             "rate_per_user": load.rate,
-            "requests_per_s": users * load.rate,
+            "requests_per_s": None if load.rate is None else users * load.rate,
+            "locustfile": None if locustfile is None else display(locustfile),
+            "host": host,
             "stages": [s.model_dump() for s in load.stages or []],
             "workers": load.workers,
         },
@@ -160,10 +165,15 @@ def render_text(p: dict[str, Any]) -> str:
         )
     else:
         shape = f"{ld['users']} users (spawn {ld['spawn_rate']:g}/s)"
-    lines.append(
-        f"  load: {shape} x {ld['rate_per_user']:g} req/s each = up to "
-        f"{ld['requests_per_s']:g} req/s" + (f", {ld['workers']} workers" if ld["workers"] else "")
+    pace = (
+        "at the locustfile's own pace"
+        if ld["rate_per_user"] is None
+        else f"x {ld['rate_per_user']:g} req/s each = up to {ld['requests_per_s']:g} req/s"
     )
+    lines.append(
+        f"  load: {shape} {pace}" + (f", {ld['workers']} workers" if ld["workers"] else "")
+    )
+    lines.append(f"  locustfile: {ld['locustfile']}, host {ld['host']}")
     events: list[tuple[float, int, str]] = []
     for ph in p["phases"]:
         events.append(

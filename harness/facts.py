@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
@@ -58,8 +59,13 @@ class TopologyFacts:
     steady: dict[str, Any] | None = None
     # (caller, callee) -> the callee's named ports the caller's links reach (first: main)
     link_ports: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # service -> its named ports (the first is the one `{port}` and health default to)
+    service_ports: dict[str, list[str]] = field(default_factory=dict)
     # per_link | shared | per_instance (a proxy per caller instance: instances can be cut off)
     proxy_mode: str = "per_link"
+    # the target's default load (its topology's `load:`): absolute locustfile, host template
+    load_locustfile: Path | None = None
+    load_host: str | None = None
 
     @property
     def instances(self) -> dict[str, str]:

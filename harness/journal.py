@@ -79,7 +79,9 @@ class Event(_Record):
 
 class LoadSummary(_Record):
     users: int = 0
-    rate: float = 0.0
+    rate: float | None = None  # requests/s per user; None: the locustfile's own wait_time
+    locustfile: str | None = None
+    host: str | None = None
     requests: int = 0
     failures: int = 0
 

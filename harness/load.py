@@ -1,8 +1,10 @@
-"""Locust as a subprocess, and the live view of its request log.
+"""Locust as a subprocess, the check that a locustfile loads, and the live view of its log.
 
-Locust is never imported here: it monkey-patches the process with gevent. The locustfile writes
-one JSONL line per request; :class:`RequestTail` reads it incrementally so the runner can show
-live throughput and evaluate abort conditions without waiting for Locust's smoothed stats.
+Locust is never imported here: it monkey-patches the process with gevent. Locust runs the
+user's locustfile as written, with the harness's recorder (``harness/locust_recorder.py``)
+loaded beside it (``-f USER,RECORDER``): the recorder writes one JSONL line per request, and
+:class:`RequestTail` reads it incrementally so the runner can show live throughput and evaluate
+abort conditions without waiting for Locust's smoothed stats.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 from harness.errors import HarnessError, InfraUnavailable
 from harness.procs import ProcessRecord, spawn
-from harness.settings import REPO_ROOT
 
-DEFAULT_LOCUSTFILE = REPO_ROOT / "scenarios" / "locustfile.py"
+RECORDER = Path(__file__).resolve().with_name("locust_recorder.py")
+CHECK_TIMEOUT = 60.0  # seconds for a locustfile to import (Locust and gevent included)
 
 
 class ProcessTracker(Protocol):
@@ -33,16 +37,36 @@ class ProcessTracker(Protocol):
 
 @dataclass(frozen=True)
 class LoadPlan:
-    host: str  # base URL of the entry service
+    host: str  # the rendered host URL (--host)
+    locustfile: Path  # the user's locustfile, run as written
     users: int
     spawn_rate: float
-    rate: float  # requests per second per user
+    rate: float | None = None  # requests/s per user on every user class; None: their own
     stages: tuple[dict, ...] = ()
     run_time: float = 60.0  # a hard bound: Locust stops by itself after this
     seed: int = 0
     workers: int = 0  # Locust distributed mode: 0 = one local process
-    locustfile: Path = DEFAULT_LOCUSTFILE
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def recorder_env(
+    requests_file: Path | None,
+    rate: float | None = None,
+    stages: tuple[dict, ...] | list[dict] = (),
+    seed: int | None = None,
+) -> dict[str, str]:
+    """The environment the recorder reads; a setting left out is not applied."""
+    env = {"STORMPROOF_STAGES": json.dumps(list(stages))}
+    if requests_file is not None:
+        env["STORMPROOF_REQUESTS_FILE"] = str(requests_file)
+    env["STORMPROOF_RATE"] = "" if rate is None else repr(float(rate))
+    env["STORMPROOF_SEED"] = "" if seed is None else str(seed)
+    return env
+
+
+def locust_files(locustfile: Path) -> str:
+    """``-f``'s value: the user's locustfile, then the recorder beside it."""
+    return f"{locustfile},{RECORDER}"
 
 
 class LocustProcess:
@@ -70,12 +94,9 @@ class LocustProcess:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            STORMPROOF_REQUESTS_FILE=str(self.requests_file),
-            STORMPROOF_RATE=str(self.plan.rate),
-            STORMPROOF_STAGES=json.dumps(list(self.plan.stages)),
-            STORMPROOF_SEED=str(self.plan.seed),
-            PYTHONUNBUFFERED="1",
+            recorder_env(self.requests_file, self.plan.rate, self.plan.stages, self.plan.seed)
         )
+        env["PYTHONUNBUFFERED"] = "1"
         env.update(self.plan.extra_env)
         return env
 
@@ -83,8 +104,8 @@ class LocustProcess:
         locust_dir = self.out_dir / "locust"
         locust_dir.mkdir(parents=True, exist_ok=True)
         self.requests_file.touch()
-        locustfile = str(self.plan.locustfile)
-        base = [self.python, "-m", "harness.locust_main", "-f", locustfile, "--skip-log-setup"]
+        files = locust_files(self.plan.locustfile)
+        base = [self.python, "-m", "harness.locust_main", "-f", files, "--skip-log-setup"]
         cmd = [
             *base,
             "--headless",
@@ -160,6 +181,84 @@ class LocustProcess:
             tail = (self.out_dir / "locust" / "locust.log").read_text(errors="replace")[-2000:]
             return f"Locust exited with status {master.returncode}:\n{tail}"
         return None
+
+
+# Run with the venv's python: Locust's own loader on the user's file and the recorder together,
+# as `locust -f USER,RECORDER` loads them, then the user's classes and shapes as JSON. Locust's
+# fallback for pytest-style locustfiles is tried only when no User class was found, as Locust
+# does it; its own failure then means none was found.
+_CHECK = """
+import json, sys
+from locust.util.load_locustfile import load_locustfile, load_locustfile_pytest
+users, shapes = {}, []
+for path in sys.argv[1:]:
+    found, shaped = load_locustfile(path)
+    users.update(found)
+    shapes += [type(s).__name__ for s in shaped]
+if not users:
+    try:
+        users.update(load_locustfile_pytest(sys.argv[1]))
+    except Exception:
+        pass
+print(json.dumps({"users": sorted(users), "shapes": sorted(shapes)}))
+"""
+
+
+def locustfile_problem(
+    locustfile: Path, python: str | None = None, own_shape_ok: bool = False
+) -> str | None:
+    """Whether Locust can load `locustfile` beside the recorder: None, or a one-line problem.
+
+    Refused: a file that does not import (Locust's own error, its last line), one that defines
+    no User class ("No User class found!", as Locust says it), and, unless `own_shape_ok` (the
+    web UI, where no scenario shapes the load), one that defines a LoadTestShape: a scenario's
+    users or stages shape the load, and two shapes would leave one silently unused. Runs in a
+    subprocess with the venv's python, bounded by CHECK_TIMEOUT; cached per file content."""
+    path = Path(locustfile).resolve()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    found = _load(str(path), stat.st_mtime_ns, stat.st_size, python or sys.executable)
+    if isinstance(found, str):
+        return found
+    if found["shapes"] and not own_shape_ok:
+        return (
+            f"it defines LoadTestShape {', '.join(found['shapes'])}, but the scenario's users "
+            "or stages shape the load (two shapes would leave one unused): remove the class "
+            "and give the scenario stages: instead"
+        )
+    return None
+
+
+@lru_cache(maxsize=64)
+def _load(path: str, _mtime: int, _size: int, python: str) -> dict[str, list[str]] | str:
+    """The user classes and shapes Locust finds in `path` beside the recorder, or a problem."""
+    env = {**os.environ, **recorder_env(None), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        out = subprocess.run(
+            [python, "-c", _CHECK, path, str(RECORDER)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return f"Locust could not load it within {CHECK_TIMEOUT:g}s"
+    except OSError as exc:
+        return f"cannot run {python} to load it: {exc.strerror or exc}"
+    if out.returncode != 0:
+        lines = [ln.strip() for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
+        last = lines[-1] if lines else f"exit status {out.returncode}"
+        return f"Locust cannot load it: {last[:300]}"
+    try:
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"Locust cannot load it: unexpected output {out.stdout[-200:]!r}"
+    if not found["users"]:
+        return "Locust cannot load it: No User class found!"
+    return found
 
 
 def _free_port() -> int:

@@ -82,6 +82,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from harness.faults.kinds import with_aliases
+        from harness.load import locustfile_problem
         from harness.scenario import load_scenario, markers
         from harness.targets import facts_for_scenario
 
@@ -90,6 +91,7 @@ class ScenarioFile(pytest.File):
                 self.path,
                 facts_for_target=facts_for_scenario,
                 allowed_tags=_registered_markers(self.config),
+                check_locustfile=locustfile_problem,
             )
         except ScenarioInvalid as exc:
             raise self.CollectError(str(exc)) from exc

@@ -1,6 +1,6 @@
 """Reading what a scenario run records, the one way both the checkers and the report read it.
 
-Client requests (``requests.jsonl``, one line per request from the locustfile's hook), the
+Client requests (``requests.jsonl``, one line per request from the Locust recorder), the
 long-format series files (``prom/*.csv``, ``registry.csv``) and counter increases over
 Prometheus series. Pure: pandas and the standard library only, so the
 report may import it without importing the engine. Readers never raise for a missing file, a
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error", "state")
+REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error")
 
 
 def empty_requests() -> pd.DataFrame:
@@ -29,7 +29,6 @@ def empty_requests() -> pd.DataFrame:
             "ok": pd.Series(dtype=bool),
             "status": pd.Series(dtype="Int64"),
             "error": pd.Series(dtype=object),
-            "state": pd.Series(dtype=object),
         }
     )
 

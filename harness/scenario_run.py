@@ -25,7 +25,7 @@ from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
 from harness.progress import Progress
 from harness.redact import redact_env
-from harness.scenario import fault_params, fault_target, markers
+from harness.scenario import effective_load, fault_params, fault_target, markers
 from harness.settings import Settings
 from harness.targets import TargetStack
 from harness.verdict import FAIL, check_fails, final_verdict
@@ -180,8 +180,12 @@ class ScenarioRun:
             {"duration": st.duration, "users": st.users, "spawn_rate": st.spawn_rate}
             for st in (load.stages or [])
         )
+        locustfile, host = effective_load(self.scenario, self.stack.facts)
+        if locustfile is None:  # validation refuses it; a scenario built in code may not be
+            raise HarnessError(f"{self.scenario.name}: no locustfile for the load")
         plan = LoadPlan(
-            host=self.stack.entry_url(),
+            host=self.stack.load_host(host),
+            locustfile=locustfile,
             users=load.max_users,
             spawn_rate=load.spawn_rate or float(load.max_users),
             rate=load.rate,
@@ -194,6 +198,8 @@ class ScenarioRun:
         locust.start()
         self.journal.load.users = plan.users
         self.journal.load.rate = plan.rate
+        self.journal.load.locustfile = str(plan.locustfile)
+        self.journal.load.host = plan.host
         return locust, RequestTail(locust.requests_file)
 
     def _plan_faults(self) -> list[Planned]:

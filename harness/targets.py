@@ -21,6 +21,8 @@ from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
 from harness.faults.kinds import FAULT_KINDS
+from harness.load import locustfile_problem
+from harness.loadconf import Resolver, render_host
 from harness.membership import RegistryPoller
 from harness.profile import SeriesQuery
 from harness.redact import redact_env
@@ -66,6 +68,9 @@ def facts_of(topology: Topology) -> TopologyFacts:
         steady=topology.steady,
         link_ports=link_ports,
         proxy_mode=topology.proxy_mode,
+        service_ports={name: list(svc.ports) for name, svc in topology.services.items()},
+        load_locustfile=topology.load_locustfile,
+        load_host=topology.load_host,
     )
 
 
@@ -85,7 +90,9 @@ def load_scenarios(paths: list[str]) -> list[Scenario]:
     files = expand_paths(paths)
     if not files:
         raise InputInvalid(f"no scenario files under {' '.join(paths)}")
-    problems, scenarios = load_files(files, facts_for_target=facts_for_scenario)
+    problems, scenarios = load_files(
+        files, facts_for_target=facts_for_scenario, check_locustfile=locustfile_problem
+    )
     if problems:
         raise InputInvalid("\n".join(str(p) for p in problems))
     return scenarios
@@ -176,6 +183,17 @@ class FaultDriver:
             raise FaultError("; ".join(f"{fid}: {exc}" for fid, exc in cleanup.errors))
 
 
+def addr_resolver(backend: StackBackend) -> Resolver:
+    """Host template addresses through the backend: a service's first instance, on its first
+    or a named port, as host:port."""
+
+    def resolve(service: str, port: str | None) -> str:
+        first = backend.topology.instances_of(service)[0].name
+        return backend.address(first, port)
+
+    return resolve
+
+
 class TargetStack:
     """A running stack plus the engine's view of it."""
 
@@ -191,6 +209,10 @@ class TargetStack:
     # delegation
     def entry_url(self) -> str:
         return self.backend.entry_url()
+
+    def load_host(self, template: str) -> str:
+        """A host template (``{entry}``, ``{addr:SERVICE}``) rendered against this stack."""
+        return render_host(template, self.topology.entry, addr_resolver(self.backend))
 
     def prometheus_url(self) -> str:
         return self.backend.prometheus_url()

@@ -18,6 +18,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, m
 from harness.durations import PositiveDuration
 from harness.errors import TopologyInvalid
 from harness.facts import SteadyParams
+from harness.loadconf import (
+    LOCUSTFILE_RE,
+    HostTemplate,
+    host_problems,
+    locustfile_file_problem,
+    resolve_locustfile,
+)
 from harness.profile import Profile
 from harness.profile import cross_check as profile_cross_check
 from harness.settings import REPO_ROOT
@@ -33,6 +40,7 @@ TEMPLATE_VARS = {
     "registry_url",
     "data_dir",
     "links_json",
+    "dir",
 }
 # ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
 # (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.
@@ -116,6 +124,9 @@ class Topology:
     steady: dict[str, Any] | None = None
     # what the generic checks read, in the target's own names (harness/profile.py)
     profile: Profile = field(default_factory=Profile)
+    # the default load of scenarios on this target (`load:`); None: each scenario names its own
+    load_locustfile: Path | None = None
+    load_host: str | None = None
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -193,8 +204,11 @@ class Topology:
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
         svc = self.services[inst.service]
-        # {index} first: it may sit inside another variable ({proxy:SERVICE:PORT:{index}})
-        v = {"index": inst.index, "service": inst.service, "instance": inst.name, **values}
+        # {index} first: it may sit inside another variable ({proxy:SERVICE:PORT:{index}});
+        # {dir}: the topology file's folder, so commands need not depend on the working directory
+        where = str(self.path.parent) if self.path is not None else "."
+        v = {"index": inst.index, "service": inst.service, "instance": inst.name, "dir": where}
+        v.update(values)
         return [_fill(c, v) for c in svc.command], {k: _fill(x, v) for k, x in svc.env.items()}
 
 
@@ -299,6 +313,15 @@ class LinkSpec(_Strict):
     )
 
 
+class LoadDefaults(_Strict):
+    """The load every scenario on this target gets unless it names its own."""
+
+    locustfile: str | None = Field(
+        default=None, pattern=LOCUSTFILE_RE, description="relative to the topology file"
+    )
+    host: HostTemplate | None = None
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -320,6 +343,9 @@ class TopologyFile(_Strict):
     profile: Profile = Field(
         default_factory=Profile,
         description="what the generic checks read, in the target's own names",
+    )
+    load: LoadDefaults | None = Field(
+        default=None, description="the locustfile and host scenarios on this target default to"
     )
 
     @model_validator(mode="before")
@@ -350,10 +376,20 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
+def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], str]]:
     """(location, message) for references the schema cannot see: links, ports, entry,
-    templates."""
+    templates, the default locustfile."""
     found: list[tuple[tuple[Any, ...], str]] = []
+    if spec.load is not None:
+        if spec.load.host is not None:
+            ports = {name: svc.ports for name, svc in spec.services.items()}
+            for msg in host_problems(spec.load.host, spec.services, ports):
+                found.append((("load", "host"), msg))
+        if spec.load.locustfile is not None:
+            locustfile = resolve_locustfile(spec.load.locustfile, path, None)
+            assert locustfile is not None
+            if msg := locustfile_file_problem(locustfile):
+                found.append((("load", "locustfile"), msg))
     known = ", ".join(spec.services)
     # (caller, callee, port) of every link, the port resolved to the callee's first one
     links: set[tuple[str, str, str]] = set()
@@ -480,7 +516,7 @@ def load_topology(path: str | Path) -> Topology:
         data, root = read_yaml(path, "name, services, links")
         spec = validate(TopologyFile, data, root, path)
         problems = [
-            Problem(display(path), *walk(root, loc), msg) for loc, msg in _cross_check(spec)
+            Problem(display(path), *walk(root, loc), msg) for loc, msg in _cross_check(spec, path)
         ]
         if problems:
             raise Located(problems)
@@ -515,6 +551,10 @@ def load_topology(path: str | Path) -> Topology:
         if spec.steady_state == "none"
         else spec.steady_state.model_dump(exclude_defaults=True),
         profile=spec.profile,
+        load_locustfile=None
+        if spec.load is None
+        else resolve_locustfile(spec.load.locustfile, path.resolve(), None),
+        load_host=None if spec.load is None else spec.load.host,
     )
 
 

@@ -243,6 +243,17 @@ def validate_cli(path: Path, located_in: str | None = None, limit: float = 10.0)
     return Outcome("traceback", seconds, f"exit {status}: {text.strip()[:300]}")
 
 
+LOCUSTFILE = """\
+from locust import HttpUser, task
+
+
+class Visitor(HttpUser):
+    @task
+    def home(self):
+        self.client.get("/")
+"""
+
+
 def run_case(kind: str, data: bytes, workdir: Path) -> Outcome:
     """Write the mutant and validate it; a topology is reached through a scenario's target."""
     from harness.targets import _topology
@@ -254,9 +265,14 @@ def run_case(kind: str, data: bytes, workdir: Path) -> Outcome:
         return validate_cli(path)
     topo = workdir / "mutant-topology.yaml"
     topo.write_bytes(data)
+    # the shop topology's `load: {locustfile: locustfile.py}` resolves beside the mutant
+    locustfile = workdir / "locustfile.py"
+    if not locustfile.exists():
+        locustfile.write_text(LOCUSTFILE)
     scen = workdir / "uses-topology.yaml"
     scen.write_text(
-        "name: uses-topology\ntarget: mutant-topology.yaml\nload: {users: 1}\n"
+        "name: uses-topology\ntarget: mutant-topology.yaml\n"
+        "load: {users: 1, locustfile: locustfile.py}\n"
         "phases: [{name: only, duration: 1s}]\n"
     )
     return validate_cli(scen, located_in=topo.name)

@@ -30,7 +30,14 @@ from harness.faults.kinds.restart import RestartFault
 from harness.faults.kinds.slicer import SlicerFault
 from harness.faults.kinds.slow_close import SlowCloseFault
 from harness.faults.kinds.stop import StopFault
-from harness.scenario.crosscheck import cross_check, promql_metric_names, reference_check
+from harness.scenario.crosscheck import (
+    LocustfileCheck,
+    cross_check,
+    effective_load,
+    load_check,
+    promql_metric_names,
+    reference_check,
+)
 from harness.scenario.expectations import (
     EXPECT_ADAPTER,
     EXPECT_MODELS,
@@ -89,6 +96,7 @@ __all__ = [
     "LimitDataFault",
     "LinkFaultModel",
     "Load",
+    "LocustfileCheck",
     "PartitionFault",
     "PauseFault",
     "Phase",
@@ -113,9 +121,11 @@ __all__ = [
     "cross_check",
     "describe_fault",
     "drawn_by_seed",
+    "effective_load",
     "fault_params",
     "fault_target",
     "json_schema",
+    "load_check",
     "load_files",
     "load_scenario",
     "markers",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from harness.checks.invariant import problems as invariant_problems
@@ -22,6 +23,12 @@ from harness.faults.base import LinkFaultModel, ProcessFaultModel
 from harness.faults.kinds import FAULT_KINDS
 from harness.faults.kinds.down import DownFault
 from harness.faults.kinds.partition import PartitionFault
+from harness.loadconf import (
+    DEFAULT_HOST,
+    host_problems,
+    locustfile_file_problem,
+    resolve_locustfile,
+)
 from harness.scenario.expectations import (
     BreakerExpect,
     DiscoveryExpect,
@@ -31,6 +38,7 @@ from harness.scenario.expectations import (
 )
 from harness.scenario.faultspec import RandomFault
 from harness.scenario.models import Scenario
+from harness.yamlsource import display
 
 # ---------------------------------------------------------------------------- cross-checks
 
@@ -274,4 +282,41 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
                 for name in promql_metric_names(e.query):
                     if not known_metric(name, facts.metrics):
                         out.append(((*loc, "query"), _known_list("metric", facts.metrics, name)))
+    return out
+
+
+# ---------------------------------------------------------------------------- the load
+
+LocustfileCheck = Callable[[Path], str | None]
+"""Loads a locustfile the way Locust does; a one-line problem, or None when it loads."""
+
+
+def effective_load(scenario: Scenario, facts: TopologyFacts | None) -> tuple[Path | None, str]:
+    """(locustfile, host template) the scenario runs: its own, else its target's defaults."""
+    default_file = facts.load_locustfile if facts is not None else None
+    locustfile = resolve_locustfile(scenario.load.locustfile, scenario.source, default_file)
+    host = scenario.load.host or (facts.load_host if facts is not None else None) or DEFAULT_HOST
+    return locustfile, host
+
+
+def load_check(
+    scenario: Scenario, facts: TopologyFacts, check_locustfile: LocustfileCheck | None = None
+) -> Found:
+    """The load's locustfile (there, and loading the way Locust loads it) and host template."""
+    out: Found = []
+    locustfile, host = effective_load(scenario, facts)
+    own_file = scenario.load.locustfile is not None
+    file_loc: tuple[str | int, ...] = ("load", "locustfile") if own_file else ("load",)
+    whose = "" if own_file else " (the target topology's load.locustfile)"
+    if locustfile is None:
+        out.append((("load",), "no locustfile: give load.locustfile (relative to this file) "
+                    "or a load: {locustfile: ...} section in the target topology"))  # fmt: skip
+    elif msg := locustfile_file_problem(locustfile):
+        out.append((file_loc, msg + whose))
+    elif check_locustfile is not None and (msg := check_locustfile(locustfile)):
+        out.append((file_loc, f"{display(locustfile)}{whose}: {msg}"))
+    host_loc: tuple[str | int, ...] = ("load", "host") if scenario.load.host else ("load",)
+    for msg in host_problems(host, list(facts.services), facts.service_ports):
+        where = "" if scenario.load.host else f" (in the target's host {host!r})"
+        out.append((host_loc, msg + where))
     return out

@@ -11,7 +11,7 @@ import yaml
 from harness.checks.steady import STEADY_KINDS
 from harness.errors import InputInvalid, ScenarioInvalid
 from harness.facts import MAX_ITEMS, TopologyFacts
-from harness.scenario.crosscheck import cross_check, reference_check
+from harness.scenario.crosscheck import LocustfileCheck, cross_check, load_check, reference_check
 from harness.scenario.expectations import EXPECT_MODELS
 from harness.scenario.faultspec import DEFAULT_ALLOWED_TAGS
 from harness.scenario.models import Scenario
@@ -87,16 +87,18 @@ def load_scenario(
     path: str | Path,
     facts_for_target: Callable[[Scenario, Path], TopologyFacts] | None = None,
     allowed_tags: Iterable[str] | None = DEFAULT_ALLOWED_TAGS,
+    check_locustfile: LocustfileCheck | None = None,
 ) -> Scenario:
     """Parse and validate one scenario file; raise ScenarioInvalid naming file:line: field.
 
     `facts_for_target(scenario, path)` returns the target's topology facts (None: references
-    are not checked). `allowed_tags=None` accepts any tag.
+    and the load are not checked). `allowed_tags=None` accepts any tag. `check_locustfile`
+    loads the locustfile the way Locust does (None: only its presence is checked).
     """
     path = Path(path)
     try:
         scenario, root = _parse(path)
-        _check(scenario, root, path, facts_for_target, allowed_tags)
+        _check(scenario, root, path, facts_for_target, allowed_tags, check_locustfile)
     except Located as exc:
         err = ScenarioInvalid(str(exc))
         err.problems = exc.problems  # type: ignore[attr-defined]
@@ -108,15 +110,17 @@ def validate_files(
     paths: Iterable[str | Path],
     facts_for_target: Callable[[Scenario, Path], TopologyFacts] | None = None,
     allowed_tags: Iterable[str] | None = DEFAULT_ALLOWED_TAGS,
+    check_locustfile: LocustfileCheck | None = None,
 ) -> list[Problem]:
     """Every problem in every file, plus scenario names used twice; empty when all is well."""
-    return load_files(paths, facts_for_target, allowed_tags)[0]
+    return load_files(paths, facts_for_target, allowed_tags, check_locustfile)[0]
 
 
 def load_files(
     paths: Iterable[str | Path],
     facts_for_target: Callable[[Scenario, Path], TopologyFacts] | None = None,
     allowed_tags: Iterable[str] | None = DEFAULT_ALLOWED_TAGS,
+    check_locustfile: LocustfileCheck | None = None,
 ) -> tuple[list[Problem], list[Scenario]]:
     """(every problem, the scenarios that validated): validate all before running any."""
     problems: list[Problem] = []
@@ -126,7 +130,7 @@ def load_files(
         path = Path(p)
         try:
             scenario, root = _parse(path)
-            _check(scenario, root, path, facts_for_target, allowed_tags)
+            _check(scenario, root, path, facts_for_target, allowed_tags, check_locustfile)
         except Located as exc:
             problems += exc.problems
             continue
@@ -152,6 +156,7 @@ def _check(
     path: Path,
     facts_for_target: Callable[[Scenario, Path], TopologyFacts] | None,
     allowed_tags: Iterable[str] | None,
+    check_locustfile: LocustfileCheck | None = None,
 ) -> None:
     shown = display(path)
     found = cross_check(scenario, None if allowed_tags is None else set(allowed_tags))
@@ -162,6 +167,7 @@ def _check(
             found.append((("target",), f"cannot read the target: {exc}"))
         else:
             found += reference_check(scenario, facts)
+            found += load_check(scenario, facts, check_locustfile)
     if found:
         # in file order: a misspelt link comes before the checks it makes meaningless
         problems = sorted(

@@ -19,6 +19,7 @@ from pydantic import (
 from harness.checks.abort import AbortCondition
 from harness.durations import PositiveDuration
 from harness.facts import MAX_ITEMS, NAME_RE, Strict
+from harness.loadconf import LOCUSTFILE_RE, HostTemplate
 from harness.scenario.expectations import ExpectEntry
 from harness.scenario.faultspec import FAULT_MARKERS, FaultSpec, RandomFault
 
@@ -48,11 +49,26 @@ class Stage(Strict):
 
 
 class Load(Strict):
-    """Either a constant `users` count or a list of `stages`; `rate` is per user per second."""
+    """Either a constant `users` count or a list of `stages`; `rate` is per user per second.
 
+    `locustfile` and `host` default to the target topology's `load:` section."""
+
+    locustfile: str | None = Field(
+        default=None,
+        pattern=LOCUSTFILE_RE,
+        description="the locustfile, relative to this file; default: the target's",
+    )
+    host: HostTemplate | None = Field(
+        default=None, description="where the load goes; default: the target's, else http://{entry}"
+    )
     users: StrictInt | None = Field(default=None, ge=1, le=10_000)
     spawn_rate: StrictFloat | None = Field(default=None, gt=0)
-    rate: StrictFloat = Field(default=2.0, gt=0)
+    rate: StrictFloat | None = Field(
+        default=None,
+        gt=0,
+        description="requests/s per user (constant_throughput on every user class); "
+        "default: the locustfile's own wait_time",
+    )
     stages: list[Stage] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
     workers: StrictInt = Field(
         default=0, ge=0, le=16, description="Locust distributed mode: local worker processes"

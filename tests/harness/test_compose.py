@@ -13,8 +13,9 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
-from harness.compose import compose_file, generate, proxy_ports
+from harness.compose import compose_file, generate, proxy_ports, render
 from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
@@ -24,12 +25,31 @@ from harness.topology import bundled_topology_path, load_topology
 TOPOLOGY = load_topology(bundled_topology_path())
 
 
-def test_committed_files_are_what_the_generator_makes(tmp_path):
-    generate(bundled_topology_path(), tmp_path)
+def test_committed_files_are_what_the_generator_makes():
+    files = render(bundled_topology_path(), REPO_ROOT)
     for rel in ("docker-compose.yml", "compose/toxiproxy.json", "compose/prometheus.yml"):
-        fresh = (tmp_path / rel).read_text().split("\n", 1)[1]
+        fresh = files[REPO_ROOT / rel].split("\n", 1)[1]
         committed = (REPO_ROOT / rel).read_text().split("\n", 1)[1]
         assert fresh == committed, f"{rel} is stale: run 'stormproof compose generate'"
+
+
+def test_locust_containers_run_the_topologys_locustfile_mounted_from_where_the_file_goes(
+    tmp_path,
+):
+    generate(bundled_topology_path(), tmp_path / "out")
+    doc = yaml.safe_load((tmp_path / "out" / "docker-compose.yml").read_text())
+    for name in ("locust-master", "locust-worker"):
+        svc = doc["services"][name]
+        src, dst, _ro = svc["volumes"][0].rsplit(":", 2)
+        assert (tmp_path / "out" / src).resolve() == REPO_ROOT / "target_system"
+        assert dst == "/locust"
+        assert svc["command"][:2] == ["-f", "/locust/locustfile.py"]
+    assert doc["services"]["locust-master"]["command"][-1] == "http://gateway-1:8000"
+
+
+def test_a_topology_without_a_load_section_gets_no_locust_containers():
+    echo = load_topology(REPO_ROOT / "tests" / "harness" / "fixtures" / "echo_topology.yaml")
+    assert not {"locust-master", "locust-worker"} & set(compose_file(echo)["services"])
 
 
 def test_compose_agrees_with_the_topology_on_instances_links_and_ports():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from harness.coverage import REGISTRY_ROW, coverage, render_text
 from harness.scenario import TopologyFacts, load_scenario
@@ -14,6 +15,7 @@ FACTS = TopologyFacts(
     timeouts={("gateway", "orders"): 8.0, ("orders", "payments"): 1.0},
     lease_ttl=5.0,
     entry="gateway",
+    load_locustfile=Path(__file__).resolve().parents[2] / "target_system" / "locustfile.py",
 )  # fmt: skip
 
 

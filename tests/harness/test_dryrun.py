@@ -94,3 +94,20 @@ def test_cli_dry_run_prints_text_and_json_and_starts_nothing(tmp_path, capsys):
 def test_json_without_dry_run_is_bad_input(capsys):
     assert main(["run", "--json", "scenarios/latency-orders-payments.yaml"]) == 2
     assert "--json goes with --dry-run" in capsys.readouterr().err
+
+
+def test_the_plan_names_the_locustfile_and_host_and_a_pace_left_to_the_locustfile(tmp_path):
+    (tmp_path / "users.py").write_text("")
+    s = _scenario(
+        tmp_path,
+        BASE.replace(
+            "{users: 4, rate: 2}", "{users: 4, locustfile: users.py, host: 'http://{addr:orders}'}"
+        ),
+    )
+    p = plan(s, SHOP)
+    assert p["load"]["rate_per_user"] is None and p["load"]["requests_per_s"] is None
+    assert p["load"]["host"] == "http://{addr:orders}"
+    assert p["load"]["locustfile"].endswith("users.py")
+    text = render_text(p)
+    assert "  load: 4 users (spawn 4/s) at the locustfile's own pace" in text
+    assert "users.py, host http://{addr:orders}" in text

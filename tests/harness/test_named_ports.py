@@ -308,3 +308,21 @@ def test_a_sidecar_reaches_its_own_counterpart_with_index(tmp_path):
             tmp_path,
             SIDECAR.replace("instances: 2\n    command: [e", "instances: 3\n    command: [e"),
         )
+
+
+def test_host_templates_reach_a_named_port(tmp_path):
+    from harness.loadconf import render_host
+    from harness.targets import addr_resolver
+
+    t = load_topology(MEMBERS)
+    assert t.load_host == "http://{addr:member:http}"
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+    host = render_host(t.load_host, t.entry, addr_resolver(stack))
+    assert host == "http://" + stack.address("member-1", "http")
+    assert host != "http://" + stack.address("member-1", "peer")
+    bad = MEMBERS.read_text().replace("{addr:member:http}", "{addr:member:admin}")
+    (tmp_path / "member_locustfile.py").write_text(
+        (MEMBERS.parent / "member_locustfile.py").read_text()
+    )
+    with pytest.raises(TopologyInvalid, match="unknown port 'admin' of member; known: http, peer"):
+        _load(tmp_path, bad)

@@ -23,6 +23,7 @@ from harness.scenario import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+SHOP_LOCUSTFILE = REPO / "target_system" / "locustfile.py"
 SHOP = TopologyFacts(
     services={
         "gateway": ["gateway-1"], "orders": ["orders-1"],
@@ -33,6 +34,8 @@ SHOP = TopologyFacts(
            ("orders", "payments"), ("orders", "shipping")],
     metrics={"shop_sagas_in_flight", "shop_breaker_state", "shop_http_requests_total"},
     entry="gateway",
+    load_locustfile=SHOP_LOCUSTFILE,
+    load_host="http://{entry}",
 )  # fmt: skip
 
 GOOD = """\

@@ -43,3 +43,12 @@ def test_bad_topology_names_file_line_and_field(tmp_path, text, message):
     with pytest.raises(TopologyInvalid) as err:
         load_topology(path)
     assert message in str(err.value).replace(str(tmp_path) + "/", "")
+
+
+def test_dir_renders_the_topology_files_folder(tmp_path):
+    path = tmp_path / "sys" / "t.yaml"
+    path.parent.mkdir()
+    path.write_text("services: {a: {command: ['{python}', '{dir}/a.py'], env: {D: '{dir}'}}}\n")
+    t = load_topology(path)
+    cmd, env = t.render(t.instances()[0], {"python": "py"})
+    assert cmd == ["py", f"{tmp_path}/sys/a.py"] and env == {"D": f"{tmp_path}/sys"}

@@ -1,0 +1,95 @@
+"""Stormproof's recorder: event listeners loaded by Locust beside the user's own locustfile.
+
+The harness runs ``locust -f USER_LOCUSTFILE,harness/locust_recorder.py``; Locust imports both
+and merges them, so the user's locustfile runs exactly as written and nobody copies a hook.
+This module defines **no User class** and, unless the scenario gives stages, no shape. It is
+never imported by the harness itself (Locust monkey-patches the process with gevent); it
+imports only the standard library and Locust.
+
+What it does, each part only when the harness asks for it through the environment:
+
+    STORMPROOF_REQUESTS_FILE  one JSON line per request (start time ``t``, duration ``ms``,
+                              ``name``, ``ok``, ``status``, ``error``, ``pid``), plus
+                              ``{"event": "spawned"}`` when every user runs: the scenario clock
+    STORMPROOF_RATE           requests/s per user: ``wait_time = constant_throughput(rate)`` set
+                              on every user class at the init event (unset: the classes' own)
+    STORMPROOF_STAGES         JSON list of {"duration": s, "users": n, "spawn_rate": r}: a
+                              LoadTestShape that holds each stage for its duration
+    STORMPROOF_SEED           seeds Python's ``random`` module at the init event
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Any
+
+from locust import LoadTestShape, constant_throughput, events
+
+_REQUESTS_FILE = os.environ.get("STORMPROOF_REQUESTS_FILE") or None
+_RATE = os.environ.get("STORMPROOF_RATE") or None
+_STAGES: list[dict[str, Any]] = json.loads(os.environ.get("STORMPROOF_STAGES") or "[]")
+_SEED = os.environ.get("STORMPROOF_SEED") or None
+_out = None
+
+
+def _write(record: dict[str, Any]) -> None:
+    global _out
+    if _REQUESTS_FILE is None:
+        return
+    if _out is None:
+        _out = open(_REQUESTS_FILE, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the process
+    _out.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_kw: Any) -> None:
+    if _SEED is not None:
+        random.seed(int(_SEED))
+    if _RATE is not None:
+        for user_class in environment.user_classes:
+            user_class.wait_time = constant_throughput(float(_RATE))
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response: Any,
+    exception: BaseException | None,
+    start_time: float | None = None,
+    **_kw: Any,
+) -> None:
+    _write(
+        {
+            "t": start_time if start_time is not None else time.time() - response_time / 1000,
+            "ms": round(response_time, 3),
+            "name": name,
+            "ok": exception is None,
+            "status": getattr(response, "status_code", 0) or 0,
+            "error": None if exception is None else str(exception)[:200],
+            "pid": os.getpid(),
+        }
+    )
+
+
+@events.spawning_complete.add_listener
+def _on_spawned(user_count: int, **_kw: Any) -> None:
+    _write({"event": "spawned", "t": time.time(), "users": user_count})
+
+
+if _STAGES:
+
+    class StormproofStages(LoadTestShape):
+        """The scenario's staged load: each stage holds its user count for its duration."""
+
+        def tick(self) -> tuple[int, float] | None:
+            elapsed = self.get_run_time()
+            for stage in _STAGES:
+                if elapsed < stage["duration"]:
+                    return stage["users"], stage["spawn_rate"]
+                elapsed -= stage["duration"]
+            return None
