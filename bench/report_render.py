@@ -1,8 +1,15 @@
-"""Render the report of a synthetic 30-minute soak and print how long it took and how big it is.
+"""Render a report and print how long it took and how big the page is.
 
     .venv/bin/python bench/report_render.py [--minutes 30] [--rate 20] [--keep DIR]
+    .venv/bin/python bench/report_render.py --run RUN_DIR [--repeat 5] [--scenarios 18]
 
-The data has the shape and volume a real soak leaves behind: ~20 requests/s in
+Without ``--run``: a synthetic soak (below). With ``--run``: a copy of a real run folder (the
+folder itself is only read; its ``index.html`` is not copied), rendered ``--repeat`` times, each
+in a fresh process as a run renders it once (pandas loaded, the report imported then); prints
+every time, the medians and the page's size. ``--scenarios N`` keeps the first N
+scenarios of its run.json, to quote a figure for a suite of a given size.
+
+The synthetic data has the shape and volume a real soak leaves behind: ~20 requests/s in
 requests.jsonl, 1 s Prometheus series for ~20 breaker label sets, registry polls every second,
 saga gauges and counters (with a counter reset when an instance restarts), and a fault every
 few minutes. Nothing is started; only the report code runs.
@@ -14,6 +21,9 @@ import argparse
 import json
 import random
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -168,12 +178,84 @@ def write_soak(d: Path, seconds: int, rate: float) -> None:
     (d / "journal.json").write_text(json.dumps(journal))
 
 
+def figure_count(html: str) -> int:
+    """Figures in a page: inline SVG timelines (and PNGs, for pages of older versions)."""
+    return html.count('<svg class="tl"') + html.count("<img ")
+
+
+# one render as a run pays it: in a process that has pandas loaded already (the checkers use
+# it) but not the report, which the runner imports when it closes
+CHILD = """
+import json, sys, time
+from pathlib import Path
+import numpy, pandas
+t = time.perf_counter()
+import harness.report
+from harness.report import render_report
+imported = time.perf_counter() - t
+print(harness.report.__file__, file=sys.stderr)
+t = time.perf_counter()
+render_report(Path(sys.argv[1]))
+print(json.dumps({"import": imported, "render": time.perf_counter() - t}))
+"""
+
+
+def bench_run(run_dir: Path, repeat: int, scenarios: int | None, keep: Path | None) -> None:
+    if not (run_dir / "run.json").is_file() and not any(run_dir.glob("*/journal.json")):
+        raise SystemExit(f"{run_dir}: not a run folder (no run.json, no */journal.json)")
+    with tempfile.TemporaryDirectory(prefix="stormproof-bench-") as tmp:
+        run = Path(tmp) / run_dir.name
+        shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("index.html", ".index.html*"))
+        meta = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
+        if scenarios is not None and isinstance(meta.get("scenarios"), list):
+            meta["scenarios"] = meta["scenarios"][:scenarios]
+            (run / "run.json").write_text(json.dumps(meta))
+        count = len(meta.get("scenarios") or []) or len(list(run.glob("*/journal.json")))
+        imports, renders = [], []
+        for _ in range(repeat):
+            # run from the temporary folder: `-c` puts the working directory first on sys.path,
+            # and the code measured must be the one PYTHONPATH or the installed package names
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(run)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=tmp,
+            )
+            took = json.loads(out.stdout.strip().splitlines()[-1])
+            where = out.stderr.strip().splitlines()[-1]
+            imports.append(took["import"])
+            renders.append(took["render"])
+        page = run / "index.html"
+        size = page.stat().st_size
+        print(f"run {run_dir} ({count} scenarios), {repeat} renders, each in a fresh process")
+        print(f"code: {Path(where).parent}")
+        print("render times: " + ", ".join(f"{t:.2f}" for t in renders) + " s")
+        print(
+            f"render_report: median {statistics.median(renders):.2f} s "
+            f"(+ import harness.report {statistics.median(imports):.2f} s); "
+            f"index.html {size} bytes ({size / 1e6:.2f} MB), "
+            f"{figure_count(page.read_text(encoding='utf-8'))} figures"
+        )
+        if keep:
+            shutil.copytree(run, keep, dirs_exist_ok=True)
+            print(f"kept in {keep}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--rate", type=float, default=20.0, help="client requests per second")
     p.add_argument("--keep", type=Path, help="copy the rendered run here")
+    p.add_argument("--run", type=Path, help="render a copy of this run folder instead")
+    p.add_argument("--repeat", type=int, default=5, help="renders of --run (median quoted)")
+    p.add_argument("--scenarios", type=int, help="keep the first N scenarios of --run")
     args = p.parse_args()
+    if args.repeat < 1 or (args.scenarios is not None and args.scenarios < 1):
+        p.error("--repeat and --scenarios must be at least 1")
+    if args.run is not None:
+        bench_run(args.run, args.repeat, args.scenarios, args.keep)
+        return
     with tempfile.TemporaryDirectory(prefix="stormproof-bench-") as tmp:
         run = Path(tmp) / "bench-run"
         seconds = int(args.minutes * 60)
@@ -191,7 +273,7 @@ def main() -> None:
         )
         print(
             f"render_report: {took:.2f} s; index.html {page.stat().st_size / 1e6:.2f} MB, "
-            f"{page.read_text().count('<img ')} figures"
+            f"{figure_count(page.read_text())} figures"
         )
         if args.keep:
             shutil.copytree(run, args.keep, dirs_exist_ok=True)

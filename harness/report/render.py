@@ -1,23 +1,29 @@
 """``render_report(run_dir)``: ``index.html`` from run.json, each scenario's journal and data.
 
-The page is self-contained (figures as base64 PNGs, CSS inline, no script), so it opens from
-file:// with no server. It is written whatever state the run is in: a missing journal, a run
-that never started its clock or a directory without data is described, not fatal.
+The page is self-contained (figures as inline SVG, one inline style sheet, no script), so it
+opens from file:// with no server. It is written whatever state the run is in: a missing
+journal, a run that never started its clock or a directory without data is described, not
+fatal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from harness.records import format_figure
 from harness.report.data import read_journal, read_json
-from harness.report.figures import Timeline
+from harness.report.figures import FAULT_SLOTS, Timeline
+from harness.report.svg import defs as svg_defs
 from harness.verdict import check_fails
 
 RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
@@ -108,7 +114,7 @@ def _scenario(d: Path) -> dict[str, Any]:
     if timeline.clock_note:
         notes.append(timeline.clock_note)
     figures = timeline.figures()
-    if figures and not any(f.png for f in figures):
+    if figures and not any(f.svg for f in figures):
         notes.append(
             "No timeline data was collected (requests.jsonl, registry.csv and prom/*.csv "
             "are absent or empty)."
@@ -230,7 +236,20 @@ FIGURE_COLUMNS = [
 ]
 
 
+def _text(value: Any) -> Markup:
+    """Escaped for a text node only (``&``, ``<``, ``>``): quotes need no escaping there, and
+    the JSON of a check's details is full of them."""
+    return Markup(html.escape(str(value), quote=False))
+
+
+# indentation from the templates before a tag: collapsible whitespace in every element of the
+# page (no tag follows a line break inside a <pre> or a pre-wrap cell, whose text is escaped)
+_INDENT = re.compile(r"\n[ \t]+(?=<)")
+
+
+@functools.cache
 def _environment_jinja() -> Environment:
+    """One environment per process: its templates are compiled once, not on every render."""
     env = Environment(
         loader=PackageLoader("harness.report", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -240,6 +259,7 @@ def _environment_jinja() -> Environment:
     env.filters["clock"] = _clock
     env.filters["wall"] = _wall
     env.filters["figure"] = format_figure
+    env.filters["text"] = _text
     return env
 
 
@@ -257,7 +277,7 @@ def render_report(run_dir: Path) -> Path:
     totals: dict[str, int] = {}
     for s in scenarios:
         totals[s["verdict"]] = totals.get(s["verdict"], 0) + 1
-    html = (
+    page = (
         _environment_jinja()
         .get_template("index.html")
         .render(
@@ -272,11 +292,13 @@ def render_report(run_dir: Path) -> Path:
             recovery=recovery,
             figure_columns=FIGURE_COLUMNS,
             generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            svg_defs=svg_defs(FAULT_SLOTS),
         )
     )
+    page = _INDENT.sub("\n", page)
     out = run_dir / "index.html"
     tmp = run_dir / f".index.html.{os.getpid()}"
-    tmp.write_text(html, encoding="utf-8")
+    tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)  # a reader (or a browser refresh) never sees half a page
     return out
 

@@ -274,10 +274,10 @@ def test_environment_shows_versions_and_target(html_of_run):
         assert v in env
 
 
-def test_passing_scenario_has_one_image_per_timeline_and_links(html_of_run):
+def test_passing_scenario_has_one_figure_per_timeline_and_links(html_of_run):
     _, html = html_of_run
     good = section(html, "good")
-    assert good.count("<img ") == 5  # throughput, latency, breakers, registry, sagas
+    assert good.count('<svg class="tl"') == 5  # throughput, latency, breakers, registry, sagas
     assert "f1 latency orders-&gt;payments" in good  # the fault's label beside the figures
     assert "+5.0 s → +15.0 s" in good
     for link in (
@@ -324,7 +324,7 @@ def test_partial_scenario_describes_what_is_missing(html_of_run):
     assert "clock never started" in partial
     assert "never injected" in partial  # f2
     assert "not reverted" in partial  # f1 with reverted_at null
-    assert "<img " not in partial
+    assert "<svg" not in partial
 
 
 def test_junit_has_one_testcase_per_scenario(html_of_run):
@@ -395,7 +395,7 @@ def test_malformed_and_empty_data_become_notes(tmp_path):
     assert "requests.jsonl is missing or has no requests" in html
     assert "prom/breaker_state.csv has no callee label" in html
     assert "registry.csv is missing or empty" in html
-    assert "<img " not in html
+    assert "<svg" not in html
 
 
 def test_names_from_the_data_are_escaped(tmp_path):
@@ -467,12 +467,18 @@ def test_latest_points_at_the_newest_run(tmp_path):
 
 def test_a_saga_timeline_in_the_evidence_folds_under_its_first_line(tmp_path):
     run = tmp_path / "r6"
-    timeline = "saga 42 (order 42, COMPENSATING): not terminal\n  +5.0 s  orders: created"
+    timeline = (
+        "saga 42 (order 42, COMPENSATING): not terminal\n  +5.0 s  orders: created\n"
+        "  +6.0 s  payments: <charged>"
+    )
     check = {**FAIL, "name": "saga consistency", "evidence": [timeline]}
     scenario(run, journal("sagas", "fail", [check]), data=False)
     html = section(render_report(run).read_text(), "sagas")
     assert "<summary>saga 42 (order 42, COMPENSATING): not terminal</summary>" in html
-    assert "<pre>  +5.0 s  orders: created</pre>" in html
+    # the page's indentation is trimmed, never the indentation inside a <pre>
+    assert "<pre>  +5.0 s  orders: created\n  +6.0 s  payments: &lt;charged&gt;</pre>" in html
+    # a check's details: JSON with its quotes as they are, markup escaped
+    assert '<pre>{\n "links": [\n  "orders-&gt;payments-1"\n ]\n}</pre>' in html
     failure = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/failure")
     assert "+5.0 s" not in failure.get("message") and "+5.0 s" in failure.text
 

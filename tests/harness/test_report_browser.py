@@ -72,7 +72,11 @@ def test_screenshot_is_a_real_page_without_console_errors(page, tmp_path):
 def test_dom_holds_every_figure_and_section(page, tmp_path):
     dom = chromium(tmp_path, "profile", "--dump-dom", page).stdout
     assert "Stormproof resilience report" in dom
-    # five timelines for each of the three scenarios with data; none for the partial one
-    assert dom.count('src="data:image/png;base64,') == 15
+    # five timelines for each of the three scenarios with data; none for the partial one;
+    # each an inline SVG with its title, axes and data drawn by the page's style sheet
+    assert dom.count('<svg class="tl"') == 15
+    assert dom.count('<text class="ttl"') == 15
+    assert dom.count('<path class="ok"') == 6  # each throughput line and its legend sample
+    assert dom.count('id="tl-fb0"') == 1
     for anchor in ("s-good", "s-bad", "s-stopped", "s-partial"):
         assert f'id="{anchor}"' in dom
