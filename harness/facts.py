@@ -42,6 +42,15 @@ class SteadyParams(Strict):
 
 
 @dataclass(frozen=True)
+class ConfigFacts:
+    """A target's live settings: key prefix in its registry, key -> type, the version gauge."""
+
+    prefix: str
+    keys: dict[str, str]
+    version_metric: str
+
+
+@dataclass(frozen=True)
 class TopologyFacts:
     """What validation and the checks need to know about a target, as plain values."""
 
@@ -59,6 +68,8 @@ class TopologyFacts:
     link_ports: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # per_link | shared | per_instance (a proxy per caller instance: instances can be cut off)
     proxy_mode: str = "per_link"
+    # live settings in the registry (topology `config:`); None: the target declares none
+    config: ConfigFacts | None = None
 
     @property
     def instances(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ BUG_SCENARIOS: dict[str, list[str]] = {
     "compensation_gives_up": ["blackhole-shipping-response"],
     "reserve_not_idempotent": ["blackhole-inventory-response"],
     "breaker_per_service": ["pause-payments"],
+    "config_on_restart_only": ["config-change-timeouts"],
 }
 CORRECT = "correct"
 

@@ -18,6 +18,7 @@ from harness.backend import ProcessEntry, StackBackend
 from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
+from harness.facts import ConfigFacts
 from harness.faults.kinds import FAULT_KINDS
 from harness.membership import RegistryPoller
 from harness.redact import redact_env
@@ -51,6 +52,8 @@ SHOP_METRICS = {
     "shop_http_request_duration_seconds_sum",
     "shop_event_loop_lag_seconds",
     "shop_incarnation_info",
+    "shop_config_version",
+    "shop_config_rejections_total",
     "up",
 }
 
@@ -91,6 +94,11 @@ def facts_of(topology: Topology, bundled: bool) -> TopologyFacts:
         steady=topology.steady,
         link_ports=link_ports,
         proxy_mode=topology.proxy_mode,
+        config=None
+        if topology.config is None
+        else ConfigFacts(
+            topology.config.prefix, dict(topology.config.keys), topology.config.version_metric
+        ),
     )
 
 
@@ -174,7 +182,8 @@ class FaultDriver:
                 params[name] = value
         return params
 
-    def inject(self, fault_id: str, spec: Any) -> None:
+    def inject(self, fault_id: str, spec: Any) -> dict[str, Any]:
+        """Inject; what the driver reports about it (`recorded()`), for the journal."""
         kind = FAULT_KINDS.get(spec.kind)
         if kind is None:
             raise FaultError(
@@ -184,11 +193,15 @@ class FaultDriver:
         fault.inject()
         if fault.needs_revert:
             self.active[fault_id] = fault
+        return _recorded(fault)
 
-    def revert(self, fault_id: str) -> None:
+    def revert(self, fault_id: str) -> dict[str, Any]:
+        """Revert; what the driver reports then (config_change: the revert's revision)."""
         fault = self.active.pop(fault_id, None)
-        if fault is not None:
-            fault.revert()
+        if fault is None:
+            return {}
+        fault.revert()
+        return _recorded(fault)
 
     def revert_all(self) -> None:
         """Revert every active fault, newest first, each even if an earlier one raised."""
@@ -199,6 +212,12 @@ class FaultDriver:
             cleanup.raise_first()
         if cleanup.errors:
             raise FaultError("; ".join(f"{fid}: {exc}" for fid, exc in cleanup.errors))
+
+
+def _recorded(fault: Any) -> dict[str, Any]:
+    """A driver's `recorded()` (facts learned while acting, e.g. store revisions), or {}."""
+    recorded = getattr(fault, "recorded", None)
+    return dict(recorded()) if callable(recorded) else {}
 
 
 class TargetStack:

@@ -100,6 +100,17 @@ class ProxySpec:
     port: str = DEFAULT_PORT  # the callee's named port it forwards to
 
 
+@dataclass(frozen=True)
+class ConfigStore:
+    """Where the target reads live settings: keys under `prefix` in its registry (etcd), each
+    of a declared type, and the gauge each instance exports with the store revision it
+    applied (`version_metric`)."""
+
+    prefix: str
+    keys: dict[str, str]  # key -> number | integer | boolean | string
+    version_metric: str
+
+
 @dataclass
 class Topology:
     name: str
@@ -112,6 +123,8 @@ class Topology:
     path: Path | None = None
     # the default steady-state hypothesis's parameters; None: scenarios get none by default
     steady: dict[str, Any] | None = None
+    # live settings in the registry, for config_change faults and the config_applied check
+    config: ConfigStore | None = None
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -295,6 +308,24 @@ class LinkSpec(_Strict):
     )
 
 
+ConfigType = Literal["number", "integer", "boolean", "string"]
+
+
+class ConfigSpec(_Strict):
+    """`config:`: the live settings a target reads from its registry (etcd)."""
+
+    prefix: str = Field(
+        pattern=r"^/[\x21-\x7e]*/$", description="key prefix, e.g. /shop/config/ (ends in /)"
+    )
+    keys: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")], ConfigType] = Field(
+        min_length=1, max_length=256, description="key (under prefix) -> its value's type"
+    )
+    version_metric: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="gauge per instance: the store revision of the settings it applied",
+    )
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -312,6 +343,9 @@ class TopologyFile(_Strict):
     steady_state: SteadyParams | Literal["none"] = Field(
         default="none",
         description="the steady-state hypothesis every scenario on this target gets",
+    )
+    config: ConfigSpec | None = Field(
+        default=None, description="live settings in the registry (config_change, config_applied)"
     )
 
     @model_validator(mode="before")
@@ -368,6 +402,8 @@ def _cross_check(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
         if key in links:
             found.append((("links", i), f"duplicate link {caller} -> {callee}:{key[2]}"))
         links.add(key)
+    if spec.config is not None and spec.registry != "etcd":
+        found.append((("config",), "live settings live in the registry; needs registry: etcd"))
     if spec.entry is not None and spec.entry not in spec.services:
         found.append((("entry",), f"unknown service {spec.entry!r}; known: {known}"))
     for name, svc in spec.services.items():
@@ -505,6 +541,9 @@ def load_topology(path: str | Path) -> Topology:
         steady=None
         if spec.steady_state == "none"
         else spec.steady_state.model_dump(exclude_defaults=True),
+        config=None
+        if spec.config is None
+        else ConfigStore(spec.config.prefix, dict(spec.config.keys), spec.config.version_metric),
     )
 
 

@@ -17,12 +17,22 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Discriminator, TypeAdapter, ValidationError
 
-from harness.checks import breaker, discovery, promql, saga, slo, steady
+from harness.checks import breaker, config_applied, discovery, promql, saga, slo, steady
 from harness.checks.base import UNKNOWN, CheckResult, RunData
 from harness.checks.kind import CheckKind
+from harness.facts import TopologyFacts
 
 CHECK_KINDS: dict[str, CheckKind] = {
-    k.name: k for k in (saga.KIND, breaker.KIND, discovery.KIND, slo.KIND, promql.KIND, steady.KIND)
+    k.name: k
+    for k in (
+        saga.KIND,
+        breaker.KIND,
+        discovery.KIND,
+        slo.KIND,
+        promql.KIND,
+        steady.KIND,
+        config_applied.KIND,
+    )
 }
 CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}
 EXPECT_MODELS: dict[str, type] = {n: k.model for n, k in CHECK_KINDS.items()}
@@ -52,13 +62,18 @@ ExpectEntry = Annotated[Expectation, BeforeValidator(_unwrap_entry)]
 EXPECT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExpectEntry)
 
 
-def series_queries(expectations: Iterable[Any], prefix: str = "promql_") -> dict[str, str]:
-    """prom key -> query for the extra series the expectations' kinds ask for."""
+def series_queries(
+    expectations: Iterable[Any], prefix: str = "promql_", facts: TopologyFacts | None = None
+) -> dict[str, str]:
+    """prom key -> query for the extra series the expectations' kinds ask for: their own
+    (`queries`), and with `facts` those the target names (`target_queries`)."""
     out: dict[str, str] = {}
     for i, e in enumerate(expectations):
         kind = CHECK_KINDS.get(getattr(e, "type", ""))
         if kind is not None and kind.queries is not None:
             out.update(kind.queries(e, i, prefix))
+        if kind is not None and kind.target_queries is not None and facts is not None:
+            out.update(kind.target_queries(facts))
     return out
 
 

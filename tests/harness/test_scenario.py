@@ -273,7 +273,7 @@ def test_json_schema_describes_the_file_format() -> None:
     assert {"name", "load", "phases", "faults", "expect", "abort", "steady_state"} <= set(props)
     entry = props["expect"]["items"]["oneOf"]
     assert {next(iter(e["properties"])) for e in entry} == {
-        "saga_consistency", "breaker", "discovery", "slo", "promql",
+        "saga_consistency", "breaker", "discovery", "slo", "promql", "config_applied",
     }  # fmt: skip
     assert "type" not in schema["$defs"]["BreakerExpect"]["properties"]
     assert schema["$defs"]["LatencyFault"]["properties"]["latency"]["anyOf"][0]["type"] == "string"
