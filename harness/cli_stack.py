@@ -297,6 +297,21 @@ def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
     return {"pid": proc.pid, "start": start_time(proc.pid)}
 
 
+def undo_config_changes(store: Any, recorded: list[dict]) -> int:
+    """Write back what each recorded config change replaced (its `undo`: key -> previous value,
+    None: delete), newest first so the oldest change's previous values win; how many."""
+    undone = 0
+    for f in reversed(recorded):
+        undo = f.get("undo")
+        if undo and store is not None:
+            store.write(
+                {k: v for k, v in undo.items() if v is not None},
+                [k for k, v in undo.items() if v is None],
+            )
+            undone += 1
+    return undone
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
     stack, data = attach(Settings(), "faults")
     if args.action == "list":
@@ -313,22 +328,17 @@ def cmd_faults(args: argparse.Namespace) -> int:
         for rec in stack.records.values():
             if not rec.alive():
                 print(f"  {rec.name}: not running")
+        for f in data.get("faults", []):
+            if f.get("undo"):
+                print(f"  config_change {' '.join(f['target'])}: in force (store keys)")
         if not toxics and not stack.paused:
             print("no network fault in force")
         return 0
     stack.toxiproxy.reset()
     if "etcd" in stack.paused:
         stack.resume_registry()
-    undone = 0
     recorded = (StateFile(stack.state.path).read() or data).get("faults", [])
-    for f in reversed(recorded):  # newest first: the oldest change's previous values win
-        undo = f.get("undo")
-        if undo and stack.etcd is not None:
-            stack.etcd.write(
-                {k: v for k, v in undo.items() if v is not None},
-                [k for k, v in undo.items() if v is None],
-            )
-            undone += 1
+    undone = undo_config_changes(stack.etcd, recorded)
     for name in sorted(stack.paused):
         stack.resume(name)
     restarted = []

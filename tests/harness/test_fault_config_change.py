@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.cli import build_parser
-from harness.cli_stack import build_fault
+from harness.cli_stack import build_fault, undo_config_changes
 from harness.errors import FaultError, InputInvalid, ScenarioInvalid, TopologyInvalid
 from harness.facts import ConfigFacts
 from harness.faults.kinds.config_change import ConfigChange
@@ -213,3 +213,17 @@ def test_the_cli_takes_key_value_pairs_and_the_hyphenated_name() -> None:
     typo = build_parser().parse_args(["fault", "config-change", "timeout=3"])
     with pytest.raises(FaultError, match="unknown config key 'timeout'; known keys: "):
         build_fault(FakeStack(), typo)  # type: ignore[arg-type]
+
+
+def test_faults_clear_writes_back_what_recorded_changes_replaced() -> None:
+    store = FakeStore({"/shop/config/call_timeout": "2"})
+    first = ConfigChange(FakeStack(), set={"call_timeout": 3})  # type: ignore[arg-type]
+    first.stack.etcd = store
+    first.inject()
+    second = ConfigChange(FakeStack(), set={"call_timeout": 4, "retry_attempts": 5})  # type: ignore[arg-type]
+    second.stack.etcd = store
+    second.inject()
+    recorded = [{"kind": "config_change", "undo": first.undo()},
+                {"kind": "latency"}, {"kind": "config_change", "undo": second.undo()}]  # fmt: skip
+    assert undo_config_changes(store, recorded) == 2
+    assert store.kvs == {"/shop/config/call_timeout": "2"}  # as before either change
