@@ -316,7 +316,7 @@ class ScenarioRun:
         faults = self.stack.faults
         t0 = time.time()
         try:
-            p.record.recorded.update(faults.inject(p.record.id, p.spec))
+            p.record.recorded.update(faults.inject(p.record.id, p.spec) or {})
         except HarnessError as exc:
             p.done = True
             p.record.error = f"inject failed: {exc}"
@@ -332,7 +332,7 @@ class ScenarioRun:
         p.active = False
         p.done = True
         try:
-            p.record.recorded.update(self.stack.faults.revert(p.record.id))
+            p.record.recorded.update(self.stack.faults.revert(p.record.id) or {})
         except HarnessError as exc:
             self.journal.fault_reverted(p.record.id, t0, error=str(exc))
             self._event("error", f"revert of {p.record.id} failed: {exc}")

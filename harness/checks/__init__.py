@@ -1,6 +1,7 @@
 """Pure checkers over recorded run data, and the check kind registry.
 
-One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``), each
+One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``,
+``steady``, ``config_applied``), each
 declaring its expectation model, its checker and the series it reads in a ``KIND``; the list
 below is the registry, and the scenario's expectation union, ``CHECKERS``, and the series the
 runner collects (``series_queries``) come from it. ``overload`` (inconclusive runs) and
