@@ -46,6 +46,14 @@ class ToxiproxyApi(Protocol):
     def remove_toxic(self, proxy: str, name: str) -> None: ...
 
 
+class RegistryApi(Protocol):
+    """The registry (etcd) calls made through a backend (``harness.infra.etcd.Etcd``)."""
+
+    def members(self) -> list[dict]: ...
+    def read(self, keys: list[str]) -> tuple[int, dict[str, str | None]]: ...
+    def write(self, put: dict[str, str], delete: Sequence[str] = ()) -> int: ...
+
+
 class ProcessEntry(Protocol):
     """A process started beside the stack (``harness.procs.ProcessRecord``)."""
 
@@ -57,6 +65,7 @@ class ProcessEntry(Protocol):
 class StackBackend(Protocol):
     topology: Topology
     toxiproxy: ToxiproxyApi | None  # None before start
+    etcd: RegistryApi | None  # None before start, and without a registry
     paused: set[str]  # instance names, and "etcd" while the registry is paused
     prefixes_commands: bool  # start_instance accepts a non-empty prefix
 

@@ -41,8 +41,12 @@ def register(sub: Any) -> None:
     sub.add_parser("down", help="stop everything the harness started").set_defaults(func=cmd_down)
 
     f = sub.add_parser("fault", help="inject one fault into the running stack")
-    f.add_argument("kind", choices=list(FAULT_KINDS))
-    f.add_argument("target", nargs="*", help="link (a->b), instance, or partition groups")
+    f.add_argument("kind", choices=list(FAULT_KINDS), type=lambda k: k.replace("-", "_"))
+    f.add_argument(
+        "target",
+        nargs="*",
+        help="link (a->b), instance, partition groups, or config_change's KEY=VALUE pairs",
+    )
     add_kind_flags(f)
     f.add_argument("--restart-after", help="crash/stop: start again after DURATION")
     f.add_argument("--for", dest="for_", help="revert after DURATION (blocks unless --detach)")
@@ -209,6 +213,14 @@ def build_fault(stack: StackBackend, args: argparse.Namespace) -> Any:
         if len(target) != 1:
             raise InputInvalid(f"fault {kind.name} needs one instance, e.g. ledger-1")
         params["instance"] = target[0]
+    elif kind.scope == "config":
+        bad = [t for t in target if "=" not in t or not t.partition("=")[0]]
+        if not target or bad:
+            raise InputInvalid(
+                f"fault {kind.name} needs KEY=VALUE pairs, e.g. call_timeout=3"
+                + (f"; not {', '.join(map(repr, bad))}" if bad else "")
+            )
+        params["set"] = dict(t.split("=", 1) for t in target)
     return kind.driver(stack, **params)
 
 
@@ -230,13 +242,14 @@ def cmd_fault(args: argparse.Namespace) -> int:
     delay = duration if duration is not None else restart_after
     if not getattr(fault, "needs_revert", True):
         return 0
+    undo = fault.undo() if callable(getattr(fault, "undo", None)) else None
     if delay is None:
-        _record_fault(stack.state, args)
+        _record_fault(stack.state, args, undo=undo)
         print("in force until 'stormproof faults clear'")
         return 0
     if args.detach:
         reverter = _spawn_reverter(args, delay)
-        _record_fault(stack.state, args, reverter)
+        _record_fault(stack.state, args, reverter, undo=undo)
         print(f"a reverter (pid {reverter['pid']}) reverts it in {delay:g}s")
         return 0
     try:
@@ -249,11 +262,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_fault(state: StateFile, args: argparse.Namespace, reverter: dict | None = None) -> None:
+def _record_fault(
+    state: StateFile,
+    args: argparse.Namespace,
+    reverter: dict | None = None,
+    undo: dict[str, str | None] | None = None,
+) -> None:
+    """Record a fault in force; `undo` (config_change: key -> previous value, None: absent)
+    is what ``faults clear`` writes back."""
     data = state.read() or {}
-    data.setdefault("faults", []).append(
-        {"kind": args.kind, "target": args.target, "at": time.time(), "reverter": reverter}
-    )
+    entry = {"kind": args.kind, "target": args.target, "at": time.time(), "reverter": reverter}
+    if undo is not None:
+        entry["undo"] = undo
+    data.setdefault("faults", []).append(entry)
     state.write(data)
 
 
@@ -272,6 +293,21 @@ def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
     return {"pid": proc.pid, "start": start_time(proc.pid)}
 
 
+def undo_config_changes(store: Any, recorded: list[dict]) -> int:
+    """Write back what each recorded config change replaced (its `undo`: key -> previous value,
+    None: delete), newest first so the oldest change's previous values win; how many."""
+    undone = 0
+    for f in reversed(recorded):
+        undo = f.get("undo")
+        if undo and store is not None:
+            store.write(
+                {k: v for k, v in undo.items() if v is not None},
+                [k for k, v in undo.items() if v is None],
+            )
+            undone += 1
+    return undone
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
     stack, data = attach(Settings(), "faults")
     if args.action == "list":
@@ -288,12 +324,17 @@ def cmd_faults(args: argparse.Namespace) -> int:
         for rec in stack.records.values():
             if not rec.alive():
                 print(f"  {rec.name}: not running")
+        for f in data.get("faults", []):
+            if f.get("undo"):
+                print(f"  config_change {' '.join(f['target'])}: in force (store keys)")
         if not toxics and not stack.paused:
             print("no network fault in force")
         return 0
     stack.toxiproxy.reset()
     if "etcd" in stack.paused:
         stack.resume_registry()
+    recorded = (StateFile(stack.state.path).read() or data).get("faults", [])
+    undone = undo_config_changes(stack.etcd, recorded)
     for name in sorted(stack.paused):
         stack.resume(name)
     restarted = []
@@ -312,6 +353,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
     state.write(fresh)
     print(
         "cleared: toxics removed, proxies enabled, processes resumed"
+        + (f", {undone} config change(s) reverted" if undone else "")
         + (f", restarted {', '.join(restarted)}" if restarted else "")
     )
     return 0

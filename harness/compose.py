@@ -116,11 +116,11 @@ def compose_file(topology: Topology, out_dir: Path = REPO_ROOT) -> dict[str, Any
                 "-host",
                 "0.0.0.0",
                 "-config",
-                "/config/toxiproxy.json",
+                "/toxiproxy/toxiproxy.json",
                 "-proxy-metrics",
                 "-runtime-metrics",
             ],
-            "volumes": ["./compose/toxiproxy.json:/config/toxiproxy.json:ro"],
+            "volumes": ["./compose/toxiproxy.json:/toxiproxy/toxiproxy.json:ro"],
             "ports": [f"127.0.0.1:{PORTS.toxiproxy_api}:{PORTS.toxiproxy_api}"],
         },
     }

@@ -44,6 +44,15 @@ class SteadyParams(Strict):
 
 
 @dataclass(frozen=True)
+class ConfigFacts:
+    """A target's live settings: key prefix in its registry, key -> type, the version gauge."""
+
+    prefix: str
+    keys: dict[str, str]
+    version_metric: str
+
+
+@dataclass(frozen=True)
 class TopologyFacts:
     """What validation and the checks need to know about a target, as plain values."""
 
@@ -66,6 +75,8 @@ class TopologyFacts:
     # the target's default load (its topology's `load:`): absolute locustfile, host template
     load_locustfile: Path | None = None
     load_host: str | None = None
+    # live settings in the registry (topology `config:`); None: the target declares none
+    config: ConfigFacts | None = None
 
     @property
     def instances(self) -> dict[str, str]:

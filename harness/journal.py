@@ -69,6 +69,9 @@ class FaultRecord(_Record):
     reverted_at: float | None = None
     drift_ms: float | None = None
     error: str | None = None
+    # what the driver reported while injecting and reverting (config_change: the store
+    # revisions `revision` and `reverted_revision`, which config_applied reads)
+    recorded: dict[str, Any] = Field(default_factory=dict)
 
 
 class Event(_Record):

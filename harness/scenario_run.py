@@ -326,7 +326,7 @@ class ScenarioRun:
         faults = self.stack.faults
         t0 = time.time()
         try:
-            faults.inject(p.record.id, p.spec)
+            p.record.recorded.update(faults.inject(p.record.id, p.spec) or {})
         except HarnessError as exc:
             p.done = True
             p.record.error = f"inject failed: {exc}"
@@ -342,7 +342,7 @@ class ScenarioRun:
         p.active = False
         p.done = True
         try:
-            self.stack.faults.revert(p.record.id)
+            p.record.recorded.update(self.stack.faults.revert(p.record.id) or {})
         except HarnessError as exc:
             self.journal.fault_reverted(p.record.id, t0, error=str(exc))
             self._event("error", f"revert of {p.record.id} failed: {exc}")
@@ -395,7 +395,7 @@ class ScenarioRun:
                 self._snapshot_audit("audit_after.json")
             queries = {
                 **self.stack.series_queries(),
-                **series_queries(self.scenario.expect),
+                **series_queries(self.scenario.expect, facts=self.stack.facts),
                 **steady_queries(self.steady),
             }
             prom = PrometheusQuery(self.stack.prometheus_url())

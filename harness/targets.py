@@ -20,6 +20,7 @@ from harness.checks import CHECK_KINDS
 from harness.cleanup import Cleanup
 from harness.coverage import CoverageMap, coverage
 from harness.errors import FaultError, HarnessError, InfraUnavailable, InputInvalid, TopologyInvalid
+from harness.facts import ConfigFacts
 from harness.faults.kinds import FAULT_KINDS
 from harness.load import locustfile_problem
 from harness.loadconf import Resolver, render_host
@@ -71,6 +72,11 @@ def facts_of(topology: Topology) -> TopologyFacts:
         service_ports={name: list(svc.ports) for name, svc in topology.services.items()},
         load_locustfile=topology.load_locustfile,
         load_host=topology.load_host,
+        config=None
+        if topology.config is None
+        else ConfigFacts(
+            topology.config.prefix, dict(topology.config.keys), topology.config.version_metric
+        ),
     )
 
 
@@ -156,7 +162,8 @@ class FaultDriver:
                 params[name] = value
         return params
 
-    def inject(self, fault_id: str, spec: Any) -> None:
+    def inject(self, fault_id: str, spec: Any) -> dict[str, Any]:
+        """Inject; what the driver reports about it (`recorded()`), for the journal."""
         kind = FAULT_KINDS.get(spec.kind)
         if kind is None:
             raise FaultError(
@@ -166,11 +173,15 @@ class FaultDriver:
         fault.inject()
         if fault.needs_revert:
             self.active[fault_id] = fault
+        return _recorded(fault)
 
-    def revert(self, fault_id: str) -> None:
+    def revert(self, fault_id: str) -> dict[str, Any]:
+        """Revert; what the driver reports then (config_change: the revert's revision)."""
         fault = self.active.pop(fault_id, None)
-        if fault is not None:
-            fault.revert()
+        if fault is None:
+            return {}
+        fault.revert()
+        return _recorded(fault)
 
     def revert_all(self) -> None:
         """Revert every active fault, newest first, each even if an earlier one raised."""
@@ -192,6 +203,12 @@ def addr_resolver(backend: StackBackend) -> Resolver:
         return backend.address(first, port)
 
     return resolve
+
+
+def _recorded(fault: Any) -> dict[str, Any]:
+    """A driver's `recorded()` (facts learned while acting, e.g. store revisions), or {}."""
+    recorded = getattr(fault, "recorded", None)
+    return dict(recorded()) if callable(recorded) else {}
 
 
 class TargetStack:

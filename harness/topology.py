@@ -110,6 +110,17 @@ class ProxySpec:
     port: str = DEFAULT_PORT  # the callee's named port it forwards to
 
 
+@dataclass(frozen=True)
+class ConfigStore:
+    """Where the target reads live settings: keys under `prefix` in its registry (etcd), each
+    of a declared type, and the gauge each instance exports with the store revision it
+    applied (`version_metric`)."""
+
+    prefix: str
+    keys: dict[str, str]  # key -> number | integer | boolean | string
+    version_metric: str
+
+
 @dataclass
 class Topology:
     name: str
@@ -127,6 +138,8 @@ class Topology:
     # the default load of scenarios on this target (`load:`); None: each scenario names its own
     load_locustfile: Path | None = None
     load_host: str | None = None
+    # live settings in the registry, for config_change faults and the config_applied check
+    config: ConfigStore | None = None
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -322,6 +335,24 @@ class LoadDefaults(_Strict):
     host: HostTemplate | None = None
 
 
+ConfigType = Literal["number", "integer", "boolean", "string"]
+
+
+class ConfigSpec(_Strict):
+    """`config:`: the live settings a target reads from its registry (etcd)."""
+
+    prefix: str = Field(
+        pattern=r"^/[\x21-\x7e]*/$", description="key prefix, e.g. /shop/config/ (ends in /)"
+    )
+    keys: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")], ConfigType] = Field(
+        min_length=1, max_length=256, description="key (under prefix) -> its value's type"
+    )
+    version_metric: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="gauge per instance: the store revision of the settings it applied",
+    )
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -346,6 +377,9 @@ class TopologyFile(_Strict):
     )
     load: LoadDefaults | None = Field(
         default=None, description="the locustfile and host scenarios on this target default to"
+    )
+    config: ConfigSpec | None = Field(
+        default=None, description="live settings in the registry (config_change, config_applied)"
     )
 
     @model_validator(mode="before")
@@ -412,6 +446,8 @@ def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], 
         if key in links:
             found.append((("links", i), f"duplicate link {caller} -> {callee}:{key[2]}"))
         links.add(key)
+    if spec.config is not None and spec.registry != "etcd":
+        found.append((("config",), "live settings live in the registry; needs registry: etcd"))
     if spec.entry is not None and spec.entry not in spec.services:
         found.append((("entry",), f"unknown service {spec.entry!r}; known: {known}"))
     for name, svc in spec.services.items():
@@ -555,6 +591,9 @@ def load_topology(path: str | Path) -> Topology:
         if spec.load is None
         else resolve_locustfile(spec.load.locustfile, path.resolve(), None),
         load_host=None if spec.load is None else spec.load.host,
+        config=None
+        if spec.config is None
+        else ConfigStore(spec.config.prefix, dict(spec.config.keys), spec.config.version_metric),
     )
 
 

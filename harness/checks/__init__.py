@@ -1,10 +1,11 @@
 """Pure checkers over recorded run data, and the check kind registry.
 
 One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``,
-``invariant``), each declaring its expectation model, its checker and the series it reads in a
-``KIND``; the list below is the registry, and the scenario's expectation union, ``CHECKERS``,
-and the series the runner collects (``series_queries``) come from it. ``overload``
-(inconclusive runs) and ``abort`` (live abort conditions) are used by the runner directly.
+``invariant``, ``steady``, ``config_applied``), each declaring its expectation model, its
+checker and the series it reads in a ``KIND``; the list below is the registry, and the
+scenario's expectation union, ``CHECKERS``, and the series the runner collects
+(``series_queries``) come from it. ``overload`` (inconclusive runs) and ``abort`` (live abort
+conditions) are used by the runner directly.
 """
 
 from __future__ import annotations
@@ -17,9 +18,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Discriminator, TypeAdapter, ValidationError
 
-from harness.checks import breaker, discovery, invariant, promql, saga, slo, steady
+from harness.checks import (
+    breaker,
+    config_applied,
+    discovery,
+    invariant,
+    promql,
+    saga,
+    slo,
+    steady,
+)
 from harness.checks.base import UNKNOWN, CheckResult, RunData
 from harness.checks.kind import CheckKind
+from harness.facts import TopologyFacts
 
 CHECK_KINDS: dict[str, CheckKind] = {
     k.name: k
@@ -31,6 +42,7 @@ CHECK_KINDS: dict[str, CheckKind] = {
         promql.KIND,
         invariant.KIND,
         steady.KIND,
+        config_applied.KIND,
     )
 }
 CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}
@@ -61,13 +73,18 @@ ExpectEntry = Annotated[Expectation, BeforeValidator(_unwrap_entry)]
 EXPECT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExpectEntry)
 
 
-def series_queries(expectations: Iterable[Any], prefix: str = "promql_") -> dict[str, str]:
-    """prom key -> query for the extra series the expectations' kinds ask for."""
+def series_queries(
+    expectations: Iterable[Any], prefix: str = "promql_", facts: TopologyFacts | None = None
+) -> dict[str, str]:
+    """prom key -> query for the extra series the expectations' kinds ask for: their own
+    (`queries`), and with `facts` those the target names (`target_queries`)."""
     out: dict[str, str] = {}
     for i, e in enumerate(expectations):
         kind = CHECK_KINDS.get(getattr(e, "type", ""))
         if kind is not None and kind.queries is not None:
             out.update(kind.queries(e, i, prefix))
+        if kind is not None and kind.target_queries is not None and facts is not None:
+            out.update(kind.target_queries(facts))
     return out
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.facts import Strict
+from harness.facts import Strict, TopologyFacts
 
 
 class ExpectModel(Strict):
@@ -34,6 +34,8 @@ class CheckKind:
     data: str = ""  # other recorded data it reads, for the docs
     # (expect, index in its list, key prefix) -> {prom key: PromQL}: extra series to collect
     queries: Callable[[Any, int, str], dict[str, str]] | None = None
+    # facts -> {prom key: PromQL}: series named by the target (its topology), not the scenario
+    target_queries: Callable[[TopologyFacts], dict[str, str]] | None = None
 
     def keys(self, expect: Any, index: int, prefix: str) -> list[str]:
         return list(self.queries(expect, index, prefix)) if self.queries else []

@@ -144,12 +144,13 @@ TOXIC_FLAGS = (
 )  # fmt: skip
 
 # What a fault acts on, which decides its CLI target, its random draw and its docs row.
-Scope = Literal["link", "groups", "instance", "registry"]
+Scope = Literal["link", "groups", "instance", "registry", "config"]
 SCOPE_TARGETS: dict[str, str] = {
     "link": "link",
     "groups": "groups: [[a], [b, c]]",
     "instance": "instance or pick",
     "registry": "—",
+    "config": "keys of the topology's `config:`",
 }
 
 
@@ -167,6 +168,7 @@ class FaultKind:
     # which field carries a drawn fault's length (`for`, `restart_after`, ...); None: instant
     random_length: str | None = "for"
     instantaneous: bool = False  # no `for`: done when injected (restart)
+    randomizable: bool = True  # may a `random` fault draw it (False: it needs values of its own)
     extra_markers: dict[str, str] = field(default_factory=dict)  # marker -> help
     old_markers: tuple[str, ...] = ()  # deprecated aliases, kept for one release
 

@@ -1,4 +1,6 @@
-"""etcd through its v3 JSON-over-HTTP API: health and the registry's members, for the harness.
+"""etcd through its v3 JSON-over-HTTP API: health, the registry's members, and the live
+settings the config_change fault reads and writes (one transaction per change, so it lands at
+one revision).
 
 Where instances register, and how a key reads, is the target profile's ``registry`` layout.
 """
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 
 import httpx
 
@@ -42,6 +45,10 @@ def etcd_command(
     ]
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 class Etcd:
     def __init__(self, url: str, timeout: float = 2.0) -> None:
         self.url = url.rstrip("/")
@@ -75,6 +82,37 @@ class Etcd:
             if member is not None:
                 out.append(member)
         return out
+
+    def _post(self, path: str, body: dict) -> dict:
+        try:
+            r = httpx.post(self.url + path, json=body, timeout=self.timeout)
+            r.raise_for_status()
+            return r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InfraUnavailable(f"etcd at {self.url}: {path} failed: {exc}") from exc
+
+    def read(self, keys: list[str]) -> tuple[int, dict[str, str | None]]:
+        """(the store's revision, key -> text value or None when absent), in one transaction."""
+        data = self._post(
+            "/v3/kv/txn", {"success": [{"request_range": {"key": _b64(k)}} for k in keys]}
+        )
+        out: dict[str, str | None] = dict.fromkeys(keys)
+        for resp in data.get("responses", []):
+            for kv in resp.get("response_range", {}).get("kvs", []):
+                key = base64.b64decode(kv["key"]).decode()
+                out[key] = base64.b64decode(kv.get("value", "")).decode()
+        return int(data["header"]["revision"]), out
+
+    def write(self, put: dict[str, str], delete: Sequence[str] = ()) -> int:
+        """Put and delete keys in one transaction; the revision it created."""
+        ops: list[dict] = [
+            {"request_put": {"key": _b64(k), "value": _b64(v)}} for k, v in put.items()
+        ]
+        ops += [{"request_delete_range": {"key": _b64(k)}} for k in delete]
+        data = self._post("/v3/kv/txn", {"success": ops})
+        if not data.get("succeeded", False):
+            raise InfraUnavailable(f"etcd at {self.url}: the transaction did not apply: {data}")
+        return int(data["header"]["revision"])
 
 
 def _member(layout: Registry, kv: dict) -> dict[str, str] | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.checks.config_applied import ConfigAppliedExpect
 from harness.checks.invariant import problems as invariant_problems
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
@@ -21,6 +22,7 @@ from harness.facts import (
 )
 from harness.faults.base import LinkFaultModel, ProcessFaultModel
 from harness.faults.kinds import FAULT_KINDS
+from harness.faults.kinds.config_change import ConfigChangeFault, value_problems
 from harness.faults.kinds.down import DownFault
 from harness.faults.kinds.partition import PartitionFault
 from harness.loadconf import (
@@ -197,6 +199,10 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
         if not any(_touches_link(f, caller, callee) for f in scenario.faults):
             out.append(((*loc, "link"), f"no fault touches {norm_link(e.link)}; the breaker "
                         "check measures from such a fault"))  # fmt: skip
+    if isinstance(e, ConfigAppliedExpect) and not any(
+        isinstance(f, ConfigChangeFault) for f in scenario.faults
+    ):
+        out.append((loc, "no config_change fault; the check measures from one"))
     if isinstance(e, DiscoveryExpect):
         svc = service_of(e.instance)
         faults = [
@@ -250,6 +256,13 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
             if f.pick is not None and f.pick.service not in facts.services:
                 out.append(((*loc, "pick", "service"),
                             _known_list("service", facts.services, f.pick.service)))  # fmt: skip
+        if isinstance(f, ConfigChangeFault):
+            if facts.config is None:
+                out.append(((*loc, "kind"), "the target declares no live settings (a `config:` "
+                            "section in its topology: prefix, keys, version_metric)"))  # fmt: skip
+            else:
+                for key, msg in value_problems(facts.config.keys, f.set):
+                    out.append(((*loc, "set", key), msg))
         if isinstance(f, PartitionFault):
             names = set(facts.services) | set(instances)
             bad = [m for g in f.groups for m in g if m not in names]
@@ -276,6 +289,13 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
             loc = (section, i, e.type)
             if isinstance(e, BreakerExpect) and (msg := link_problem(e.link)):
                 out.append(((*loc, "link"), msg))
+            if isinstance(e, ConfigAppliedExpect):
+                if facts.config is None:
+                    out.append((loc, "the target declares no `config:` (its version metric)"))
+                for j, svc in enumerate(e.services or []):
+                    if svc not in facts.services:
+                        out.append(((*loc, "services", j),
+                                    _known_list("service", facts.services, svc)))  # fmt: skip
             if isinstance(e, DiscoveryExpect) and e.instance not in instances:
                 out.append(((*loc, "instance"), _known_list("instance", instances, e.instance)))
             if isinstance(e, PromqlExpect) and facts.metrics is not None:

@@ -16,7 +16,7 @@ from harness.durations import Duration
 from harness.faults.base import FaultModel, describe
 from harness.faults.kinds import FAULT_KINDS, LINK_KINDS, MARKER_HELP, PROCESS_KINDS
 
-RandomKind = Literal[tuple(FAULT_KINDS)]  # type: ignore[valid-type]
+RandomKind = Literal[tuple(n for n, k in FAULT_KINDS.items() if k.randomizable)]  # type: ignore[valid-type]
 
 
 class RandomFault(FaultModel):

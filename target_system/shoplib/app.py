@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -21,8 +22,11 @@ from target_system.shoplib import metrics as m
 from target_system.shoplib.client import ServiceClient
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.discovery import Discovery
-from target_system.shoplib.etcd import Etcd
+from target_system.shoplib.etcd import Etcd, EtcdError
+from target_system.shoplib.live import LIVE_KEYS, LiveConfig
 from target_system.shoplib.registry import Registration
+
+log = logging.getLogger("shop.app")
 
 CALLEES = {"gateway": ["orders", "inventory"], "orders": ["inventory", "payments", "shipping"]}
 
@@ -33,8 +37,9 @@ def callees_of(service: str) -> list[str]:
 
 @dataclass
 class AppContext:
-    cfg: ShopConfig
+    cfg: ShopConfig  # the start-up settings (environment); `live.current` holds those in force
     incarnation: str
+    live: LiveConfig
     session: aiohttp.ClientSession | None = None
     discovery: Discovery | None = None
     client: ServiceClient | None = None
@@ -62,7 +67,9 @@ async def _loop_lag(ctx: AppContext) -> None:
 
 def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
     """The app and its context; services append hooks to ``app.state.on_start / on_stop``."""
-    ctx = AppContext(cfg, incarnation=f"{os.getpid()}-{int(time.time() * 1000)}")
+    ctx = AppContext(
+        cfg, incarnation=f"{os.getpid()}-{int(time.time() * 1000)}", live=LiveConfig(cfg)
+    )
     m.INCARNATION_INFO.labels(ctx.incarnation).set(1)
 
     @contextlib.asynccontextmanager
@@ -71,11 +78,17 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, keepalive_timeout=15)
         )
         etcd = Etcd(cfg.etcd_url, ctx.session) if cfg.etcd_url else None
+        if etcd is not None:
+            try:
+                await ctx.live.read(etcd)  # the store's settings before the first request
+            except EtcdError as exc:
+                log.warning("config store unreadable at start, environment values: %s", exc)
+            ctx.tasks.append(asyncio.create_task(ctx.live.watch(etcd)))
         callees = callees_of(cfg.service)
         if callees:
             ctx.discovery = Discovery(cfg, etcd, callees)
             await ctx.discovery.start()
-            ctx.client = ServiceClient(cfg, ctx.discovery, ctx.session)
+            ctx.client = ServiceClient(ctx.live, ctx.discovery, ctx.session)
         ctx.tasks.append(asyncio.create_task(_loop_lag(ctx)))
         for hook in app.state.on_start:
             await hook(ctx)
@@ -121,6 +134,17 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
             "incarnation": ctx.incarnation,
         }
         return JSONResponse(body, status_code=200 if ctx.ready else 503)
+
+    @app.get("/config")
+    async def config() -> Response:
+        """The live settings in force and the store version they came from."""
+        now = ctx.live.current
+        body = {
+            "version": ctx.live.version,
+            "prefix": ctx.live.prefix,
+            "settings": {k: getattr(now, k) for k in LIVE_KEYS},
+        }
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def metrics() -> Response:

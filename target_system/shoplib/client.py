@@ -25,6 +25,7 @@ from target_system.shoplib import metrics as m
 from target_system.shoplib.breaker import CircuitBreaker
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.discovery import Discovery, Endpoint
+from target_system.shoplib.live import LiveConfig
 
 BUDGET_WINDOW = 10.0
 
@@ -75,15 +76,31 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 class ServiceClient:
     def __init__(
-        self, cfg: ShopConfig, discovery: Discovery, session: aiohttp.ClientSession
+        self, cfg: ShopConfig | LiveConfig, discovery: Discovery, session: aiohttp.ClientSession
     ) -> None:
-        self.cfg = cfg
+        self.live = cfg if isinstance(cfg, LiveConfig) else LiveConfig(cfg)
+        self.live.on_change(self._reconfigure)
         self.discovery = discovery
         self.session = session
-        self.storm = cfg.has_bug("retry_storm")
+        self.storm = self.cfg.has_bug("retry_storm")
         self.budgets: dict[str, RetryBudget] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self._rr: dict[str, int] = {}
+
+    @property
+    def cfg(self) -> ShopConfig:
+        """The settings in force now (the live ones: they change without a restart)."""
+        return self.live.current
+
+    def _reconfigure(self, cfg: ShopConfig) -> None:
+        """A live change: existing breakers and budgets take the new thresholds at once."""
+        for br in self.breakers.values():
+            br.window = cfg.breaker_window
+            br.min_calls = cfg.breaker_min_calls
+            br.failure_rate = cfg.breaker_failure_rate
+            br.open_for = cfg.breaker_open_for
+        for budget in self.budgets.values():
+            budget.ratio = cfg.retry_budget_ratio
 
     def breaker(self, service: str, instance: str) -> CircuitBreaker:
         br = self.breakers.get(instance)

@@ -21,6 +21,7 @@ BUGS = (
     "compensation_gives_up",  # a compensation that failed counts as done
     "reserve_not_idempotent",  # inventory applies a retried reservation again
     "breaker_per_service",  # one breaker per callee service, not per instance
+    "config_on_restart_only",  # settings from the store read once at start, never watched
 )
 SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
 
@@ -58,6 +59,9 @@ class ShopConfig:
     breaker_open_for: float = 2.0
     discovery_refresh: float = 0.5
     redrive_every: float = 1.0
+    gateway_stock_check: bool = True  # the gateway asks inventory for stock before ordering
+    config_prefix: str = "/shop/config/"  # where the live settings live in etcd
+    config_poll: float = 0.5  # how often the store is read for a change
 
     def has_bug(self, name: str) -> bool:
         return name in self.bugs
@@ -100,7 +104,13 @@ class ShopConfig:
                 continue
             var = _ENV_NAMES.get(f.name, f.name.upper())
             raw = get(var)
-            if raw is not None:
+            if raw is None:
+                continue
+            if isinstance(f.default, bool):
+                values[f.name] = _bool(var, raw)
+            elif isinstance(f.default, str):
+                values[f.name] = raw
+            else:
                 kind = int if isinstance(f.default, int) else float
                 values[f.name] = _num(var, raw, kind)
         cfg = cls(**values)  # type: ignore[arg-type]
@@ -117,6 +127,14 @@ def _num(name: str, raw: str, kind: type) -> int | float:
     if value < 0:
         raise ConfigError(f"SHOP_{name}={raw!r}: expected a non-negative number")
     return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    if raw.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"SHOP_{name}={raw!r}: expected true or false")
 
 
 def _json_map(name: str, raw: str) -> dict:

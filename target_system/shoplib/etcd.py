@@ -71,3 +71,22 @@ class Etcd:
             except (ValueError, KeyError):
                 continue
         return out
+
+    async def read_prefix(self, prefix: str) -> tuple[int, dict[str, tuple[str, int]]]:
+        """(the store's revision, key -> (text value, mod revision)) of every key under
+        `prefix`, in one read: the revision says how recent the whole answer is."""
+        data = await self._post(
+            "/v3/kv/range", {"key": _b64(prefix), "range_end": _prefix_end(prefix)}
+        )
+        try:
+            revision = int(data["header"]["revision"])
+            kvs = {
+                base64.b64decode(kv["key"]).decode(): (
+                    base64.b64decode(kv.get("value", "")).decode(),
+                    int(kv["mod_revision"]),
+                )
+                for kv in data.get("kvs", [])
+            }
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EtcdError(f"/v3/kv/range: unexpected answer {data!r}: {exc!r}") from exc
+        return revision, kvs

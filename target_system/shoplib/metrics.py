@@ -49,3 +49,9 @@ EVENT_LOOP_LAG = Gauge("shop_event_loop_lag_seconds", "Max event-loop lag over t
 INCARNATION_INFO = Gauge("shop_incarnation_info", "This process's incarnation", ["incarnation"])
 
 STATE_CODE = {"closed": 0, "open": 1, "half_open": 2}
+CONFIG_VERSION = Gauge(
+    "shop_config_version", "etcd revision of the live settings this instance applied (0: none)"
+)
+CONFIG_REJECTIONS = Counter(
+    "shop_config_rejections", "Config changes rejected whole (a value that does not parse)"
+)

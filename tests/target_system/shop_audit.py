@@ -26,6 +26,7 @@ from target_system.services.orders import orders as orders_service
 from target_system.shoplib.app import AppContext
 from target_system.shoplib.client import CallFailed, Reply
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.live import LiveConfig
 
 PARTICIPANTS = ("inventory", "payments", "shipping")
 SERVICES = ("orders", *PARTICIPANTS)
@@ -77,7 +78,12 @@ class Shop:
         cfg = self._cfg("orders", data_dir)
         app = FastAPI()
         app.state.on_start, app.state.on_stop = [], []
-        self.ctx = AppContext(cfg, incarnation="test-1", client=self.client)  # type: ignore[arg-type]
+        self.ctx = AppContext(
+            cfg,
+            incarnation="test-1",
+            live=LiveConfig(cfg),
+            client=self.client,  # type: ignore[arg-type]
+        )
         orders_service(app, cfg, self.ctx)
         self.apps["orders"] = app
         self._keys = 0

@@ -14,6 +14,7 @@ from harness.faults.base import FaultKind
 from harness.faults.kinds import (
     bandwidth,
     blackhole,
+    config_change,
     crash,
     down,
     latency,
@@ -47,6 +48,7 @@ FAULT_KINDS: dict[str, FaultKind] = {
         restart.KIND,
         slow_start.KIND,
         registry_outage.KIND,
+        config_change.KIND,
     )
 }
 
