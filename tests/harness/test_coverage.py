@@ -79,3 +79,11 @@ def test_a_link_without_a_declared_timeout_says_so(tmp_path) -> None:
     assert ("orders->payments", "slow") in cmap.gaps()
     assert REGISTRY_ROW not in cmap.rows
     assert any("orders->payments: no timeout declared" in n for n in cmap.notes)
+
+
+def test_a_live_config_change_makes_latency_not_count_as_beyond_the_timeout():
+    from harness.targets import coverage_maps, load_scenarios
+
+    [cmap] = coverage_maps(load_scenarios(["scenarios/config-change-timeouts.yaml"]))
+    assert not cmap.cells.get(("orders->payments", "slow"))
+    assert any("config-change-timeouts: changes configuration live" in n for n in cmap.notes)
