@@ -88,7 +88,7 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
     faults = []
     for i, spec in enumerate(specs):
         until = FaultDriver.revert_offset(spec, total)
-        if spec.kind == "restart":
+        if spec.kind == "restart" or spec.instant():
             end, ends = spec.at, "instantaneous"
         elif until is None:
             end, ends = total, "at the end of the scenario"

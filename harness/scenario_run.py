@@ -378,6 +378,22 @@ class ScenarioRun:
 
     # -- after the run -------------------------------------------------------------------------
 
+    def _expectations(self) -> list[Any]:
+        """The scenario's expectations, plus a secret_leak check when the target has a secrets
+        folder here and the scenario neither lists one nor opts out (`secret_leak: none`)."""
+        from harness.checks.secret_leak import SecretLeakExpect
+
+        out = list(self.scenario.expect)
+        listed = any(getattr(e, "type", None) == "secret_leak" for e in out)
+        if (
+            self.scenario.secret_leak == "auto"
+            and not listed
+            and self.stack is not None
+            and self.stack.secret_values() is not None
+        ):
+            out.append(SecretLeakExpect())
+        return out
+
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries
         from harness.checks.overload import check_overload
@@ -419,7 +435,9 @@ class ScenarioRun:
         elif error is None:
             with j.step("checks"):
                 data = RunData.load(self.out, journal=j, facts=self.stack.facts)
-                for result in run_checks(self.scenario.expect, data):
+                data.secret_values = self.stack.secret_values()
+                data.log_files = self.stack.log_files()
+                for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:
                     last = data.phase_window(self.scenario.phases[-1].name)
