@@ -335,8 +335,12 @@ def cmd_faults(args: argparse.Namespace) -> int:
                 print(f"  {rec.name}: not running")
         for f in data.get("faults", []):
             if f.get("undo"):
-                print(f"  config_change {' '.join(f['target'])}: in force (store keys)")
-        if not toxics and not stack.paused:
+                print(f"  {f['kind']} {' '.join(f['target'])}: in force (store keys)")
+        graces = [n for n in stack.secrets.names if stack.secrets.in_grace(n)] if (
+            stack.secrets is not None) else []  # fmt: skip
+        for name in graces:
+            print(f"  secret {name}: rotated, old value still accepted (grace)")
+        if not toxics and not stack.paused and not graces:
             print("no network fault in force")
         return 0
     stack.toxiproxy.reset()

@@ -24,7 +24,7 @@ from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
 from harness.progress import Progress
-from harness.redact import redact_env
+from harness.redact import redact_env, redact_values
 from harness.scenario import effective_load, fault_params, fault_target, markers
 from harness.settings import Settings
 from harness.targets import TargetStack
@@ -94,6 +94,9 @@ class ScenarioRun:
         self.journal.write(self.journal_path)
 
     def _event(self, kind: str, message: str) -> None:
+        values = self.stack.secret_values() if self.stack is not None else None
+        if values:
+            message = redact_values(message, (v for vs in values.values() for v in vs))
         self.journal.event(kind, message)
         self._save()
 
@@ -381,18 +384,10 @@ class ScenarioRun:
     def _expectations(self) -> list[Any]:
         """The scenario's expectations, plus a secret_leak check when the target has a secrets
         folder here and the scenario neither lists one nor opts out (`secret_leak: none`)."""
-        from harness.checks.secret_leak import SecretLeakExpect
+        from harness.checks.secret_leak import with_default
 
-        out = list(self.scenario.expect)
-        listed = any(getattr(e, "type", None) == "secret_leak" for e in out)
-        if (
-            self.scenario.secret_leak == "auto"
-            and not listed
-            and self.stack is not None
-            and self.stack.secret_values() is not None
-        ):
-            out.append(SecretLeakExpect())
-        return out
+        has = self.stack is not None and self.stack.secret_values() is not None
+        return with_default(self.scenario.expect, self.scenario.secret_leak, has)
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries

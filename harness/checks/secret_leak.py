@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData
 from harness.checks.kind import CheckKind, ExpectModel
@@ -30,6 +30,19 @@ class SecretLeakExpect(ExpectModel):
 
     def label(self) -> str:
         return self.name or "secret_leak"
+
+
+def with_default(expect: Iterable[Any], setting: str, has_secrets: bool) -> list[Any]:
+    """`expect` plus a secret_leak check when the target has secrets (a secrets folder, on
+    the engine's side), the scenario did not opt out (`secret_leak: none`) and lists none."""
+    out = list(expect)
+    if (
+        has_secrets
+        and setting == "auto"
+        and not any(getattr(e, "type", None) == "secret_leak" for e in out)
+    ):
+        out.append(SecretLeakExpect())
+    return out
 
 
 def _targets(data: RunData) -> list[tuple[str, Path | None, bytes | None]]:

@@ -15,6 +15,7 @@ Toxiproxy timeout toxic keeps the socket open and a reused one would stay out of
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from target_system.shoplib.discovery import Discovery, Endpoint
 from target_system.shoplib.live import LiveConfig
 
 BUDGET_WINDOW = 10.0
+log = logging.getLogger("shop.client")
 
 
 @dataclass
@@ -200,6 +202,7 @@ class ServiceClient:
             if reply is not None and reply.status == 401 and cred is not None and cred.reload():
                 # the credential was rotated under us: reload (done) and retry once, at once
                 m.CREDENTIAL_RELOADS.labels(service, "unauthorized").inc()
+                log.info("credential for %s reloaded after a 401; retrying once", service)
                 m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
                 outcome, reply, last_error = await self._attempt(
                     service, ep, method, path, json, timeout

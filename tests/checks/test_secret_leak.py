@@ -129,3 +129,23 @@ def test_the_engine_adds_it_unless_listed_opted_out_or_no_secrets_folder() -> No
     own = SecretLeakExpect(name="mine", allow_unknown=True)
     s = SimpleNamespace(expect=[own], secret_leak="auto")
     assert _run(s, {"token": [OLD]})._expectations() == [own]
+
+
+def test_the_engine_blanks_secret_values_out_of_its_event_messages(tmp_path: Path) -> None:
+    run = _run(SimpleNamespace(expect=[], secret_leak="auto"), {"token": [OLD, NEW]})
+    run.journal = journal()
+    run.journal_path = tmp_path / "journal.json"
+    run._event("error", f"revert failed: {NEW} rejected")
+    assert run.journal.events[-1].message == "revert failed: *** rejected"
+    assert NEW not in run.journal_path.read_text()
+
+
+def test_the_dry_run_lists_the_added_check() -> None:
+    from harness.dryrun import plan
+    from harness.scenario import load_scenario
+    from harness.settings import REPO_ROOT
+
+    path = REPO_ROOT / "scenarios" / "secret-rotate-grace.yaml"
+    s = load_scenario(path)
+    assert [c["type"] for c in plan(s, FACTS)["checks"]][-1] == "secret_leak"
+    assert "secret_leak" not in [c["type"] for c in plan(s, SHOP)["checks"]]

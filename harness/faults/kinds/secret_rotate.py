@@ -45,7 +45,9 @@ class SecretRotateFault(FaultModel):
         return self.grace == 0
 
     def headline(self) -> str:
-        return f"secret_rotate grace {format_duration(self.grace)}"
+        if not self.grace:
+            return "secret_rotate, no grace"
+        return f"secret_rotate, grace {format_duration(self.grace)}"
 
 
 class SecretRotate:
