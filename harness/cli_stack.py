@@ -237,18 +237,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
         restart_after = parse_duration(args.restart_after) if args.restart_after else None
     except ValueError as exc:
         raise InputInvalid(f"--for / --restart-after: {exc}") from None
-    if args.detach and duration is None:
-        raise InputInvalid("--detach needs --for")
     stack, _data = attach(Settings(), "fault")
     try:
         fault = build_fault(stack, args)
     except (FaultError, TopologyInvalid) as exc:
         raise InputInvalid(str(exc)) from exc
-    fault.inject()
-    print(f"injected {args.kind} {' '.join(args.target)}")
     delay = duration if duration is not None else restart_after
     if delay is None:
         delay = getattr(fault, "revert_delay", None)  # secret_rotate: its grace
+    if args.detach and delay is None:
+        raise InputInvalid("--detach needs --for" + (" (or --grace)" if args.kind ==
+                                                     "secret_rotate" else ""))  # fmt: skip
+    fault.inject()
+    print(f"injected {args.kind} {' '.join(args.target)}".rstrip())
     if not getattr(fault, "needs_revert", True):
         return 0
     undo = fault.undo() if callable(getattr(fault, "undo", None)) else None
