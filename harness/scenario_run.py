@@ -94,7 +94,7 @@ class ScenarioRun:
         self.journal.write(self.journal_path)
 
     def _event(self, kind: str, message: str) -> None:
-        values = self.stack.secret_values() if self.stack is not None else None
+        values = self._secret_values()
         if values:
             message = redact_values(message, (v for vs in values.values() for v in vs))
         self.journal.event(kind, message)
@@ -386,8 +386,13 @@ class ScenarioRun:
         folder here and the scenario neither lists one nor opts out (`secret_leak: none`)."""
         from harness.checks.secret_leak import with_default
 
-        has = self.stack is not None and self.stack.secret_values() is not None
+        has = self._secret_values() is not None
         return with_default(self.scenario.expect, self.scenario.secret_leak, has)
+
+    def _secret_values(self) -> dict[str, list[str]] | None:
+        """The target's secret values (in memory); None without a stack or a secrets folder."""
+        values = getattr(self.stack, "secret_values", None)
+        return values() if callable(values) else None
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries
@@ -430,8 +435,9 @@ class ScenarioRun:
         elif error is None:
             with j.step("checks"):
                 data = RunData.load(self.out, journal=j, facts=self.stack.facts)
-                data.secret_values = self.stack.secret_values()
-                data.log_files = self.stack.log_files()
+                data.secret_values = self._secret_values()
+                files = getattr(self.stack, "log_files", None)
+                data.log_files = files() if callable(files) else None
                 for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:
