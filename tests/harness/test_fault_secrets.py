@@ -293,3 +293,17 @@ def test_the_outage_cli_form() -> None:
     with pytest.raises(InputInvalid, match="needs --outage"):
         build_fault(stack, missing)  # type: ignore[arg-type]
     assert FAULT_KINDS["config_store_outage"].randomizable is False
+
+
+def test_secret_leak_in_expect_needs_a_target_with_secrets(tmp_path: Path) -> None:
+    text = SCENARIO.replace("faults:\n  - at: 5s\nFAULT\n", "expect:\n  - secret_leak: {}\n")
+    p = tmp_path / "sl.yaml"
+    p.write_text(text + "secret_leak: none\n", encoding="utf-8")
+    s = load_scenario(p, facts_for_target=lambda _s, _p: FACTS)
+    assert s.secret_leak == "none" and s.expect[0].type == "secret_leak"
+    with pytest.raises(ScenarioInvalid, match=r"sl.yaml:7: expect\[0\].secret_leak: the target "
+                       r"declares no secrets"):  # fmt: skip
+        load_scenario(p, facts_for_target=lambda _s, _p: SHOP)
+    p.write_text(text.replace("expect:\n  - secret_leak: {}\n", "secret_leak: off\n"))
+    with pytest.raises(ScenarioInvalid, match="secret_leak"):
+        load_scenario(p, facts_for_target=lambda _s, _p: FACTS)
