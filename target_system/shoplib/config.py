@@ -119,6 +119,9 @@ class ShopConfig:
                 kind = int if isinstance(f.default, int) else float
                 values[f.name] = _num(var, raw, kind)
         cfg = cls(**values)  # type: ignore[arg-type]
+        token = None if cfg.secrets_dir is None else cfg.secrets_dir / "payments_token"
+        if token is not None and service in ("orders", "payments") and not token.is_file():
+            raise ConfigError(f"SHOP_SECRETS_DIR={cfg.secrets_dir}: no payments_token file in it")
         if not 0 < cfg.port < 65536:
             raise ConfigError(f"SHOP_PORT={cfg.port}: expected a port number 1-65535")
         return cfg

@@ -69,13 +69,18 @@ def test_only_the_bug_logs_a_value(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert v.current()[NAME] in caplog.text
 
 
-def test_secrets_dir_from_the_environment() -> None:
+def test_secrets_dir_from_the_environment(tmp_path: Path) -> None:
     base = {"SHOP_SERVICE": "orders", "SHOP_PORT": "1", "SHOP_DATA_DIR": "/tmp"}
     assert ShopConfig.from_env(base).secrets_dir is None
     assert ShopConfig.from_env({**base, "SHOP_SECRETS_DIR": ""}).secrets_dir is None
+    v = volume(tmp_path)
     cfg = ShopConfig.from_env(
-        {**base, "SHOP_SECRETS_DIR": "/s", "SHOP_BUGS": "stale_credential,logs_secret"}
+        {**base, "SHOP_SECRETS_DIR": str(v.dir), "SHOP_BUGS": "stale_credential,logs_secret"}
     )
-    assert cfg.secrets_dir == Path("/s") and cfg.has_bug("logs_secret")
+    assert cfg.secrets_dir == v.dir and cfg.has_bug("logs_secret")
+    with pytest.raises(ConfigError, match="SHOP_SECRETS_DIR=/nowhere: no payments_token file"):
+        ShopConfig.from_env({**base, "SHOP_SECRETS_DIR": "/nowhere"})
+    # a service that reads no credential does not care
+    ShopConfig.from_env({**base, "SHOP_SERVICE": "shipping", "SHOP_SECRETS_DIR": "/nowhere"})
     with pytest.raises(ConfigError, match="SHOP_SECRET_POLL"):
         ShopConfig.from_env({**base, "SHOP_SECRET_POLL": "soon"})
