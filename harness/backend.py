@@ -22,7 +22,7 @@ Guarantees every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from harness.topology import Topology
@@ -51,7 +51,21 @@ class RegistryApi(Protocol):
 
     def members(self) -> list[dict]: ...
     def read(self, keys: list[str]) -> tuple[int, dict[str, str | None]]: ...
-    def write(self, put: dict[str, str], delete: Sequence[str] = ()) -> int: ...
+    def write(
+        self, put: dict[str, str], delete: Sequence[str] = (), timeout: float | None = None
+    ) -> int: ...
+
+
+class SecretsApi(Protocol):
+    """The stack's secrets folder (``harness.infra.secrets.SecretVolume``); a backend without
+    one has ``secrets = None`` (or no such attribute)."""
+
+    names: list[str]
+
+    def rotate(self, names: Iterable[str], grace: bool) -> dict[str, int]: ...
+    def end_grace(self, names: Iterable[str]) -> None: ...
+    def in_grace(self, name: str) -> bool: ...
+    def values(self) -> dict[str, list[str]]: ...
 
 
 class ProcessEntry(Protocol):

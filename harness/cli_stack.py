@@ -45,7 +45,8 @@ def register(sub: Any) -> None:
     f.add_argument(
         "target",
         nargs="*",
-        help="link (a->b), instance, partition groups, or config_change's KEY=VALUE pairs",
+        help="link (a->b), instance, partition groups, or config_change's and "
+        "config_store_outage's KEY=VALUE pairs",
     )
     add_kind_flags(f)
     f.add_argument("--restart-after", help="crash/stop: start again after DURATION")
@@ -110,6 +111,8 @@ def attach(settings: Settings, command: str) -> tuple[LocalStack, dict]:
     stack.toxiproxy = Toxiproxy(data["urls"]["toxiproxy"])
     if "registry" in data["urls"]:
         stack.etcd = Etcd(data["urls"]["registry"])
+    if stack.secrets is not None:
+        stack.secrets.adopt()  # the values the folder holds now
     return stack, data
 
 
@@ -221,6 +224,10 @@ def build_fault(stack: StackBackend, args: argparse.Namespace) -> Any:
                 + (f"; not {', '.join(map(repr, bad))}" if bad else "")
             )
         params["set"] = dict(t.split("=", 1) for t in target)
+    elif kind.scope == "secret" and target:
+        raise InputInvalid(
+            f"fault {kind.name} takes no target; name the secret with --secret, got {target}"
+        )
     return kind.driver(stack, **params)
 
 
@@ -230,16 +237,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
         restart_after = parse_duration(args.restart_after) if args.restart_after else None
     except ValueError as exc:
         raise InputInvalid(f"--for / --restart-after: {exc}") from None
-    if args.detach and duration is None:
-        raise InputInvalid("--detach needs --for")
     stack, _data = attach(Settings(), "fault")
     try:
         fault = build_fault(stack, args)
     except (FaultError, TopologyInvalid) as exc:
         raise InputInvalid(str(exc)) from exc
-    fault.inject()
-    print(f"injected {args.kind} {' '.join(args.target)}")
     delay = duration if duration is not None else restart_after
+    if delay is None:
+        delay = getattr(fault, "revert_delay", None)  # secret_rotate: its grace
+    if args.detach and delay is None:
+        raise InputInvalid("--detach needs --for" + (" (or --grace)" if args.kind ==
+                                                     "secret_rotate" else ""))  # fmt: skip
+    fault.inject()
+    print(f"injected {args.kind} {' '.join(args.target)}".rstrip())
     if not getattr(fault, "needs_revert", True):
         return 0
     undo = fault.undo() if callable(getattr(fault, "undo", None)) else None
@@ -326,8 +336,12 @@ def cmd_faults(args: argparse.Namespace) -> int:
                 print(f"  {rec.name}: not running")
         for f in data.get("faults", []):
             if f.get("undo"):
-                print(f"  config_change {' '.join(f['target'])}: in force (store keys)")
-        if not toxics and not stack.paused:
+                print(f"  {f['kind']} {' '.join(f['target'])}: in force (store keys)")
+        graces = [n for n in stack.secrets.names if stack.secrets.in_grace(n)] if (
+            stack.secrets is not None) else []  # fmt: skip
+        for name in graces:
+            print(f"  secret {name}: rotated, old value still accepted (grace)")
+        if not toxics and not stack.paused and not graces:
             print("no network fault in force")
         return 0
     stack.toxiproxy.reset()
@@ -335,6 +349,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
         stack.resume_registry()
     recorded = (StateFile(stack.state.path).read() or data).get("faults", [])
     undone = undo_config_changes(stack.etcd, recorded)
+    if stack.secrets is not None:
+        stack.secrets.end_grace(stack.secrets.names)  # a rotation's old value stops counting
     for name in sorted(stack.paused):
         stack.resume(name)
     restarted = []

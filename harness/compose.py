@@ -142,8 +142,11 @@ def compose_file(topology: Topology, out_dir: Path = REPO_ROOT) -> dict[str, Any
                 "registry_url": f"http://etcd:{PORTS.etcd}",
                 "data_dir": f"/data/{inst.service}",
                 "links_json": links,
+                "secrets_dir": "",  # dropped below
             },
         )
+        # no secrets folder in containers yet: a setting that is only the folder is left out
+        env = {k: v for k, v in env.items() if svc.env.get(k) != "{secrets_dir}"}
         extra = topology.profile.compose
         for key, value in extra.env.items():
             env[key] = value.replace("{instance}", inst.name).replace("{port}", str(SERVICE_PORT))

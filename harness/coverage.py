@@ -12,7 +12,11 @@ Families, and the faults that count:
   acted, the caller never heard: the test of idempotency);
 - refused/reset: `down` (connection refused) or `reset_peer`;
 - crashed: `crash` or `stop` of an instance of the callee; paused: `pause` of one;
-- registry outage: an outage longer than the lease TTL (its own row).
+- registry outage: an outage longer than the lease TTL (its own row);
+- live settings (a `config` row, on a target that declares `config:`): changed live
+  (`config_change`), changed while the store is unreachable (`config_store_outage`);
+- secrets (a `secret:NAME` row per declared secret): rotated with a grace, rotated without one
+  (`secret_rotate`; a rotation of every secret counts for each).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.faults.kinds.config_change import ConfigChangeFault
+from harness.faults.kinds.config_store_outage import ConfigStoreOutageFault
+from harness.faults.kinds.secret_rotate import SecretRotateFault
 from harness.scenario import (
     BlackholeFault,
     CrashFault,
@@ -46,7 +53,16 @@ FAMILIES: dict[str, str] = {
 }
 REGISTRY_ROW = "registry"
 REGISTRY_FAMILY = "registry_outage"
-FAMILY_LABELS = {**FAMILIES, REGISTRY_FAMILY: "outage > lease TTL"}
+CONFIG_ROW = "config"
+CONFIG_FAMILIES = {"config_live": "changed live", "config_outage": "changed, store down"}
+SECRET_ROW = "secret:"  # + the secret's name
+SECRET_FAMILIES = {"secret_grace": "rotated, grace", "secret_no_grace": "rotated, no grace"}
+FAMILY_LABELS = {
+    **FAMILIES,
+    REGISTRY_FAMILY: "outage > lease TTL",
+    **CONFIG_FAMILIES,
+    **SECRET_FAMILIES,
+}
 
 
 @dataclass
@@ -59,7 +75,17 @@ class CoverageMap:
     notes: list[str] = field(default_factory=list)  # why a family could not be judged
 
     def families(self, row: str) -> list[str]:
-        return [REGISTRY_FAMILY] if row == REGISTRY_ROW else list(FAMILIES)
+        if row == REGISTRY_ROW:
+            return [REGISTRY_FAMILY]
+        if row == CONFIG_ROW:
+            return list(CONFIG_FAMILIES)
+        if row.startswith(SECRET_ROW):
+            return list(SECRET_FAMILIES)
+        return list(FAMILIES)
+
+    def columns(self) -> list[str]:
+        """The families some row has, in the labels' order (a table's columns)."""
+        return [f for f in FAMILY_LABELS if any(f in self.families(r) for r in self.rows)]
 
     def gaps(self) -> list[tuple[str, str]]:
         return [(r, f) for r in self.rows for f in self.families(r) if not self.cells.get((r, f))]
@@ -67,7 +93,7 @@ class CoverageMap:
     def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "families": FAMILY_LABELS,
+            "families": {f: FAMILY_LABELS[f] for f in self.columns()},
             "rows": {
                 r: {f: self.cells.get((r, f), []) for f in self.families(r)} for r in self.rows
             },
@@ -80,6 +106,9 @@ def coverage(target: str, facts: TopologyFacts, scenarios: list[Scenario]) -> Co
     rows = [f"{a}->{b}" for a, b in facts.links]
     if facts.registry != "none":
         rows.append(REGISTRY_ROW)
+    if facts.config is not None:
+        rows.append(CONFIG_ROW)
+    rows += [SECRET_ROW + name for name in facts.secrets]
     cmap = CoverageMap(target, rows)
     for a, b in facts.links:
         if (a, b) not in facts.timeouts:
@@ -108,6 +137,13 @@ def covered_by(spec: Any, facts: TopologyFacts, total: float) -> list[tuple[str,
     if isinstance(spec, RegistryOutageFault):
         length = spec.for_ if spec.for_ is not None else total - spec.at
         return [(REGISTRY_ROW, REGISTRY_FAMILY)] if length > facts.lease_ttl else []
+    if isinstance(spec, ConfigChangeFault | ConfigStoreOutageFault):
+        live = isinstance(spec, ConfigChangeFault)
+        return [(CONFIG_ROW, "config_live" if live else "config_outage")]
+    if isinstance(spec, SecretRotateFault):
+        family = "secret_grace" if spec.grace else "secret_no_grace"
+        names = [spec.secret] if spec.secret is not None else list(facts.secrets)
+        return [(SECRET_ROW + n, family) for n in names]
     if isinstance(spec, CrashFault | StopFault | PauseFault):
         service = facts.instances.get(spec.instance or "")
         family = "paused" if isinstance(spec, PauseFault) else "crashed"
@@ -150,7 +186,7 @@ def _cut(spec: PartitionFault, facts: TopologyFacts) -> list[str]:
 
 def render_text(cmap: CoverageMap) -> str:
     """The matrix as a terminal table: each cell the covering scenarios (first, +N more)."""
-    cols = [*FAMILIES, REGISTRY_FAMILY]
+    cols = cmap.columns()
     head = ["", *(FAMILY_LABELS[c] for c in cols)]
     table = [head]
     for r in cmap.rows:

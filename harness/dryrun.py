@@ -12,6 +12,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
+from harness.checks.secret_leak import with_default
 from harness.checks.steady import hypothesis
 from harness.durations import format_duration
 from harness.redact import redact_env
@@ -88,7 +89,7 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
     faults = []
     for i, spec in enumerate(specs):
         until = FaultDriver.revert_offset(spec, total)
-        if spec.kind == "restart":
+        if spec.kind == "restart" or spec.instant():
             end, ends = spec.at, "instantaneous"
         elif until is None:
             end, ends = total, "at the end of the scenario"
@@ -136,7 +137,11 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
         },
         "steady_state": [_entry(e) for e in steady],
         "abort": [a.model_dump(by_alias=True) for a in scenario.abort],
-        "checks": [_entry(e) for e in scenario.expect],
+        # the engine adds secret_leak on a target with secrets (local backend)
+        "checks": [
+            _entry(e)
+            for e in with_default(scenario.expect, scenario.secret_leak, bool(facts.secrets))
+        ],
     }
 
 

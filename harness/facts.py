@@ -77,6 +77,8 @@ class TopologyFacts:
     load_host: str | None = None
     # live settings in the registry (topology `config:`); None: the target declares none
     config: ConfigFacts | None = None
+    # secret name -> the services that read it (topology `secrets:`); empty: none declared
+    secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def instances(self) -> dict[str, str]:

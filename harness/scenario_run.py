@@ -24,7 +24,7 @@ from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
 from harness.progress import Progress
-from harness.redact import redact_env
+from harness.redact import redact_env, redact_values
 from harness.scenario import effective_load, fault_params, fault_target, markers
 from harness.settings import Settings
 from harness.targets import TargetStack
@@ -94,6 +94,9 @@ class ScenarioRun:
         self.journal.write(self.journal_path)
 
     def _event(self, kind: str, message: str) -> None:
+        values = self._secret_values()
+        if values:
+            message = redact_values(message, (v for vs in values.values() for v in vs))
         self.journal.event(kind, message)
         self._save()
 
@@ -378,6 +381,19 @@ class ScenarioRun:
 
     # -- after the run -------------------------------------------------------------------------
 
+    def _expectations(self) -> list[Any]:
+        """The scenario's expectations, plus a secret_leak check when the target has a secrets
+        folder here and the scenario neither lists one nor opts out (`secret_leak: none`)."""
+        from harness.checks.secret_leak import with_default
+
+        has = self._secret_values() is not None
+        return with_default(self.scenario.expect, self.scenario.secret_leak, has)
+
+    def _secret_values(self) -> dict[str, list[str]] | None:
+        """The target's secret values (in memory); None without a stack or a secrets folder."""
+        values = getattr(self.stack, "secret_values", None)
+        return values() if callable(values) else None
+
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries
         from harness.checks.overload import check_overload
@@ -419,7 +435,10 @@ class ScenarioRun:
         elif error is None:
             with j.step("checks"):
                 data = RunData.load(self.out, journal=j, facts=self.stack.facts)
-                for result in run_checks(self.scenario.expect, data):
+                data.secret_values = self._secret_values()
+                files = getattr(self.stack, "log_files", None)
+                data.log_files = files() if callable(files) else None
+                for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:
                     last = data.phase_window(self.scenario.phases[-1].name)

@@ -77,6 +77,7 @@ def facts_of(topology: Topology) -> TopologyFacts:
         else ConfigFacts(
             topology.config.prefix, dict(topology.config.keys), topology.config.version_metric
         ),
+        secrets={n: f.readers for n, f in topology.secrets.items()},
     )
 
 
@@ -150,7 +151,7 @@ class FaultDriver:
 
     @staticmethod
     def needs_revert(spec: Any) -> bool:
-        return not FAULT_KINDS[spec.kind].instantaneous
+        return not (FAULT_KINDS[spec.kind].instantaneous or spec.instant())
 
     @staticmethod
     def params(spec: Any) -> dict[str, Any]:
@@ -246,6 +247,17 @@ class TargetStack:
 
     def forget(self, name: str) -> None:
         self.backend.forget(name)
+
+    def secret_values(self) -> dict[str, list[str]] | None:
+        """secret -> every value the stack used (in memory), for secret_leak; None: no secrets
+        folder on this backend."""
+        volume = getattr(self.backend, "secrets", None)
+        return None if volume is None else volume.values()
+
+    def log_files(self) -> dict[str, Path] | None:
+        """process -> its log file, where the backend writes them (local); None elsewhere."""
+        files = getattr(self.backend, "log_files", None)
+        return files() if callable(files) else None
 
     def registry_poller(self) -> RegistryPoller | None:
         """The registry's poller; None without a registry or without its layout."""

@@ -41,6 +41,7 @@ TEMPLATE_VARS = {
     "data_dir",
     "links_json",
     "dir",
+    "secrets_dir",
 }
 # ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
 # (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.
@@ -121,6 +122,16 @@ class ConfigStore:
     version_metric: str
 
 
+@dataclass(frozen=True)
+class SecretFile:
+    """One secret of the target: a file of that name in the stack's secrets folder
+    (``{secrets_dir}``), read by the `readers` services."""
+
+    name: str
+    readers: tuple[str, ...]
+    nbytes: int = 32
+
+
 @dataclass
 class Topology:
     name: str
@@ -140,6 +151,8 @@ class Topology:
     load_host: str | None = None
     # live settings in the registry, for config_change faults and the config_applied check
     config: ConfigStore | None = None
+    # secrets as files in the stack's secrets folder, for secret_rotate and secret_leak
+    secrets: dict[str, SecretFile] = field(default_factory=dict)
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -353,6 +366,18 @@ class ConfigSpec(_Strict):
     )
 
 
+class SecretSpec(_Strict):
+    """One entry of `secrets:`: a file the harness writes into the stack's secrets folder."""
+
+    readers: list[Annotated[str, Field(pattern=_SERVICE)]] = Field(
+        min_length=1, description="the services that read it from {secrets_dir}"
+    )
+    bytes: int = Field(default=32, ge=16, le=256, description="random bytes (hex: twice as long)")
+
+
+SECRET_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,62}$"
+
+
 class TopologyFile(_Strict):
     """A topology file as written. Top-level `defaults:` and `x-*` keys hold YAML anchors."""
 
@@ -380,6 +405,12 @@ class TopologyFile(_Strict):
     )
     config: ConfigSpec | None = Field(
         default=None, description="live settings in the registry (config_change, config_applied)"
+    )
+    secrets: dict[Annotated[str, Field(pattern=SECRET_NAME)], SecretSpec] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="secret files the harness generates per stack in {secrets_dir} "
+        "(secret_rotate, secret_leak)",
     )
 
     @model_validator(mode="before")
@@ -450,6 +481,7 @@ def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], 
         found.append((("config",), "live settings live in the registry; needs registry: etcd"))
     if spec.entry is not None and spec.entry not in spec.services:
         found.append((("entry",), f"unknown service {spec.entry!r}; known: {known}"))
+    found += _secrets_problems(spec)
     for name, svc in spec.services.items():
         if len(set(svc.ports)) != len(svc.ports):
             found.append((("services", name, "ports"), "a port name appears twice"))
@@ -476,6 +508,34 @@ def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], 
                 if msg:
                     found.append((("services", name, where, key), msg))
     found += profile_cross_check(spec.profile, spec.services, spec.registry, spec.steady_state)
+    return found
+
+
+def _uses_secrets_dir(svc: ServiceSpec) -> bool:
+    return any("{secrets_dir}" in t for t in [*svc.command, *svc.env.values()])
+
+
+def _secrets_problems(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
+    """Each secret's readers are services that are handed {secrets_dir}; {secrets_dir} is
+    used only by a target that declares secrets."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for name, secret in spec.secrets.items():
+        if name.endswith(".previous"):
+            found.append((("secrets", name), "a name ending in .previous is the grace copy's"))
+        for j, reader in enumerate(secret.readers):
+            if reader not in spec.services:
+                known = ", ".join(spec.services)
+                found.append((("secrets", name, "readers", j),
+                              f"unknown service {reader!r}; known: {known}"))  # fmt: skip
+            elif not _uses_secrets_dir(spec.services[reader]):
+                found.append((("secrets", name, "readers", j),
+                              f"{reader} reads {name} but its command and env never use "
+                              "{secrets_dir} (the folder the secret is in)"))  # fmt: skip
+    if not spec.secrets:
+        for name, svc in spec.services.items():
+            if _uses_secrets_dir(svc):
+                found.append((("services", name), "{secrets_dir} is used but the topology "
+                              "declares no `secrets:`; the folder would be empty"))  # fmt: skip
     return found
 
 
@@ -594,6 +654,7 @@ def load_topology(path: str | Path) -> Topology:
         config=None
         if spec.config is None
         else ConfigStore(spec.config.prefix, dict(spec.config.keys), spec.config.version_metric),
+        secrets={n: SecretFile(n, tuple(sp.readers), sp.bytes) for n, sp in spec.secrets.items()},
     )
 
 

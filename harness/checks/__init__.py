@@ -25,6 +25,7 @@ from harness.checks import (
     invariant,
     promql,
     saga,
+    secret_leak,
     slo,
     steady,
 )
@@ -43,6 +44,7 @@ CHECK_KINDS: dict[str, CheckKind] = {
         invariant.KIND,
         steady.KIND,
         config_applied.KIND,
+        secret_leak.KIND,
     )
 }
 CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}

@@ -111,6 +111,12 @@ class RunData:
     # named windows besides the phases (the steady-state check's), looked up like phases
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     directory: Path | None = None  # the scenario's run folder, when read from files
+    # secret name -> every value the run used (in memory only, from the stack's secrets folder;
+    # never saved): None when not known (data read back from files), for secret_leak
+    secret_values: dict[str, list[str]] | None = None
+    # process name -> its log file on this machine (the stack's processes), for secret_leak;
+    # None: the backend exposes no log files
+    log_files: dict[str, Path] | None = None
 
     @property
     def lease_ttl(self) -> float:

@@ -1,7 +1,8 @@
 """config_applied: every instance applies a live config change within a bound.
 
-Reads the journal's `config_change` faults (the store revision each change made, in their
-`recorded`) and the target's version gauge (the topology's `config: version_metric`, one series
+Reads the journal's `config_change` and `config_store_outage` faults (the store revision each
+change made, in their `recorded`; a change pending through a store outage counts from when it
+landed) and the target's version gauge (the topology's `config: version_metric`, one series
 per instance, collected under the prom key ``config_version``): an instance has applied a change
 once it reports a version at or above the change's revision. Every instance of the target (or
 of `services`) must do so within `within` of the change (and of its revert, with
@@ -33,6 +34,8 @@ from harness.durations import Duration
 from harness.facts import TopologyFacts
 
 KEY = "config_version"
+# faults that change live settings; a config_store_outage's change counts from when it landed
+CHANGE_KINDS = ("config_change", "config_store_outage")
 
 
 class ConfigAppliedExpect(ExpectModel):
@@ -60,9 +63,11 @@ def check(expect: ConfigAppliedExpect, data: RunData) -> CheckResult:
         expected += f", and the revert's within {secs(expect.reverted_within)}"
     result = CheckResult(expect.label(), "config_applied", PASS, expected,
                          allow_unknown=expect.allow_unknown)  # fmt: skip
-    changes = [f for f in data.journal.faults if f.kind == "config_change" and f.injected_at]
+    changes = [f for f in data.journal.faults if f.kind in CHANGE_KINDS and f.injected_at]
     if not changes:
-        return _unknown(result, "no config_change fault was injected (see the journal)")
+        return _unknown(
+            result, "no config_change or config_store_outage fault was injected (see the journal)"
+        )
     if data.facts is None:
         return _unknown(result, "no topology facts: which instances should apply it is unknown")
     if data.facts.config is None:
@@ -81,7 +86,15 @@ def check(expect: ConfigAppliedExpect, data: RunData) -> CheckResult:
     events: list[tuple[str, float, Any, float]] = []  # (what, at, revision, limit)
     for f in changes:
         assert f.injected_at is not None
-        events.append((f"{f.id} set", f.injected_at, f.recorded.get("revision"), expect.within))
+        at = f.injected_at
+        if f.kind == "config_store_outage":
+            landed = f.recorded.get("landed_at")
+            if landed is None:
+                result.evidence.append(f"{f.id}: the pending change never landed")
+                events.append((f"{f.id} set", at, None, expect.within))
+                continue
+            at = float(landed)
+        events.append((f"{f.id} set", at, f.recorded.get("revision"), expect.within))
         if expect.reverted_within is not None:
             if f.reverted_at is None:
                 result.evidence.append(f"{f.id} was never reverted: no revert to apply")

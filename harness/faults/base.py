@@ -55,6 +55,11 @@ class FaultModel(Strict):
         """Seconds from `at` to the revert; None: at the end of the scenario."""
         return self.for_
 
+    def instant(self) -> bool:
+        """Whether this fault is done when injected (no window), beyond instantaneous kinds:
+        a `secret_rotate` with no grace."""
+        return False
+
     def extra_markers(self) -> list[str]:
         """Markers besides the kind's own (e.g. `jitter`)."""
         return []
@@ -144,13 +149,14 @@ TOXIC_FLAGS = (
 )  # fmt: skip
 
 # What a fault acts on, which decides its CLI target, its random draw and its docs row.
-Scope = Literal["link", "groups", "instance", "registry", "config"]
+Scope = Literal["link", "groups", "instance", "registry", "config", "secret"]
 SCOPE_TARGETS: dict[str, str] = {
     "link": "link",
     "groups": "groups: [[a], [b, c]]",
     "instance": "instance or pick",
     "registry": "—",
     "config": "keys of the topology's `config:`",
+    "secret": "a secret of the topology's `secrets:`",
 }
 
 

@@ -83,9 +83,9 @@ class Etcd:
                 out.append(member)
         return out
 
-    def _post(self, path: str, body: dict) -> dict:
+    def _post(self, path: str, body: dict, timeout: float | None = None) -> dict:
         try:
-            r = httpx.post(self.url + path, json=body, timeout=self.timeout)
+            r = httpx.post(self.url + path, json=body, timeout=timeout or self.timeout)
             r.raise_for_status()
             return r.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -103,13 +103,16 @@ class Etcd:
                 out[key] = base64.b64decode(kv.get("value", "")).decode()
         return int(data["header"]["revision"]), out
 
-    def write(self, put: dict[str, str], delete: Sequence[str] = ()) -> int:
-        """Put and delete keys in one transaction; the revision it created."""
+    def write(
+        self, put: dict[str, str], delete: Sequence[str] = (), timeout: float | None = None
+    ) -> int:
+        """Put and delete keys in one transaction; the revision it created. `timeout`: how long
+        to wait for the answer (config_store_outage sends one request that waits out a pause)."""
         ops: list[dict] = [
             {"request_put": {"key": _b64(k), "value": _b64(v)}} for k, v in put.items()
         ]
         ops += [{"request_delete_range": {"key": _b64(k)}} for k in delete]
-        data = self._post("/v3/kv/txn", {"success": ops})
+        data = self._post("/v3/kv/txn", {"success": ops}, timeout)
         if not data.get("succeeded", False):
             raise InfraUnavailable(f"etcd at {self.url}: the transaction did not apply: {data}")
         return int(data["header"]["revision"])

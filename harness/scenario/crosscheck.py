@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.checks.config_applied import ConfigAppliedExpect
 from harness.checks.invariant import problems as invariant_problems
+from harness.checks.secret_leak import SecretLeakExpect
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
 from harness.facts import (
@@ -23,8 +24,10 @@ from harness.facts import (
 from harness.faults.base import LinkFaultModel, ProcessFaultModel
 from harness.faults.kinds import FAULT_KINDS
 from harness.faults.kinds.config_change import ConfigChangeFault, value_problems
+from harness.faults.kinds.config_store_outage import ConfigStoreOutageFault
 from harness.faults.kinds.down import DownFault
 from harness.faults.kinds.partition import PartitionFault
+from harness.faults.kinds.secret_rotate import SecretRotateFault
 from harness.loadconf import (
     DEFAULT_HOST,
     host_problems,
@@ -200,9 +203,11 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
             out.append(((*loc, "link"), f"no fault touches {norm_link(e.link)}; the breaker "
                         "check measures from such a fault"))  # fmt: skip
     if isinstance(e, ConfigAppliedExpect) and not any(
-        isinstance(f, ConfigChangeFault) for f in scenario.faults
+        isinstance(f, ConfigChangeFault | ConfigStoreOutageFault) for f in scenario.faults
     ):
-        out.append((loc, "no config_change fault; the check measures from one"))
+        out.append(
+            (loc, "no config_change or config_store_outage fault; the check measures from one")
+        )
     if isinstance(e, DiscoveryExpect):
         svc = service_of(e.instance)
         faults = [
@@ -256,7 +261,14 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
             if f.pick is not None and f.pick.service not in facts.services:
                 out.append(((*loc, "pick", "service"),
                             _known_list("service", facts.services, f.pick.service)))  # fmt: skip
-        if isinstance(f, ConfigChangeFault):
+        if isinstance(f, SecretRotateFault):
+            if not facts.secrets:
+                out.append(((*loc, "kind"), "the target declares no secrets (a `secrets:` "
+                            "section in its topology: the files, who reads them)"))  # fmt: skip
+            elif f.secret is not None and f.secret not in facts.secrets:
+                out.append(((*loc, "secret"), f"unknown secret {f.secret!r}; known: "
+                            f"{', '.join(facts.secrets)}"))  # fmt: skip
+        if isinstance(f, ConfigChangeFault | ConfigStoreOutageFault):
             if facts.config is None:
                 out.append(((*loc, "kind"), "the target declares no live settings (a `config:` "
                             "section in its topology: prefix, keys, version_metric)"))  # fmt: skip
@@ -289,6 +301,8 @@ def reference_check(scenario: Scenario, facts: TopologyFacts) -> Found:
             loc = (section, i, e.type)
             if isinstance(e, BreakerExpect) and (msg := link_problem(e.link)):
                 out.append(((*loc, "link"), msg))
+            if isinstance(e, SecretLeakExpect) and not facts.secrets:
+                out.append((loc, "the target declares no secrets (topology `secrets:`)"))
             if isinstance(e, ConfigAppliedExpect):
                 if facts.config is None:
                     out.append((loc, "the target declares no `config:` (its version metric)"))

@@ -119,6 +119,11 @@ class Scenario(Strict):
         max_length=MAX_ITEMS,
         description="added to the target's default hypothesis; none: no steady-state check",
     )
+    secret_leak: Literal["auto", "none"] = Field(
+        default="auto",
+        description="auto: a secret_leak check is added when the target declares secrets and "
+        "`expect` lists none; none: no such check",
+    )
     abort: list[AbortCondition] = Field(default_factory=list, max_length=MAX_ITEMS)
     expect: list[ExpectEntry] = Field(default_factory=list, max_length=MAX_ITEMS)
 

@@ -137,6 +137,7 @@ class ComposeStack:
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
         self.paused: set[str] = set()
+        self.secrets = None  # no secrets folder in containers yet (harness/compose.py)
 
     # -- containers ----------------------------------------------------------------------------
 

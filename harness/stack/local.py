@@ -22,6 +22,7 @@ import httpx
 from harness.errors import StackError
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
+from harness.infra.secrets import SecretVolume, remove_secrets
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.ports import PortAllocator
@@ -63,6 +64,8 @@ def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
             if rec.alive():
                 stop_process(rec, settings.timeouts.process_stop)
                 stopped.append(f"{rec.name} (pid {rec.pid})")
+        if data.get("dir"):
+            remove_secrets(Path(data["dir"]) / "secrets")
         state.remove()
     return stopped
 
@@ -94,6 +97,12 @@ class LocalStack:
         self.paused: set[str] = set()
         self.toxiproxy: Toxiproxy | None = None
         self.etcd: Etcd | None = None
+        # the secrets folder ({secrets_dir}); None when the topology declares no secrets
+        self.secrets: SecretVolume | None = (
+            SecretVolume(stack_dir / "secrets", {n: f.nbytes for n, f in topology.secrets.items()})
+            if topology.secrets
+            else None
+        )
         self.id = uuid.uuid4().hex[:8]
         self.state = StateFile(stacks_dir(settings) / f"{self.id}.json")
         self.timings: dict[str, float] = {}
@@ -210,6 +219,10 @@ class LocalStack:
         if self.records.pop(name, None) is not None:
             self._save()
 
+    def log_files(self) -> dict[str, Path]:
+        """process name -> its log file (stdout and stderr), for every process started."""
+        return {name: Path(rec.log) for name, rec in self.records.items() if rec.log}
+
     def _save(self) -> None:
         owner = None if self.detached else {"pid": os.getpid(), "start": start_time(os.getpid())}
         self.state.write(
@@ -240,6 +253,8 @@ class LocalStack:
         t0 = time.monotonic()
         cleanup_stale(self.settings)
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.secrets is not None:
+            self.secrets.create()  # fresh values per stack, before any instance reads them
         tox_bin = self.settings.toxiproxy_bin()
         prom_bin = self.settings.prometheus_bin()
         etcd_bin = self.settings.etcd_bin() if self.topology.registry == "etcd" else None
@@ -359,6 +374,7 @@ class LocalStack:
                 "registry_url": self.registry_url(),
                 "data_dir": str(data_dir),
                 "links_json": self.links_for(inst.name),
+                "secrets_dir": str(self.dir / "secrets"),
                 **self.template_values(inst.name),
             },
         )
@@ -488,6 +504,8 @@ class LocalStack:
                 problems.append(f"{name}: {exc}")
         if self.toxiproxy is not None:
             self.toxiproxy.close()
+        if self.secrets is not None:
+            self.secrets.remove()  # no secret outlives the stack (its folder is in the run's)
         self.state.remove()
         if problems:
             raise StackError("could not stop: " + "; ".join(problems))

@@ -7,16 +7,21 @@ compensation that arrives first leaves a tombstone, so the late original becomes
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from target_system.db import Database
+from target_system.shoplib import metrics as m
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.credentials import Verifier
+
+log = logging.getLogger("shop.payments")
 
 OPS = """CREATE TABLE IF NOT EXISTS ops (
   saga_id TEXT, step TEXT, result TEXT, PRIMARY KEY (saga_id, step))"""
@@ -163,9 +168,33 @@ class Charge(BaseModel):
     amount: int
 
 
+def require_credential(app: FastAPI, cfg: ShopConfig, prefix: str) -> None:
+    """Requests under `prefix` must carry ``Authorization: Bearer <payments_token>`` (the file
+    in SHOP_SECRETS_DIR, or its previous value during a grace); else 401. Without
+    SHOP_SECRETS_DIR nothing is required (the shop run on its own)."""
+    if cfg.secrets_dir is None:
+        return
+    verifier = Verifier(cfg.secrets_dir)
+    for reason in ("missing", "wrong"):
+        m.AUTH_REJECTIONS.labels(prefix, reason)  # series at 0 from the start
+
+    @app.middleware("http")
+    async def _authorize(request: Request, call_next: Any) -> Response:
+        if not request.url.path.startswith(prefix):
+            return await call_next(request)
+        header = request.headers.get("authorization")
+        why = verifier.check(header)
+        if why is None:
+            return await call_next(request)
+        m.AUTH_REJECTIONS.labels(prefix, why).inc()
+        log.info("401 on %s: %s credential", request.url.path, why)  # never the value
+        return JSONResponse({"result": "unauthorized", "reason": why}, status_code=401)
+
+
 def payments(app: FastAPI, cfg: ShopConfig) -> None:
     db = Database(cfg.data_dir / "payments.db", PAYMENTS)
     double_charge = cfg.has_bug("double_charge")
+    require_credential(app, cfg, "/charges")
 
     def account(conn: sqlite3.Connection, customer: str) -> int:
         start = BROKE if customer.startswith("broke") else RICH

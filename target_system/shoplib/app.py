@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from target_system.shoplib import metrics as m
 from target_system.shoplib.client import ServiceClient
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.credentials import Credential
 from target_system.shoplib.discovery import Discovery
 from target_system.shoplib.etcd import Etcd, EtcdError
 from target_system.shoplib.live import LIVE_KEYS, LiveConfig
@@ -29,6 +30,8 @@ from target_system.shoplib.registry import Registration
 log = logging.getLogger("shop.app")
 
 CALLEES = {"gateway": ["orders", "inventory"], "orders": ["inventory", "payments", "shipping"]}
+# callees that want the credential in SHOP_SECRETS_DIR (payments_token), by caller
+CREDENTIALS = {"orders": ["payments"]}
 
 
 def callees_of(service: str) -> list[str]:
@@ -65,6 +68,16 @@ async def _loop_lag(ctx: AppContext) -> None:
             worst, window_start = 0.0, time.monotonic()
 
 
+async def _watch_credentials(cfg: ShopConfig, creds: dict[str, Credential]) -> None:
+    """Re-read a credential when its folder changed (a rotation), every secret_poll seconds."""
+    while True:
+        await asyncio.sleep(cfg.secret_poll)
+        for callee, cred in creds.items():
+            if cred.changed() and cred.reload():
+                m.CREDENTIAL_RELOADS.labels(callee, "rotated").inc()
+                log.info("credential for %s reloaded after a rotation", callee)
+
+
 def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
     """The app and its context; services append hooks to ``app.state.on_start / on_stop``."""
     ctx = AppContext(
@@ -88,7 +101,19 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         if callees:
             ctx.discovery = Discovery(cfg, etcd, callees)
             await ctx.discovery.start()
-            ctx.client = ServiceClient(ctx.live, ctx.discovery, ctx.session)
+            creds = {}
+            if cfg.secrets_dir is not None:
+                for callee in CREDENTIALS.get(cfg.service, []):
+                    for trigger in ("rotated", "unauthorized"):
+                        m.CREDENTIAL_RELOADS.labels(callee, trigger)  # series at 0 from the start
+                    creds[callee] = Credential(
+                        cfg.secrets_dir,
+                        stale=cfg.has_bug("stale_credential"),
+                        leaky=cfg.has_bug("logs_secret"),
+                    )
+            ctx.client = ServiceClient(ctx.live, ctx.discovery, ctx.session, creds)
+            if creds:
+                ctx.tasks.append(asyncio.create_task(_watch_credentials(cfg, creds)))
         ctx.tasks.append(asyncio.create_task(_loop_lag(ctx)))
         for hook in app.state.on_start:
             await hook(ctx)

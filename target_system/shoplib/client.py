@@ -5,7 +5,9 @@ robin), an instance with an open breaker is skipped, and when every breaker is o
 fails fast without retrying. Only idempotent calls are retried (here every call is, by saga id
 and step), with exponential backoff and full jitter, within a retry budget (at most
 ``retry_budget_ratio`` retries per call sent over 10 s, plus 3) so a sick callee is not stormed.
-A 4xx is a business answer: returned, never retried, and a success for the breaker.
+A 4xx is a business answer: returned, never retried, and a success for the breaker. The one
+exception is a 401 from a callee the caller presents a credential to: the credential is read
+again and, if it changed (a rotation), the call is sent once more at once.
 After a timeout or a read error the connection is closed, never returned to the pool: a
 Toxiproxy timeout toxic keeps the socket open and a reused one would stay out of sync.
 """
@@ -13,6 +15,7 @@ Toxiproxy timeout toxic keeps the socket open and a reused one would stay out of
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import deque
@@ -24,10 +27,12 @@ import aiohttp
 from target_system.shoplib import metrics as m
 from target_system.shoplib.breaker import CircuitBreaker
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.credentials import Credential
 from target_system.shoplib.discovery import Discovery, Endpoint
 from target_system.shoplib.live import LiveConfig
 
 BUDGET_WINDOW = 10.0
+log = logging.getLogger("shop.client")
 
 
 @dataclass
@@ -76,8 +81,14 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 class ServiceClient:
     def __init__(
-        self, cfg: ShopConfig | LiveConfig, discovery: Discovery, session: aiohttp.ClientSession
+        self,
+        cfg: ShopConfig | LiveConfig,
+        discovery: Discovery,
+        session: aiohttp.ClientSession,
+        credentials: dict[str, Credential] | None = None,
     ) -> None:
+        # callee -> the credential presented to it (a Bearer header); reloaded on a 401
+        self.credentials = dict(credentials or {})
         self.live = cfg if isinstance(cfg, LiveConfig) else LiveConfig(cfg)
         self.live.on_change(self._reconfigure)
         self.discovery = discovery
@@ -187,6 +198,15 @@ class ServiceClient:
             outcome, reply, last_error = await self._attempt(
                 service, ep, method, path, json, timeout
             )
+            cred = self.credentials.get(service)
+            if reply is not None and reply.status == 401 and cred is not None and cred.reload():
+                # the credential was rotated under us: reload (done) and retry once, at once
+                m.CREDENTIAL_RELOADS.labels(service, "unauthorized").inc()
+                log.info("credential for %s reloaded after a 401; retrying once", service)
+                m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
+                outcome, reply, last_error = await self._attempt(
+                    service, ep, method, path, json, timeout
+                )
             m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
             if reply is not None:
                 if br is not None:
@@ -205,8 +225,13 @@ class ServiceClient:
         try:
             if self.cfg.has_bug("no_call_timeout"):
                 timeout = None  # type: ignore[assignment]  # the bug: wait forever
+            cred = self.credentials.get(service)
             async with self.session.request(
-                method, url, json=body, timeout=aiohttp.ClientTimeout(total=timeout)
+                method,
+                url,
+                json=body,
+                headers=cred.header() if cred is not None else None,
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 data = await resp.json(content_type=None)
                 status = resp.status

@@ -22,6 +22,8 @@ BUGS = (
     "reserve_not_idempotent",  # inventory applies a retried reservation again
     "breaker_per_service",  # one breaker per callee service, not per instance
     "config_on_restart_only",  # settings from the store read once at start, never watched
+    "stale_credential",  # orders never reloads a rotated payments credential
+    "logs_secret",  # orders logs the credential it reloads after a rotation
 )
 SERVICES = ("gateway", "orders", "inventory", "payments", "shipping")
 
@@ -62,6 +64,8 @@ class ShopConfig:
     gateway_stock_check: bool = True  # the gateway asks inventory for stock before ordering
     config_prefix: str = "/shop/config/"  # where the live settings live in etcd
     config_poll: float = 0.5  # how often the store is read for a change
+    secrets_dir: Path | None = None  # SHOP_SECRETS_DIR: payments_token lives here; None: no auth
+    secret_poll: float = 1.0  # how often a caller checks the secrets folder for a rotation
 
     def has_bug(self, name: str) -> bool:
         return name in self.bugs
@@ -93,6 +97,7 @@ class ShopConfig:
             "advertise": get("ADVERTISE"),
             "links": _json_map("LINKS", get("LINKS", "{}")),
             "peers": _json_map("PEERS", get("PEERS", "{}")),
+            "secrets_dir": None if get("SECRETS_DIR") is None else Path(need("SECRETS_DIR")),
         }
         bugs = {b.strip() for b in (get("BUGS", "") or "").split(",") if b.strip()}
         unknown = bugs - set(BUGS)
@@ -114,6 +119,9 @@ class ShopConfig:
                 kind = int if isinstance(f.default, int) else float
                 values[f.name] = _num(var, raw, kind)
         cfg = cls(**values)  # type: ignore[arg-type]
+        token = None if cfg.secrets_dir is None else cfg.secrets_dir / "payments_token"
+        if token is not None and service in ("orders", "payments") and not token.is_file():
+            raise ConfigError(f"SHOP_SECRETS_DIR={cfg.secrets_dir}: no payments_token file in it")
         if not 0 < cfg.port < 65536:
             raise ConfigError(f"SHOP_PORT={cfg.port}: expected a port number 1-65535")
         return cfg

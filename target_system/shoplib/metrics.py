@@ -55,3 +55,14 @@ CONFIG_VERSION = Gauge(
 CONFIG_REJECTIONS = Counter(
     "shop_config_rejections", "Config changes rejected whole (a value that does not parse)"
 )
+AUTH_REJECTIONS = Counter(
+    "shop_auth_rejections",
+    "Requests refused 401 for a missing or wrong credential",
+    ["route", "reason"],
+)
+CREDENTIAL_RELOADS = Counter(
+    "shop_credential_reloads",
+    "Times a caller re-read its credential, by trigger (rotated: the folder changed; "
+    "unauthorized: a 401)",
+    ["callee", "trigger"],
+)

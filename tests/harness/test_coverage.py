@@ -87,3 +87,49 @@ def test_a_live_config_change_makes_latency_not_count_as_beyond_the_timeout():
     [cmap] = coverage_maps(load_scenarios(["scenarios/config-change-timeouts.yaml"]))
     assert not cmap.cells.get(("orders->payments", "slow"))
     assert any("config-change-timeouts: changes configuration live" in n for n in cmap.notes)
+
+
+def test_config_and_secret_rows_on_a_target_that_declares_them(tmp_path) -> None:
+    import dataclasses
+
+    from harness.facts import ConfigFacts
+
+    facts = dataclasses.replace(
+        FACTS,
+        config=ConfigFacts("/c/", {"t": "number"}, "v"),
+        secrets={"tok": ("orders",), "other": ("payments",)},
+    )
+
+    def load(name: str, faults: str):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            f"name: {name}\nload: {{users: 1}}\nphases: [{{name: all, duration: 30s}}]\n"
+            + "faults:\n"
+            + textwrap.indent(textwrap.dedent(faults), "  ")
+        )
+        return load_scenario(path, lambda s, p: facts)
+
+    scenarios = [
+        load("live", "- {kind: config_change, set: {t: 3}, for: 5s}\n"),
+        load("grace", "- {kind: secret_rotate, secret: tok, grace: 5s}\n"),
+        load("all", "- {kind: secret_rotate}\n"),
+    ]
+    cmap = coverage("t", facts, scenarios)
+    assert cmap.rows[-3:] == ["config", "secret:tok", "secret:other"]
+    assert cmap.cells[("config", "config_live")] == ["live"]
+    assert cmap.cells[("secret:tok", "secret_grace")] == ["grace"]
+    assert cmap.cells[("secret:tok", "secret_no_grace")] == ["all"]
+    assert cmap.cells[("secret:other", "secret_no_grace")] == ["all"]
+    assert ("config", "config_outage") in cmap.gaps()
+    assert ("secret:other", "secret_grace") in cmap.gaps()
+    assert "changed, store down" in render_text(cmap)
+    # a target without them has no such rows or columns
+    plain = render_text(coverage("t", FACTS, []))
+    assert "config" not in plain and "rotated" not in plain
+
+
+def test_the_map_as_data_lists_only_the_columns_its_rows_have() -> None:
+    assert list(coverage("t", FACTS, []).as_dict()["families"]) == [
+        "slow", "request_lost", "response_lost", "refused_reset", "crashed", "paused",
+        "registry_outage",
+    ]  # fmt: skip

@@ -103,7 +103,9 @@ def test_config_applied_needs_a_config_change(tmp_path: Path) -> None:
     p.write_text(text, encoding="utf-8")
     with pytest.raises(ScenarioInvalid) as info:
         load_scenario(p, facts_for_target=lambda _s, _p: FACTS)
-    assert "no config_change fault; the check measures from one" in str(info.value)
+    assert "no config_change or config_store_outage fault; the check measures from one" in str(
+        info.value
+    )
 
 
 def test_an_empty_change_is_refused(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from harness.faults.kinds import (
     bandwidth,
     blackhole,
     config_change,
+    config_store_outage,
     crash,
     down,
     latency,
@@ -24,6 +25,7 @@ from harness.faults.kinds import (
     registry_outage,
     reset_peer,
     restart,
+    secret_rotate,
     slicer,
     slow_close,
     slow_start,
@@ -49,6 +51,8 @@ FAULT_KINDS: dict[str, FaultKind] = {
         slow_start.KIND,
         registry_outage.KIND,
         config_change.KIND,
+        config_store_outage.KIND,
+        secret_rotate.KIND,
     )
 }
 
