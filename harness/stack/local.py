@@ -12,9 +12,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -489,7 +490,12 @@ class LocalStack:
         settle(self, self.say)
 
     def stop(self) -> None:
-        """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL."""
+        """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL. A Ctrl-C or
+        SIGTERM that arrives meanwhile is held until every process is stopped, then raised."""
+        with deferred_interrupts():
+            self._stop_all()
+
+    def _stop_all(self) -> None:
         infra = ("prometheus", "toxiproxy", "etcd")
         order = [n for n in self.records if n.startswith("load:")]  # the load first
         order += [n for n in self.records if n not in infra and n not in order]
@@ -520,6 +526,27 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done, then raise KeyboardInterrupt once if
+    one came: a second Ctrl-C while the stack stops must not leave half of it running. Outside
+    the main thread (where signals cannot be handled) the block just runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def healthy(address: str, health: Endpoint, timeout: float = 1.0) -> bool:

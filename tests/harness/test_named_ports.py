@@ -326,3 +326,40 @@ def test_host_templates_reach_a_named_port(tmp_path):
     )
     with pytest.raises(TopologyInvalid, match="unknown port 'admin' of member; known: http, peer"):
         _load(tmp_path, bad)
+
+
+@pytest.mark.integration
+def test_an_interrupt_while_the_stack_stops_is_held_until_everything_is_stopped(
+    tmp_path, monkeypatch
+):
+    """SIGTERM (turned into KeyboardInterrupt, as `stormproof run` does) arriving while the
+    first process is being stopped must not leave the others running."""
+    import os
+    import signal
+
+    import harness.stack.local as local
+    from harness.runner import install_interrupt_handler
+
+    t = load_topology(MEMBERS)
+    stack = LocalStack(t, Settings(state_dir=tmp_path / "state"), tmp_path / "run")
+    stack.start()
+    records = list(stack.records.values())
+    real_stop = local.stop_process
+    calls = []
+
+    def stop_and_get_interrupted(rec, *args, **kwargs):
+        if not calls:
+            os.kill(os.getpid(), signal.SIGTERM)
+        calls.append(rec.name)
+        return real_stop(rec, *args, **kwargs)
+
+    monkeypatch.setattr(local, "stop_process", stop_and_get_interrupted)
+    old = signal.getsignal(signal.SIGTERM)
+    install_interrupt_handler()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stack.stop()
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert len(calls) == len(records)
+    assert not [r.name for r in records if r.alive()]
