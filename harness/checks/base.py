@@ -80,6 +80,13 @@ def unknown(name: str, kind: str, expected: str, reason: str, **details: Any) ->
     return CheckResult(name, kind, UNKNOWN, expected, f"unknown: {reason}", [reason], None, details)
 
 
+def make_unknown(result: CheckResult, reason: str) -> CheckResult:
+    """Turn a result being built into "unknown" with the reason as its evidence."""
+    result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
+    result.evidence.append(reason)
+    return result
+
+
 def secs(x: float) -> str:
     """`2.1 s`, for evidence."""
     return f"{x:.1f} s" if abs(x) < 100 else f"{x:.0f} s"

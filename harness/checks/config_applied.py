@@ -25,6 +25,7 @@ from harness.checks.base import (
     CheckResult,
     RunData,
     combine,
+    make_unknown,
     scrape_interval,
     secs,
     select,
@@ -65,21 +66,21 @@ def check(expect: ConfigAppliedExpect, data: RunData) -> CheckResult:
                          allow_unknown=expect.allow_unknown)  # fmt: skip
     changes = [f for f in data.journal.faults if f.kind in CHANGE_KINDS and f.injected_at]
     if not changes:
-        return _unknown(
+        return make_unknown(
             result, "no config_change or config_store_outage fault was injected (see the journal)"
         )
     if data.facts is None:
-        return _unknown(result, "no topology facts: which instances should apply it is unknown")
+        return make_unknown(result, "no topology facts: which instances should apply it is unknown")
     if data.facts.config is None:
-        return _unknown(result, "the target declares no `config:` (no version metric to read)")
+        return make_unknown(result, "the target declares no `config:` (no version metric to read)")
     metric = data.facts.config.version_metric
     wanted = expect.services or list(data.facts.services)
     instances = [i for s in wanted for i in data.facts.services.get(s, [])]
     if not instances:
-        return _unknown(result, f"no instances of {', '.join(wanted)} in the target")
+        return make_unknown(result, f"no instances of {', '.join(wanted)} in the target")
     frame = data.series(KEY)
     if frame is None:
-        return _unknown(
+        return make_unknown(
             result, f"no {metric} series for {', '.join(instances)} ({data.why_missing(KEY)})"
         )
     step = scrape_interval(frame)
@@ -166,12 +167,6 @@ def _applied(
     if took > limit + step:
         return FAIL, took, f"{instance} (after {secs(took)})"
     return PASS, took, instance
-
-
-def _unknown(result: CheckResult, reason: str) -> CheckResult:
-    result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
-    result.evidence.append(reason)
-    return result
 
 
 KIND = CheckKind(

@@ -34,6 +34,7 @@ from harness.checks.base import (
     RunData,
     combine,
     increases,
+    make_unknown,
     scrape_interval,
     secs,
     select,
@@ -74,7 +75,7 @@ def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
                          allow_unknown=expect.allow_unknown)  # fmt: skip
     faults = [w for w in data.fault_windows() if w.kind in PROCESS_KINDS and w.target == x]
     if not faults:
-        return _unknown(result, f"no process fault on {x} in the journal")
+        return make_unknown(result, f"no process fault on {x} in the journal")
     fault = faults[0]
     measured: list[str] = []
     verdicts = []
@@ -94,12 +95,6 @@ def check(expect: DiscoveryExpect, data: RunData) -> CheckResult:
         verdicts.append(_returns(expect, data, result, fault, m, reg, inc0, left_t, measured))
     result.verdict = combine(verdicts)
     result.measured = "; ".join(measured)
-    return result
-
-
-def _unknown(result: CheckResult, reason: str) -> CheckResult:
-    result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
-    result.evidence.append(reason)
     return result
 
 

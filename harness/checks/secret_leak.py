@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData
+from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, make_unknown
 from harness.checks.kind import CheckKind, ExpectModel
 
 MAX_HITS = 20  # evidence lines naming a hit; the count covers all of them
@@ -112,18 +112,18 @@ def check(expect: SecretLeakExpect, data: RunData) -> CheckResult:
     )
     declared = list(data.facts.secrets) if data.facts is not None else []
     if data.facts is None:
-        return _unknown(result, "no topology facts: which secrets the target has is unknown")
+        return make_unknown(result, "no topology facts: which secrets the target has is unknown")
     if not declared:
-        return _unknown(result, "the target declares no `secrets:` in its topology")
+        return make_unknown(result, "the target declares no `secrets:` in its topology")
     if data.secret_values is None:
-        return _unknown(
+        return make_unknown(
             result,
             "the secret values are known only to the process that ran the scenario "
             "(never saved); this data was read back from files",
         )
     missing = [n for n in declared if not data.secret_values.get(n)]
     if missing:
-        return _unknown(result, f"no value known for {', '.join(missing)}")
+        return make_unknown(result, f"no value known for {', '.join(missing)}")
     if data.log_files is None:
         result.evidence.append("the stack backend exposes no process log files")
     targets = _targets(data)
@@ -153,12 +153,6 @@ def check(expect: SecretLeakExpect, data: RunData) -> CheckResult:
     else:
         result.measured = f"none of {used} value(s) in {files} file(s)"
         result.evidence.append(result.measured)
-    return result
-
-
-def _unknown(result: CheckResult, reason: str) -> CheckResult:
-    result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
-    result.evidence.append(reason)
     return result
 
 

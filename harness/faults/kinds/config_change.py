@@ -77,21 +77,28 @@ def value_problems(keys: Mapping[str, str], values: Mapping[str, Any]) -> list[t
     return out
 
 
+def checked_config(stack: StackBackend, kind: str, values: Mapping[str, Any]) -> Any:
+    """The target's `config:` section, once `values` are known keys of the right types; a
+    FaultError naming the fault kind otherwise."""
+    config = stack.topology.config
+    if config is None:
+        raise FaultError(
+            f"{kind}: topology {stack.topology.name} declares no `config:` section "
+            "(prefix, keys, version_metric)"
+        )
+    problems = value_problems(config.keys, values)
+    if problems:
+        raise FaultError(f"{kind}: " + "; ".join(msg for _, msg in problems))
+    return config
+
+
 class ConfigChange:
     """One change of live settings: set in one transaction, reverted in another."""
 
     needs_revert = True
 
     def __init__(self, stack: StackBackend, set: dict[str, Any], **_: Any) -> None:
-        config = stack.topology.config
-        if config is None:
-            raise FaultError(
-                f"config_change: topology {stack.topology.name} declares no `config:` section "
-                "(prefix, keys, version_metric)"
-            )
-        problems = value_problems(config.keys, set)
-        if problems:
-            raise FaultError("config_change: " + "; ".join(msg for _, msg in problems))
+        config = checked_config(stack, "config_change", set)
         self.stack = stack
         self.values = {config.prefix + k: as_text(v) for k, v in set.items()}
         self.before: dict[str, str | None] | None = None

@@ -23,7 +23,7 @@ from harness.backend import StackBackend
 from harness.durations import Duration, format_duration, parse_duration
 from harness.errors import FaultError, HarnessError
 from harness.faults.base import FaultKind, FaultModel, Flag
-from harness.faults.kinds.config_change import Value, as_text, value_problems
+from harness.faults.kinds.config_change import Value, as_text, checked_config
 
 LAND_WAIT = 30.0  # seconds the pending write may wait beyond the outage before it counts lost
 
@@ -56,15 +56,7 @@ class ConfigStoreOutage:
     needs_revert = True
 
     def __init__(self, stack: StackBackend, set: dict[str, Any], outage: float, **_: Any) -> None:
-        config = stack.topology.config
-        if config is None:
-            raise FaultError(
-                f"config_store_outage: topology {stack.topology.name} declares no `config:` "
-                "section (prefix, keys, version_metric)"
-            )
-        problems = value_problems(config.keys, set)
-        if problems:
-            raise FaultError("config_store_outage: " + "; ".join(msg for _, msg in problems))
+        config = checked_config(stack, "config_store_outage", set)
         if stack.etcd is None:
             raise FaultError("config_store_outage: the stack has no config store (etcd)")
         self.stack = stack
