@@ -77,6 +77,8 @@ class TopologyFacts:
     load_host: str | None = None
     # live settings in the registry (topology `config:`); None: the target declares none
     config: ConfigFacts | None = None
+    # services with no metrics endpoint (scraped through an exporter, or not at all)
+    unscraped: frozenset[str] = frozenset()
 
     @property
     def instances(self) -> dict[str, str]:
