@@ -46,6 +46,7 @@ def test_the_redis_cluster_example_validates() -> None:
     scenarios = load_scenarios([str(REDIS / "scenarios")])
     assert {s.name for s in scenarios} == {
         "redis-crash-primary",
+        "redis-pause-primary",
         "redis-partition-primary",
         "redis-latency-bus",
     }
