@@ -5,7 +5,8 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/stormproof run scenarios/ examples/two-service/scenarios/ -m "not slow"
+	.venv/bin/stormproof run scenarios/ examples/two-service/scenarios/ \
+		examples/redis-cluster/scenarios/ -m "not slow"
 
 test: setup
 	.venv/bin/python -m pytest -m "not slow and not selftest and (not scenario or smoke)" --junitxml=reports/junit-tests.xml

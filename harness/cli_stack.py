@@ -137,6 +137,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"stack {topology.name} up in {stack.timings['healthy']:.1f}s "
         f"(Prometheus scraping every target after {stack.timings['scraped']:.1f}s)"
     )
+    if "bootstrapped" in stack.timings:
+        print(f"bootstrap done after {stack.timings['bootstrapped']:.1f}s")
     for name, url in stack.urls().items():
         print(f"  {name:<14} {url}")
     if args.detach:

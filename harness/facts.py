@@ -79,6 +79,8 @@ class TopologyFacts:
     config: ConfigFacts | None = None
     # secret name -> the services that read it (topology `secrets:`); empty: none declared
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # services with no metrics endpoint (scraped through an exporter, or not at all)
+    unscraped: frozenset[str] = frozenset()
 
     @property
     def instances(self) -> dict[str, str]:

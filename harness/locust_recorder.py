@@ -58,8 +58,8 @@ def _on_request(
     request_type: str,
     name: str,
     response_time: float,
-    response: Any,
-    exception: BaseException | None,
+    response: Any = None,  # optional: a non-HTTP client's event carries none (Locust's own
+    exception: BaseException | None = None,  # stats listener needs neither)
     start_time: float | None = None,
     **_kw: Any,
 ) -> None:

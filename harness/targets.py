@@ -70,6 +70,7 @@ def facts_of(topology: Topology) -> TopologyFacts:
         link_ports=link_ports,
         proxy_mode=topology.proxy_mode,
         service_ports={name: list(svc.ports) for name, svc in topology.services.items()},
+        unscraped=frozenset(n for n, svc in topology.services.items() if svc.metrics is None),
         load_locustfile=topology.load_locustfile,
         load_host=topology.load_host,
         config=None

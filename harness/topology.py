@@ -45,10 +45,13 @@ TEMPLATE_VARS = {
 }
 # ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
 # (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.
-# ``{advertise:PORT}``: the proxy address other members reach this instance's PORT through.
+# ``{advertise:PORT}``: the proxy address other members reach this instance's PORT through;
+# ``{advertise_port:PORT}``: that proxy's port number alone (for systems that take an announced
+# host and port apart, e.g. Redis's --cluster-announce-port).
 PROXY_VAR = "proxy"
 PORT_VAR = "port"
 ADVERTISE_VAR = "advertise"
+ADVERTISE_PORT_VAR = "advertise_port"
 DEFAULT_PORT = "main"  # the name of the one port of a service that lists none
 _PORT_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 _LINK = re.compile(r"^\s*([a-z0-9_-]+)\s*->\s*([a-z0-9_-]+)\s*(?::\s*([a-z][a-z0-9_-]{0,31}))?\s*$")
@@ -132,6 +135,14 @@ class SecretFile:
     nbytes: int = 32
 
 
+@dataclass(frozen=True)
+class BootstrapStep:
+    """A command run once after every instance is first healthy (e.g. forming a cluster)."""
+
+    command: list[str]
+    timeout: float
+
+
 @dataclass
 class Topology:
     name: str
@@ -153,6 +164,8 @@ class Topology:
     config: ConfigStore | None = None
     # secrets as files in the stack's secrets folder, for secret_rotate and secret_leak
     secrets: dict[str, SecretFile] = field(default_factory=dict)
+    # run once by the stack after every instance is first healthy, before Prometheus and load
+    bootstrap: list[BootstrapStep] = field(default_factory=list)
     _instances: list[Instance] = field(default_factory=list)
 
     def instances(self) -> list[Instance]:
@@ -226,6 +239,12 @@ class Topology:
                 self.proxy_for(i.name, callee_instance, port) for i in self.instances_of(caller)
             ]
         return [self.proxy_for(caller, callee_instance, port)]
+
+    def render_bootstrap(self, step: BootstrapStep, values: dict[str, Any]) -> list[str]:
+        """A bootstrap command's argv with its templates ({python}, {dir}, {host}, proxies)
+        filled in."""
+        where = str(self.path.parent) if self.path is not None else "."
+        return [_fill(c, {"dir": where, **values}) for c in step.command]
 
     def render(self, inst: Instance, values: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The instance's command line and environment with every template filled in."""
@@ -348,6 +367,19 @@ class LoadDefaults(_Strict):
     host: HostTemplate | None = None
 
 
+class BootstrapSpec(_Strict):
+    """One command the stack runs once its instances are first healthy (a cluster's forming)."""
+
+    command: list[Template] = Field(
+        min_length=1,
+        max_length=256,
+        description="argv; templates {python}, {dir}, {host}, {proxy:SERVICE[:PORT[:INDEX]]}",
+    )
+    timeout: PositiveDuration = Field(
+        default=60.0, description="killed and the stack start failed past this"
+    )
+
+
 ConfigType = Literal["number", "integer", "boolean", "string"]
 
 
@@ -411,6 +443,11 @@ class TopologyFile(_Strict):
         max_length=32,
         description="secret files the harness generates per stack in {secrets_dir} "
         "(secret_rotate, secret_leak)",
+    )
+    bootstrap: list[BootstrapSpec] = Field(
+        default_factory=list,
+        max_length=16,
+        description="commands run once, in order, after every instance is first healthy",
     )
 
     @model_validator(mode="before")
@@ -507,6 +544,11 @@ def _cross_check(spec: TopologyFile, path: Path) -> list[tuple[tuple[Any, ...], 
                 msg = _template_problem(spec, name, var, fmt or "", links)
                 if msg:
                     found.append((("services", name, where, key), msg))
+    for i, step in enumerate(spec.bootstrap):
+        for j, tmpl in enumerate(step.command):
+            for _, var, fmt, _ in string.Formatter().parse(tmpl):
+                if var is not None and (msg := _bootstrap_problem(spec, var, fmt or "", links)):
+                    found.append((("bootstrap", i, "command", j), msg))
     found += profile_cross_check(spec.profile, spec.services, spec.registry, spec.steady_state)
     return found
 
@@ -539,6 +581,43 @@ def _secrets_problems(spec: TopologyFile) -> list[tuple[tuple[Any, ...], str]]:
     return found
 
 
+BOOTSTRAP_VARS = {"python", "dir", "host"}
+
+
+def _bootstrap_problem(
+    spec: TopologyFile, var: str, fmt: str, links: set[tuple[str, str, str]]
+) -> str | None:
+    """Why ``{var:fmt}`` in a bootstrap command cannot be filled; None when it can. A bootstrap
+    command is no instance: it has no port, and reaches proxies only when they are shared."""
+    shown = f"{{{var}:{fmt}}}" if fmt else f"{{{var}}}"
+    if var in BOOTSTRAP_VARS and not fmt:
+        return None
+    if var != PROXY_VAR:
+        return (
+            f"unknown template variable {shown} in a bootstrap command; known: "
+            f"{', '.join(sorted(BOOTSTRAP_VARS))}, {{proxy:SERVICE[:PORT[:INDEX]]}}"
+        )
+    if spec.proxy_mode != "shared":
+        return (
+            f"{shown}: a bootstrap command is no caller of any link, so it reaches proxies "
+            "only with proxy_mode: shared"
+        )
+    target, _, rest = fmt.partition(":")
+    port, _, index = rest.partition(":")
+    if target not in spec.services:
+        return f"{shown}: unknown service {target!r}; known: {', '.join(spec.services)}"
+    ports = spec.services[target].ports
+    port = port or ports[0]
+    if port not in ports:
+        return f"{shown}: {target} has no port {port!r}; its ports: {', '.join(ports)}"
+    count = spec.services[target].instances
+    if index and not (index.isdigit() and 1 <= int(index) <= count):
+        return f"{shown}: {target} has instances 1..{count}, not {index!r}"
+    if not any(callee == target and p == port for _, callee, p in links):
+        return f"{shown}: no link reaches {target}:{port}, so no proxy to it"
+    return None
+
+
 def _template_problem(
     spec: TopologyFile, service: str, var: str, fmt: str, links: set[tuple[str, str, str]]
 ) -> str | None:
@@ -550,25 +629,23 @@ def _template_problem(
             ports = ", ".join(own_ports)
             return f"{{port:{fmt}}}: {service} has no port {fmt!r}; its ports: {ports}"
         return None
-    if var == ADVERTISE_VAR:
+    if var in (ADVERTISE_VAR, ADVERTISE_PORT_VAR):
+        shown = f"{{{var}:{fmt}}}" if fmt else f"{{{var}}}"
         if spec.proxy_mode == "per_instance":
             return (
-                f"{{advertise:{fmt}}}: with proxy_mode per_instance every caller instance has its "
+                f"{shown}: with proxy_mode per_instance every caller instance has its "
                 "own proxy, so there is no one address to advertise; list the peers with "
                 "{proxy:SERVICE:PORT:INDEX} instead"
             )
         port = fmt or own_ports[0]
         if port not in own_ports:
-            return f"{{advertise:{fmt}}}: {service} has no port {port!r}"
+            return f"{shown}: {service} has no port {port!r}"
         if not any(
             callee == service and p == port and (shared or caller == service)
             for caller, callee, p in links
         ):
             need = "a link to" if shared else "a link from itself to"
-            return (
-                f"{{advertise:{fmt}}}: no proxy in front of {service}:{port} "
-                f"(needs {need} {service}:{port})"
-            )
+            return f"{shown}: no proxy in front of {service}:{port} (needs {need} {service}:{port})"
         return None
     if var == PROXY_VAR:
         target, _, rest = fmt.partition(":")
@@ -601,7 +678,7 @@ def _template_problem(
     return (
         f"unknown template variable {{{var}{':' + fmt if fmt else ''}}}; known: "
         f"{', '.join(sorted(TEMPLATE_VARS))}, {{port:NAME}}, {{proxy:SERVICE[:PORT[:INDEX]]}}, "
-        "{advertise:PORT}"
+        "{advertise:PORT}, {advertise_port:PORT}"
     )
 
 
@@ -655,6 +732,7 @@ def load_topology(path: str | Path) -> Topology:
         if spec.config is None
         else ConfigStore(spec.config.prefix, dict(spec.config.keys), spec.config.version_metric),
         secrets={n: SecretFile(n, tuple(sp.readers), sp.bytes) for n, sp in spec.secrets.items()},
+        bootstrap=[BootstrapStep(list(b.command), b.timeout) for b in spec.bootstrap],
     )
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup: system packages (Prometheus, etcd, Chromium), Toxiproxy built from source
+# Idempotent setup: system packages (Prometheus, etcd, Chromium; Redis and its exporter for
+# examples/redis-cluster), Toxiproxy built from source
 # with Go, and the Python package with its dependencies in .venv. Safe to run again: each step
 # is skipped when what it installs is already there.
 set -euo pipefail
@@ -13,6 +14,10 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)  # static check of docker-compose.yml
+# examples/redis-cluster: Redis 7.0 (cluster-port), redis-cli (forms the cluster), its exporter
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v prometheus-redis-exporter >/dev/null 2>&1 || need_apt+=(prometheus-redis-exporter)
 if [ "${STORMPROOF_SKIP_CHROMIUM:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
@@ -50,4 +55,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
-log "ready: toxiproxy $("$BIN/toxiproxy-server" -version 2>&1 | tail -1), $(prometheus --version 2>&1 | head -1), $(etcd --version 2>&1 | head -1)"
+log "ready: toxiproxy $("$BIN/toxiproxy-server" -version 2>&1 | tail -1), $(prometheus --version 2>&1 | head -1), $(etcd --version 2>&1 | head -1), $(redis-server --version | cut -d' ' -f1-3)"

@@ -226,8 +226,12 @@ def _views_seen(data: RunData, end: float, want: set[str], result: CheckResult) 
 def _scraped(data: RunData, end: float, result: CheckResult, measured: list[str]) -> str:
     """Without a registry: every running instance scraped (``up`` 1 at its last sample), and
     seen by its callers where the profile maps callers' views (a system without client-side
-    discovery has none to check)."""
+    discovery has none to check). Instances of a service with no metrics endpoint are not
+    scraped at all (an exporter beside them is)."""
     want = expected_instances(data, end)
+    if data.facts is not None and data.facts.unscraped:
+        instances = data.facts.instances
+        want = {i for i in want if instances.get(i) not in data.facts.unscraped}
     up = data.series("up")
     if up is None or "instance" not in up.columns:
         result.evidence.append(f"scrape health not measured ({data.why_missing('up')})")

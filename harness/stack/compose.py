@@ -101,10 +101,16 @@ def docker_errors(what: str) -> Iterator[None]:
 
 def require_one_port(topology: Topology) -> None:
     """The compose backend maps one container port per instance and probes health over HTTP;
-    a topology with named ports or TCP health needs the local backend (for now)."""
+    a topology with named ports, TCP health or bootstrap commands needs the local backend
+    (for now)."""
     if topology.proxy_mode == "per_instance":
         raise InputInvalid(
             f"{topology.path}: proxy_mode per_instance needs the local backend: use --backend local"
+        )
+    if topology.bootstrap:
+        raise InputInvalid(
+            f"{topology.path}: bootstrap commands run on the local backend only: use "
+            "--backend local"
         )
     for svc in topology.services.values():
         if len(svc.ports) > 1 or svc.health.path is None:

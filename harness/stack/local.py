@@ -170,7 +170,8 @@ class LocalStack:
 
     def template_values(self, inst_name: str) -> dict[str, str]:
         """The address templates of one instance: ``{port:NAME}``, ``{proxy:SERVICE[:PORT[:I]]}``
-        (this caller's proxies) and ``{advertise:PORT}`` (the proxy in front of it)."""
+        (this caller's proxies), ``{advertise:PORT}`` (the proxy in front of it) and
+        ``{advertise_port:PORT}`` (that proxy's port number)."""
         inst = self.topology.instance(inst_name)
         svc = self.topology.services[inst.service]
         out = {f"port:{p}": str(self.ports.get(self._port_key(inst_name, p))) for p in svc.ports}
@@ -192,8 +193,10 @@ class LocalStack:
             name = self.topology.proxy_for(inst.service, inst_name, port)
             if name in proxied:
                 out[f"advertise:{port}"] = self._addr("proxy:" + name)
+                out[f"advertise_port:{port}"] = str(self.ports.get("proxy:" + name))
                 if port == svc.main_port:
                     out["advertise"] = out[f"advertise:{port}"]
+                    out["advertise_port"] = out[f"advertise_port:{port}"]
         return out
 
     # -- process bookkeeping -------------------------------------------------------------------
@@ -314,9 +317,58 @@ class LocalStack:
             self.start_instance(inst.name, wait=False)
         self.wait_healthy()
         self.timings["healthy"] = time.monotonic() - t0
+        if self.topology.bootstrap:
+            self._bootstrap()
+            self.timings["bootstrapped"] = time.monotonic() - t0
         self._start_prometheus(prom_bin)
         self.timings["scraped"] = time.monotonic() - t0
         self._save()
+
+    def bootstrap_values(self) -> dict[str, str]:
+        """The templates a bootstrap command can use: ``{python}``, ``{host}`` and, with shared
+        proxies (the same for every caller), ``{proxy:SERVICE[:PORT[:INDEX]]}``."""
+        out = {"python": self.settings.python, "host": self.host}
+        if self.topology.proxy_mode != "shared":
+            return out
+        for link in self.topology.links:
+            port = self.topology.link_port(link)
+            addrs = []
+            for target in self.topology.instances_of(link.callee):
+                addr = self._proxy_addr(link.caller, target.name, port)
+                out[f"proxy:{link.callee}:{port}:{target.index}"] = addr
+                addrs.append(addr)
+            out[f"proxy:{link.callee}:{port}"] = ",".join(addrs)
+            if port == self.topology.services[link.callee].main_port:
+                out[f"proxy:{link.callee}"] = ",".join(addrs)
+        return out
+
+    def _bootstrap(self) -> None:
+        """Run the topology's bootstrap commands once, in order, each bounded in time; recorded
+        as processes while they run, output in ``logs/bootstrap-N.log``. Not run again when an
+        instance restarts: what they set up lives in the instances' own state."""
+        values = self.bootstrap_values()
+        for n, step in enumerate(self.topology.bootstrap, 1):
+            name = f"bootstrap-{n}"
+            cmd = self.topology.render_bootstrap(step, values)
+            self.say(f"bootstrap {n}/{len(self.topology.bootstrap)}: {' '.join(cmd)}")
+            self._spawn(name, cmd)
+            proc = self._procs[name]
+            try:
+                status = proc.wait(timeout=step.timeout)
+            except subprocess.TimeoutExpired:
+                stop_process(self.records[name], self.settings.timeouts.process_stop, proc)
+                status = None
+            log = Path(self.records[name].log)
+            self._procs.pop(name, None)
+            self.forget(name)
+            if status != 0:
+                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+                why = (
+                    f"did not finish within {step.timeout:g}s"
+                    if status is None
+                    else f"exit status {status}"
+                )
+                raise StackError(f"bootstrap command {n} ({cmd[0]}) {why}; log {log}:\n{tail}")
 
     def _start_prometheus(self, binary: str) -> None:
         targets = []

@@ -19,6 +19,7 @@ from harness.targets import load_scenarios
 from harness.topology import load_topology
 
 TWO = Path(__file__).resolve().parents[2] / "examples" / "two-service"
+REDIS = TWO.parent / "redis-cluster"
 
 
 def test_the_two_service_example_validates() -> None:
@@ -33,6 +34,24 @@ def test_the_two_service_example_validates() -> None:
     }
     assert [s.name for s in scenarios if "smoke" in s.tags] == ["two-service-latency-fallback"]
     assert all(s.duration <= 20 for s in scenarios)
+
+
+def test_the_redis_cluster_example_validates() -> None:
+    topology = load_topology(REDIS / "topology.yaml")
+    assert topology.proxy_mode == "shared" and topology.registry == "none"
+    assert topology.services["redis"].ports == ("client", "bus")
+    assert topology.services["redis"].metrics is None  # its exporters are scraped instead
+    assert [s.command[:3] for s in topology.bootstrap] == [["redis-cli", "--cluster", "create"]]
+    assert topology.load_locustfile == REDIS / "locustfile.py"
+    scenarios = load_scenarios([str(REDIS / "scenarios")])
+    assert {s.name for s in scenarios} == {
+        "redis-crash-primary",
+        "redis-pause-primary",
+        "redis-partition-primary",
+        "redis-latency-bus",
+    }
+    assert [s.name for s in scenarios if "smoke" in s.tags] == ["redis-latency-bus"]
+    assert all(s.duration <= 25 for s in scenarios)
 
 
 def free_port() -> int:

@@ -198,6 +198,35 @@ def test_the_recorder_applies_a_rate_seed_and_stages_only_when_given(tmp_path: P
     assert given["shapes"] == ["StormproofStages"] and given["ticks"] == [[3, 1.5]]
 
 
+# A non-HTTP client fires Locust's request event as Locust's own stats listener needs it: no
+# `response` (the Locust docs' "Testing other systems"; examples/redis-cluster/locustfile.py).
+_NON_HTTP = """
+import locust
+locust.events.request.fire(request_type="REDIS", name="SET", response_time=2.5,
+                           response_length=0, exception=None, context={})
+locust.events.request.fire(request_type="REDIS", name="GET", response_time=1.0,
+                           response_length=0, exception=ConnectionError("refused"), context={})
+"""
+
+
+def test_the_recorder_takes_a_request_event_without_a_response(tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import harness.locust_recorder\n{_NON_HTTP}"],
+        env={**os.environ, **recorder_env(out)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Uncaught exception in event handler" not in done.stderr, done.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["name"], x["ok"], x["status"], x["error"]) for x in lines] == [
+        ("SET", True, 0, None),
+        ("GET", False, 0, "refused"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

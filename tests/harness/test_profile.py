@@ -351,3 +351,31 @@ def test_steady_without_a_registry_wants_every_running_instance_scraped() -> Non
     bad = steady_check(e, d)
     assert bad.verdict == "fail"
     assert "not scraped (up) at +8.0 s: db-2" in bad.evidence
+
+
+def test_steady_without_a_registry_skips_services_with_no_metrics_endpoint() -> None:
+    """A node scraped through an exporter beside it has no `up` of its own: not wanted."""
+    from harness.checks.steady import WINDOW, SteadyExpect
+    from harness.checks.steady import check as steady_check
+
+    up = series([(t, 1) for t in range(-2, 10)], instance="exporter-1")
+    missing = {"prom/discovery_seen.csv": Profile().why_unmapped("discovery_seen")}
+    for unscraped, verdict in ((frozenset({"db"}), "pass"), (frozenset(), "fail")):
+        facts = TopologyFacts(
+            services={"db": ["db-1"], "exporter": ["exporter-1"]},
+            links=[],
+            registry="none",
+            unscraped=unscraped,
+        )
+        d = RunData(journal=journal(), prom={"up": up}, requests=requests(), facts=facts,
+                    missing=missing)  # fmt: skip
+        d.windows[WINDOW] = (T0, T0 + 5)
+        result = steady_check(SteadyExpect(breakers_closed=False), d)
+        assert result.verdict == verdict, result.evidence
+        if verdict == "fail":
+            assert "not scraped (up) at +5.0 s: db-1" in result.evidence
+
+
+def test_facts_name_the_services_without_a_metrics_endpoint() -> None:
+    t = load_topology(Path(__file__).parents[2] / "examples/redis-cluster/topology.yaml")
+    assert facts_of(t).unscraped == frozenset({"redis"})
