@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Scenario files, and topology files given by name (a file with `services` and no
-    `phases`); every problem in every file is reported before the exit status."""
+    """Scenario files and topology files (a file with `services` and no `phases`), named or
+    found in a folder; every problem in every file is reported before the exit status."""
     from harness import scenario, topology
 
     if args.schema:
@@ -126,8 +126,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.targets import load_scenarios
 
     files = expand_paths(args.paths)
-    named = {Path(p) for p in args.paths if Path(p).is_file()}
-    topologies = [f for f in files if f in named and topology.is_topology_file(f)]
+    topologies = [f for f in files if topology.is_topology_file(f)]
     problems, ok = [], []
     for f in topologies:
         try:

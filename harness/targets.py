@@ -30,7 +30,7 @@ from harness.redact import redact_env
 from harness.scenario import Scenario, TopologyFacts, fault_params, load_files
 from harness.selection import expand_paths
 from harness.settings import Settings
-from harness.topology import Topology, bundled_topology_path, load_topology
+from harness.topology import Topology, bundled_topology_path, is_topology_file, load_topology
 
 
 def topology_path_for(target: str, scenario_file: Path | None) -> Path:
@@ -95,7 +95,10 @@ def load_scenarios(paths: list[str]) -> list[Scenario]:
 
     Every file is validated first: one bad file stops everything before anything starts.
     """
-    files = expand_paths(paths)
+    named = {Path(p) for p in paths if Path(p).is_file()}
+    # a topology file found in a folder (examples/x/ holds topology.yaml and scenarios/) is the
+    # target, not a scenario; one named on its own is still read as a scenario, and refused
+    files = [f for f in expand_paths(paths) if f in named or not is_topology_file(f)]
     if not files:
         raise InputInvalid(f"no scenario files under {' '.join(paths)}")
     problems, scenarios = load_files(

@@ -85,3 +85,14 @@ def test_coverage_prints_the_map_and_fails_on_gaps_when_asked(capsys):
     assert main(["coverage", "--json", "scenarios/crash-payments.yaml"]) == 0
     (cmap,) = json.loads(capsys.readouterr().out)
     assert cmap["rows"]["orders->payments"]["crashed"] == ["crash-payments"]
+
+
+def test_validate_and_load_a_folder_holding_its_topology(capsys):
+    """examples/x/ holds topology.yaml beside scenarios/: the topology is checked as one, not
+    read as a scenario."""
+    from harness.targets import load_scenarios
+
+    assert main(["validate", "examples/two-service/"]) == 0
+    out = capsys.readouterr().out
+    assert "examples/two-service/topology.yaml: topology" in out
+    assert len([s for s in load_scenarios(["examples/two-service/"])]) == 3
