@@ -1,8 +1,12 @@
 # The two commands at the top of README.md. Both install everything first (idempotent).
-.PHONY: setup demo test test-all selftest lint
+.PHONY: setup setup-containers demo test test-all selftest lint
 
 setup:
 	bash scripts/setup.sh
+
+# Opt-in: podman, debootstrap, docker-compose and the local images (README, "Containers").
+setup-containers: setup
+	bash scripts/setup-containers.sh
 
 demo: setup
 	.venv/bin/stormproof run scenarios/ examples/two-service/scenarios/ -m "not slow"

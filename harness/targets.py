@@ -337,7 +337,7 @@ def check_backend(settings: Settings) -> None:
     if settings.backend == "compose":
         from harness.stack.compose import docker_client
 
-        docker_client().close()
+        docker_client(settings).close()
 
 
 def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStack:

@@ -20,6 +20,7 @@ from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
+from harness.stack.images import local_images
 from harness.topology import bundled_topology_path, load_topology
 
 TOPOLOGY = load_topology(bundled_topology_path())
@@ -140,19 +141,111 @@ def test_registry_outage_pauses_the_etcd_container():
     assert fake.calls == ["pause etcd", "unpause etcd"]
 
 
-def _engine() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+def _engine() -> str | None:
+    """Why the engine test cannot run here, or None when an engine answers."""
+    from harness.stack import engine
+
+    host = engine.docker_host(Settings())
+    if host is None:
+        return (
+            "no Docker engine: DOCKER_HOST unset, the project engine not running "
+            "('stormproof engine up'), no /var/run/docker.sock"
+        )
+    try:
+        docker_client(Settings()).close()
+    except InfraUnavailable as exc:
+        return str(exc)
+    if engine.uses_project_engine(Settings()) and local_images(Settings()) is None:
+        return "the project engine runs but has no images: stormproof engine build"
+    return None
 
 
-@pytest.mark.skipif(_engine(), reason="a Docker engine answers here")
-def test_without_an_engine_the_backend_says_so():
-    with pytest.raises(InfraUnavailable, match="needs a running Docker engine"):
-        docker_client()
+def test_without_an_engine_the_backend_says_so(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    with pytest.raises(InfraUnavailable, match="needs a running Docker engine") as info:
+        docker_client(Settings(state_dir=tmp_path))
+    assert "tried: $DOCKER_HOST, the project engine" in str(info.value)
 
 
-@pytest.mark.skipif(not _engine(), reason="no Docker engine (docker info fails)")
+def test_docker_host_prefers_the_users_engine(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    settings = Settings(state_dir=tmp_path)
+    assert engine.docker_host(settings) == "tcp://127.0.0.1:2375"
+    got = engine.up(settings)  # starts nothing: the user has an engine
+    assert (got.how, got.host) == ("yours", "tcp://127.0.0.1:2375")
+    assert not (tmp_path / "engine" / "state.json").exists()
+
+
+def test_without_podman_engine_up_is_exit_3_naming_what_was_tried(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InfraUnavailable, match="podman is not installed") as info:
+        engine.up(Settings(state_dir=tmp_path))
+    assert info.value.exit_status == 3
+    assert "$DOCKER_HOST" in str(info.value)
+
+
+def test_the_project_engine_configs_stay_in_the_state_dir(tmp_path):
+    from harness.stack import engine
+
+    env = engine.podman_env(Settings(state_dir=tmp_path))
+    conf = (tmp_path / "engine" / "containers.conf").read_text()
+    storage = (tmp_path / "engine" / "storage.conf").read_text()
+    assert env["CONTAINERS_CONF"] == str(tmp_path / "engine" / "containers.conf")
+    assert 'runtime = "runc"' in conf and 'cgroup_manager = "cgroupfs"' in conf
+    assert "default_ulimits = []" in conf
+    assert f'network_config_dir = "{tmp_path / "engine" / "cni"}"' in conf
+    assert f'graphroot = "{tmp_path / "engine" / "storage"}"' in storage
+
+
+def test_image_tags_follow_content_and_parent(tmp_path):
+    from harness.stack.images import content_hash
+
+    cf = tmp_path / "Containerfile"
+    cf.write_text("FROM x\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("a = 1\n")
+    first = content_hash(cf, {"src": src}, "p1")
+    assert content_hash(cf, {"src": src}, "p1") == first
+    assert content_hash(cf, {"src": src}, "p2") != first  # a new parent rebuilds the child
+    (src / "a.py").write_text("a = 2\n")
+    assert content_hash(cf, {"src": src}, "p1") != first
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__" / "a.pyc").write_bytes(b"x")
+    assert content_hash(cf, {"src": src}, "p1") == content_hash(cf, {"src": src}, "p1")
+
+
+def test_local_images_replace_every_upstream_image_and_the_build():
+    images = {
+        "etcd": "localhost/stormproof-etcd:1",
+        "toxiproxy": "localhost/stormproof-toxiproxy:1",
+        "prometheus": "localhost/stormproof-prometheus:1",
+        "locust": "localhost/stormproof-locust:1",
+        "target": "localhost/stormproof-target:1",
+    }
+    services = compose_file(TOPOLOGY, REPO_ROOT, images)["services"]
+    for name, svc in services.items():
+        assert svc["image"].startswith("localhost/stormproof-"), name
+        assert "build" not in svc, name
+        depends = svc.get("depends_on", {})
+        for dep in depends.values() if isinstance(depends, dict) else []:
+            assert dep == {"condition": "service_started"}, name
+    upstream = compose_file(TOPOLOGY)["services"]
+    assert upstream["gateway-1"]["depends_on"]["etcd"] == {"condition": "service_healthy"}
+
+
+NO_ENGINE = _engine()
+
+
+@pytest.mark.skipif(NO_ENGINE is not None, reason=str(NO_ENGINE))
 def test_compose_stack_comes_up_with_an_engine():
     stack = ComposeStack(TOPOLOGY, Settings())
     try:
