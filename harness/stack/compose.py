@@ -42,7 +42,7 @@ from harness.stack.composefile import (
     write,
 )
 from harness.stack.engine import docker_host, uses_project_engine
-from harness.stack.images import local_images
+from harness.stack.images import local_images, stale
 from harness.topology import Topology
 
 
@@ -122,12 +122,13 @@ class ComposeStack:
         self.settings = settings
         self.project = project or f"stormproof-{topology.name}"
         self.client = client if client is not None else docker_client(settings)
-        self.images = local_images(settings) if uses_project_engine(settings) else None
-        if compose_file is None and self.images is not None:
-            # the project's podman has no registry: a file of its own, on the local images
-            out = local_out_dir(settings, topology)
-            write(render_topology(topology, out, self.images), out)
-            compose_file = out / "docker-compose.yml"
+        # on the project's podman (no registry): a file of its own on the local images,
+        # written by start(); elsewhere the given file, else the committed one
+        self.images = None
+        if compose_file is None and client is None and uses_project_engine(settings):
+            self.images = local_images(settings)
+        if self.images is not None:
+            compose_file = local_out_dir(settings, topology) / "docker-compose.yml"
         self.compose_file = compose_file or REPO_ROOT / "docker-compose.yml"
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
@@ -153,13 +154,23 @@ class ComposeStack:
             raise StackError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}")
 
     def start(self) -> None:
+        if self.images is not None:
+            old = stale(self.settings)
+            if old:
+                raise InfraUnavailable(
+                    f"the local images are older than the sources ({', '.join(old)}): "
+                    "run 'stormproof engine build' (an unchanged image is not rebuilt)"
+                )
+            out = self.compose_file.parent
+            write(render_topology(self.topology, out, self.images), out)
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
         self.wait_healthy()
 
     def stop(self) -> None:
         # the project's containers, networks and volumes (compose labels): nothing else
-        self._compose("down", "-v")
+        if self.compose_file.exists():
+            self._compose("down", "-v")
 
     def kill(self, instance: str) -> None:
         c = self.container(instance)

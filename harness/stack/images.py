@@ -235,6 +235,23 @@ def _line(b: Built) -> str:
     return f"  {b.role:<11} {b.image:<45} {b.size_mb:7.1f} MB  {what}"
 
 
+def expected(settings: Settings) -> dict[str, str]:
+    """role -> the image the sources make now (hashes only: nothing is built or asked)."""
+    out = {"base": image_name("base", base_hash())}
+    for recipe in RECIPES:
+        assert recipe.parent is not None
+        parent_tag = out[recipe.parent].rsplit(":", 1)[1]
+        tag = content_hash(recipe.containerfile, recipe.context(settings), parent_tag)
+        out[recipe.role] = image_name(recipe.role, tag)
+    return out
+
+
+def stale(settings: Settings) -> list[str]:
+    """The roles whose last-built image is not what the sources make now ([] when current)."""
+    built = local_images(settings) or {}
+    return [role for role, image in expected(settings).items() if built.get(role) != image]
+
+
 def images_file(settings: Settings) -> Path:
     return engine_dir(settings) / "images.json"
 

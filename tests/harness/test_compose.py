@@ -20,7 +20,7 @@ from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
-from harness.stack.images import local_images
+from harness.stack.images import expected, images_file, local_images, stale
 from harness.topology import bundled_topology_path, load_topology
 
 TOPOLOGY = load_topology(bundled_topology_path())
@@ -119,9 +119,9 @@ class FakeDocker:
         ("stop", "stop payments-1", "start payments-1"),
     ],
 )
-def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch):
+def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch, tmp_path):
     fake = FakeDocker()
-    stack = ComposeStack(TOPOLOGY, Settings(), client=fake)
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
     monkeypatch.setattr(stack, "wait_healthy", lambda *a, **k: 0.0)
     running = {"value": True}
     monkeypatch.setattr(stack, "is_running", lambda _i: running["value"])
@@ -132,9 +132,9 @@ def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch):
     assert fake.calls == [inject, revert]
 
 
-def test_registry_outage_pauses_the_etcd_container():
+def test_registry_outage_pauses_the_etcd_container(tmp_path):
     fake = FakeDocker()
-    stack = ComposeStack(TOPOLOGY, Settings(), client=fake)
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
     fault = KINDS["registry_outage"](stack)
     fault.inject()
     fault.revert()
@@ -155,8 +155,12 @@ def _engine() -> str | None:
         docker_client(Settings()).close()
     except InfraUnavailable as exc:
         return str(exc)
-    if engine.uses_project_engine(Settings()) and local_images(Settings()) is None:
-        return "the project engine runs but has no images: stormproof engine build"
+    if engine.uses_project_engine(Settings()):
+        if local_images(Settings()) is None:
+            return "the project engine runs but has no images: stormproof engine build"
+        old = stale(Settings())
+        if old:
+            return f"the local images are older than the sources ({old}): stormproof engine build"
     return None
 
 
@@ -240,6 +244,31 @@ def test_local_images_replace_every_upstream_image_and_the_build():
             assert dep == {"condition": "service_started"}, name
     upstream = compose_file(TOPOLOGY)["services"]
     assert upstream["gateway-1"]["depends_on"]["etcd"] == {"condition": "service_healthy"}
+
+
+def test_images_older_than_the_sources_are_named(tmp_path):
+    settings = Settings(state_dir=tmp_path)
+    assert local_images(settings) is None
+    now = expected(settings)
+    assert set(now) == {"base", "python", "toxiproxy", "prometheus", "etcd", "target", "locust"}
+    images_file(settings).parent.mkdir(parents=True)
+    images_file(settings).write_text(json.dumps({"images": now}))
+    assert stale(settings) == []
+    images_file(settings).write_text(json.dumps({"images": {**now, "etcd": "old:1"}}))
+    assert stale(settings) == ["etcd"]
+
+
+def test_the_journal_names_the_backend_and_the_engine(tmp_path, monkeypatch):
+    from harness.runner import collect_versions
+    from harness.stack import engine
+
+    assert collect_versions(Settings())["backend"] == "local"
+    assert "container engine" not in collect_versions(Settings())
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    found = collect_versions(Settings(state_dir=tmp_path).with_backend("compose"))
+    assert found["backend"] == "compose"
+    assert found["container engine"].startswith("unavailable: the compose backend needs")
 
 
 NO_ENGINE = _engine()
