@@ -282,3 +282,31 @@ def test_compose_stack_comes_up_with_an_engine():
         assert len(stack.registry_members()) == len(TOPOLOGY.instances())
     finally:
         stack.stop()
+
+
+def test_engine_up_with_a_users_engine_starts_nothing(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert cli.main(["engine", "up"]) == 0
+    assert "DOCKER_HOST is set (unix:///nonexistent/docker.sock)" in capsys.readouterr().out
+    assert not (tmp_path / "engine" / "state.json").exists()
+    assert cli.main(["engine", "down"]) == 0
+    assert "engine was not running" in capsys.readouterr().out
+
+
+def test_up_on_containers_without_any_engine_is_exit_3_before_anything_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from harness import cli
+    from harness.stack import engine
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    monkeypatch.setattr(engine.shutil, "which", lambda _name: None)
+    assert cli.main(["up", "--backend", "compose", "--detach"]) == cli.EXIT_INFRA
+    err = capsys.readouterr().err
+    assert "podman is not installed" in err and "make setup-containers" in err
+    assert not (tmp_path / "compose" / "up.json").exists()
