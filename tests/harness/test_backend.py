@@ -79,7 +79,7 @@ def engine_spy(monkeypatch: pytest.MonkeyPatch) -> None:
         raise Chosen(kw["settings"])
 
     monkeypatch.setattr(runner.Engine, "create", classmethod(create))
-    monkeypatch.setattr(targets, "check_backend", lambda _s: None)
+    monkeypatch.setattr(targets, "check_backend", lambda _s, _scenarios=(): None)
     monkeypatch.setattr(runner, "install_interrupt_handler", lambda: None)
 
 

@@ -310,3 +310,17 @@ def test_up_on_containers_without_any_engine_is_exit_3_before_anything_starts(
     err = capsys.readouterr().err
     assert "podman is not installed" in err and "make setup-containers" in err
     assert not (tmp_path / "compose" / "up.json").exists()
+
+
+def test_a_scenario_that_needs_the_local_backend_is_refused_located_before_anything_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from harness import cli
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    status = cli.main(["run", "--backend", "compose", "scenarios/", "-m", "smoke"])
+    assert status == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "scenarios/slow-start-payments.yaml:15: faults[0]: slow_start needs the local" in err
+    assert "crash-payments" not in err
+    assert not (tmp_path / "engine").exists()  # nothing was started, no engine asked
