@@ -296,8 +296,25 @@ class ComposeStack:
             def probe(n: str = name, path: str = svc.health.path or "/") -> bool:
                 return httpx.get(self.instance_url(n) + path, timeout=1.0).status_code == 200
 
-            wait_for(f"{name} healthy", probe, timeout or self.settings.timeouts.process_start)
+            wait_for(
+                f"{name} healthy",
+                probe,
+                timeout or self.settings.timeouts.process_start,
+                alive=lambda n=name: self.exited(n),
+            )
         return time.monotonic() - t0
+
+    def exited(self, instance: str, lines: int = 10) -> str | None:
+        """Why the instance's container is gone (its state, exit code and last log lines),
+        or None while it runs or starts."""
+        c = self.container(instance)
+        with docker_errors(f"inspect {instance}"):
+            c.reload()
+            if c.status not in ("exited", "dead"):
+                return None
+            code = (c.attrs.get("State") or {}).get("ExitCode")
+            tail = c.logs(tail=lines).decode(errors="replace").strip()
+        return f"container {c.status} (exit {code}); its last log lines:\n{tail}"
 
     def settle(self) -> None:
         settle(self)

@@ -324,3 +324,24 @@ def test_a_scenario_that_needs_the_local_backend_is_refused_located_before_anyth
     assert "scenarios/slow-start-payments.yaml:15: faults[0]: slow_start needs the local" in err
     assert "crash-payments" not in err
     assert not (tmp_path / "engine").exists()  # nothing was started, no engine asked
+
+
+class ExitedContainer(FakeContainer):
+    def __init__(self, calls: list[str], name: str) -> None:
+        super().__init__(calls, name)
+        self.status = "exited"
+        self.attrs = {"State": {"ExitCode": 1}}
+        self.ports = {"8000/tcp": [{"HostPort": "1"}]}  # nothing listens on port 1
+
+    def logs(self, tail: int) -> bytes:
+        return b"starting\nValueError: SHOP_PORT is not a number\n"
+
+
+def test_a_container_that_exits_at_start_shows_its_last_log_lines(tmp_path):
+    fake = FakeDocker()
+    fake.list = lambda all, filters: [ExitedContainer(fake.calls, "payments-1")]
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
+    with pytest.raises(InfraUnavailable, match="payments-1 healthy died while starting") as info:
+        stack.wait_healthy("payments-1", timeout=30)
+    assert "container exited (exit 1)" in str(info.value)
+    assert "ValueError: SHOP_PORT is not a number" in str(info.value)
