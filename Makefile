@@ -1,8 +1,12 @@
 # The two commands at the top of README.md. Both install everything first (idempotent).
-.PHONY: setup demo test test-all selftest lint
+.PHONY: setup setup-containers demo test test-containers test-all selftest lint
 
 setup:
 	bash scripts/setup.sh
+
+# Opt-in: podman, debootstrap, docker-compose and the local images (README, "Containers").
+setup-containers: setup
+	bash scripts/setup-containers.sh
 
 demo: setup
 	.venv/bin/stormproof run scenarios/ examples/two-service/scenarios/ \
@@ -10,6 +14,11 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest -m "not slow and not selftest and (not scenario or smoke)" --junitxml=reports/junit-tests.xml
+
+# The smoke scenarios on containers (after make setup-containers, or with DOCKER_HOST set);
+# says why when it skips. ARGS replaces the selection, e.g. ARGS=scenarios/crash-payments.yaml
+test-containers: setup
+	bash scripts/test-containers.sh $(ARGS)
 
 test-all: setup
 	.venv/bin/python -m pytest

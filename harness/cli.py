@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("\n\n".join(render_text(p) for p in found))
         return EXIT_OK
     settings = Settings().with_backend(args.backend, args.compose_project)
-    check_backend(settings)
+    check_backend(settings, scenarios)
     install_interrupt_handler()
     engine = Engine.create(
         report_dir=args.report, load_workers=args.load_workers, settings=settings

@@ -35,6 +35,13 @@ def register(sub: Any) -> None:
     up.add_argument("--topology", type=Path, help="topology file (default: the bundled shop)")
     up.add_argument("--detach", action="store_true", help="return once everything is up")
     up.add_argument("--base-port", type=int, help="allocate ports upward from this one")
+    up.add_argument(
+        "--backend",
+        choices=("local", "compose"),
+        default=None,
+        help="compose: the containers, on $DOCKER_HOST or the project engine (started if "
+        "needed); default: $STORMPROOF_BACKEND, else local",
+    )
     up.set_defaults(func=cmd_up)
 
     sub.add_parser("status", help="what is running").set_defaults(func=cmd_status)
@@ -53,6 +60,15 @@ def register(sub: Any) -> None:
     f.add_argument("--for", dest="for_", help="revert after DURATION (blocks unless --detach)")
     f.add_argument("--detach", action="store_true", help="with --for: revert in the background")
     f.set_defaults(func=cmd_fault)
+
+    e = sub.add_parser("engine", help="the project's container engine (podman) and images")
+    e.add_argument(
+        "action",
+        choices=("up", "down", "status", "build"),
+        help="up/down: podman's Docker-API service on .stormproof/engine/podman.sock; "
+        "build: the local images (no registry)",
+    )
+    e.set_defaults(func=cmd_engine)
 
     fs = sub.add_parser("faults", help="list or clear the faults in force")
     fs.add_argument("action", choices=("list", "clear"))
@@ -124,7 +140,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from harness.topology import bundled_topology_path, load_topology
 
     settings = Settings() if args.base_port is None else Settings(base_port=args.base_port)
-    local_only(settings, "up")
+    settings = settings.with_backend(args.backend)
+    if settings.backend == "compose":
+        return compose_up(settings, args)
     topology = load_topology(args.topology or bundled_topology_path())
     run_dir = settings.state_dir / "up" / time.strftime("%Y%m%d-%H%M%S")
     stack = LocalStack(topology, settings, run_dir, progress=print, detached=args.detach)
@@ -156,6 +174,51 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def compose_up(settings: Settings, args: argparse.Namespace) -> int:
+    """``up --backend compose``: the engine (unless the user has one), then the project."""
+    from harness.stack import engine
+    from harness.stack.compose import ComposeStack
+    from harness.topology import bundled_topology_path, load_topology
+
+    topology = load_topology(args.topology or bundled_topology_path())
+    if engine.docker_host(settings) is None:
+        got = engine.up(settings)
+        print(f"engine started in {got.seconds:.2f}s ({got.version}) at {got.host}")
+    t0 = time.monotonic()
+    stack = ComposeStack(topology, settings, settings.compose_project)
+    compose_state(settings).write(
+        {"project": stack.project, "topology": str(topology.path), "file": str(stack.compose_file)}
+    )
+    try:
+        stack.start()
+    except BaseException:
+        stack.stop()
+        compose_state(settings).remove()
+        raise
+    print(f"compose project {stack.project} up and healthy in {time.monotonic() - t0:.1f}s")
+    for name, url in stack.urls().items():
+        print(f"  {name:<14} {url}")
+    if args.detach:
+        print("stop it with: stormproof down (the engine stays: stormproof engine down)")
+        return 0
+    print("Ctrl-C stops the containers")
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        stack.stop()
+        compose_state(settings).remove()
+    return 0
+
+
+def compose_state(settings: Settings) -> StateFile:
+    """The compose project ``up --detach`` left running, for ``down``."""
+    return StateFile(settings.state_dir / "compose" / "up.json")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     stack, data = attach(Settings(), "status")
     print(f"stack {data['id']} ({data['topology']})")
@@ -172,8 +235,59 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     from harness.stack.local import cleanup_stale
 
-    stopped = cleanup_stale(Settings(), everything=True)
+    settings = Settings()
+    stopped = cleanup_stale(settings, everything=True)
     print(f"stopped {len(stopped)} processes" + (": " + ", ".join(stopped) if stopped else ""))
+    data = compose_state(settings).read()
+    if data:
+        from harness.stack.compose import ComposeStack
+        from harness.topology import load_topology
+
+        # `down -v` with the project's name: its containers, networks and volumes only
+        stack = ComposeStack(
+            load_topology(Path(data["topology"])), settings, data["project"], Path(data["file"])
+        )
+        stack.stop()
+        compose_state(settings).remove()
+        print(f"removed compose project {data['project']}")
+    return 0
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from harness.stack import engine
+    from harness.stack.images import build_all, local_images
+
+    settings = Settings()
+    if args.action == "build":
+        t0 = time.monotonic()
+        built = build_all(settings)
+        print(
+            f"{sum(b.built for b in built)} of {len(built)} images built in "
+            f"{time.monotonic() - t0:.1f}s"
+        )
+        return 0
+    if args.action == "up":
+        got = engine.up(settings)
+        if got.how == "yours":
+            print(f"DOCKER_HOST is set ({got.host}): using your engine, starting none")
+        elif got.how == "running":
+            print(f"engine already running ({got.version}) at {got.host}")
+        else:
+            print(f"engine started in {got.seconds:.1f}s ({got.version}) at {got.host}")
+        if got.how != "yours":
+            print(f"  for docker / docker-compose: export DOCKER_HOST={got.host}")
+            if local_images(settings) is None:
+                print("  no local images yet: stormproof engine build")
+        return 0
+    if args.action == "down":
+        print("engine stopped" if engine.down(settings) else "engine was not running")
+        return 0
+    host = engine.docker_host(settings)
+    rec = engine.project_engine(settings)
+    print(f"Docker API: {host or 'none'}")
+    print(f"project engine: {f'pid {rec.pid}' if rec else 'not running'}")
+    for role, image in (local_images(settings) or {}).items():
+        print(f"  {role:<11} {image}")
     return 0
 
 

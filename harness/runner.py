@@ -59,7 +59,29 @@ def collect_versions(settings: Settings) -> dict[str, str]:
         found["locust"] = version("locust")
     except Exception:
         found["locust"] = "unknown"
+    found["backend"] = settings.backend
+    if settings.backend == "compose":
+        found["container engine"] = container_engine(settings)
     return found
+
+
+def container_engine(settings: Settings) -> str:
+    """The Docker API's engine and version (``Podman Engine 4.3.1 at unix://...``)."""
+    from harness.stack.compose import docker_client
+    from harness.stack.engine import docker_host
+
+    try:
+        client = docker_client(settings)
+    except HarnessError as exc:
+        return f"unavailable: {exc}"
+    try:
+        info = client.version()
+    except Exception as exc:  # the SDK's and requests' errors alike: a version is optional
+        return f"unavailable ({exc.__class__.__name__})"
+    finally:
+        client.close()
+    name = (info.get("Components") or [{}])[0].get("Name", "Docker Engine")
+    return f"{name} {info.get('Version', '?')} at {docker_host(settings)}"
 
 
 class Engine:

@@ -348,12 +348,38 @@ class TargetStack:
         return time.monotonic() - t0
 
 
-def check_backend(settings: Settings) -> None:
-    """Refuse a backend that cannot run here, once, before any scenario starts."""
+def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> None:
+    """Refuse a backend that cannot run here, once, before any scenario starts: no engine
+    (exit 3), or a scenario that needs the local backend (exit 2, located)."""
     if settings.backend == "compose":
         from harness.stack.compose import docker_client
+        from harness.yamlsource import Problem, display, read_yaml, walk
 
-        docker_client().close()
+        problems = []
+        for s in scenarios:
+            where = []
+            if s.target_env:
+                where.append((("target_env",), "target_env needs the local backend"))
+            for i, f in enumerate(s.faults):
+                if f.kind == "slow_start":
+                    where.append(
+                        (
+                            ("faults", i),
+                            "slow_start needs the local backend (a container runs "
+                            "its image's own command)",
+                        )
+                    )
+            root = read_yaml(s.source, "a scenario")[1] if where and s.source else None
+            for loc, msg in where:
+                line, field = walk(root, loc) if root is not None else (0, ".".join(map(str, loc)))
+                shown = display(s.source) if s.source else f"scenario {s.name}"
+                problems.append(Problem(shown, line, field, msg))
+        if problems:
+            raise InputInvalid(
+                "\n".join(map(str, problems))
+                + "\nrun these with --backend local, or leave them out (-m 'not slow_start')"
+            )
+        docker_client(settings).close()
 
 
 def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStack:

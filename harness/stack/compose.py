@@ -15,72 +15,77 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from harness.backend import ProcessEntry
-from harness.errors import InfraUnavailable, InputInvalid, StackError
+from harness.errors import InfraUnavailable, StackError
 from harness.infra.etcd import Etcd
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.base import settle
+from harness.stack.composefile import (
+    ETCD_URL,
+    PORTS,
+    PROMETHEUS_URL,
+    TOXIPROXY_URL,
+    local_out_dir,
+    render_topology,
+    require_one_port,
+    write,
+)
+from harness.stack.engine import docker_host, uses_project_engine
+from harness.stack.images import local_images, stale
 from harness.topology import Topology
 
 
-@dataclass(frozen=True)
-class ComposePorts:
-    """Every port of a compose project, in one place: the generator (``harness.compose``)
-    writes them into docker-compose.yml and this backend finds the services on them."""
-
-    service: int = 8000  # every instance, inside its container
-    instances_from: int = 18000  # instance n of the topology, published on 127.0.0.1
-    proxies_from: int = 20000  # Toxiproxy listener n, inside the compose network
-    toxiproxy_api: int = 8474  # inside and published
-    prometheus: int = 9090  # inside and published
-    etcd: int = 2379  # inside
-    etcd_published: int = 12379
-    locust: int = 8089  # inside and published
-
-    @staticmethod
-    def published(port: int) -> str:
-        return f"http://127.0.0.1:{port}"
-
-
-PORTS = ComposePorts()
-TOXIPROXY_URL = PORTS.published(PORTS.toxiproxy_api)
-PROMETHEUS_URL = PORTS.published(PORTS.prometheus)
-ETCD_URL = PORTS.published(PORTS.etcd_published)
-
-
-def docker_client() -> Any:
-    """The SDK client, or one clear error when no engine answers."""
+def docker_client(settings: Settings | None = None) -> Any:
+    """The SDK client on :func:`harness.stack.engine.docker_host`, or one clear error (exit 3)
+    naming what was tried when no engine answers."""
     import docker
     from docker.errors import DockerException
 
-    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+    host = docker_host(settings or Settings())
+    if host is None:
         raise InfraUnavailable(
-            "the compose backend needs a running Docker engine, and none answers "
-            "(no /var/run/docker.sock, no DOCKER_HOST); the local backend (the default) needs none"
+            "the compose backend needs a running Docker engine, and none answers (tried: "
+            "$DOCKER_HOST, the project engine of 'stormproof engine up', /var/run/docker.sock); "
+            "start one with 'stormproof engine up' (after 'make setup-containers'); "
+            "the local backend (the default) needs none"
         )
     client = None
     try:
-        client = docker.from_env(timeout=5)
+        client = docker.DockerClient(base_url=host, timeout=10)
         client.ping()
     except DockerException as exc:
         if client is not None:
             client.close()
         raise InfraUnavailable(
-            "the compose backend needs a running Docker engine, and none answers "
+            f"the compose backend needs a running Docker engine, and none answers at {host} "
             f"({exc.__class__.__name__}); the local backend (the default) needs none"
         ) from exc
     return client
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (v2) when the plugin answers, else Debian's ``docker-compose`` (v1)."""
+    if shutil.which("docker"):
+        done = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20)
+        if done.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise InfraUnavailable(
+        "neither 'docker compose' nor 'docker-compose' is installed: apt-get install "
+        "docker-compose, or run 'make setup-containers'"
+    )
 
 
 @contextlib.contextmanager
@@ -97,28 +102,6 @@ def docker_errors(what: str) -> Iterator[None]:
         raise StackError(f"docker: {what} failed: {exc}") from exc
     except requests.RequestException as exc:
         raise StackError(f"docker: {what} failed, the engine did not answer: {exc}") from exc
-
-
-def require_one_port(topology: Topology) -> None:
-    """The compose backend maps one container port per instance and probes health over HTTP;
-    a topology with named ports, TCP health or bootstrap commands needs the local backend
-    (for now)."""
-    if topology.proxy_mode == "per_instance":
-        raise InputInvalid(
-            f"{topology.path}: proxy_mode per_instance needs the local backend: use --backend local"
-        )
-    if topology.bootstrap:
-        raise InputInvalid(
-            f"{topology.path}: bootstrap commands run on the local backend only: use "
-            "--backend local"
-        )
-    for svc in topology.services.values():
-        if len(svc.ports) > 1 or svc.health.path is None:
-            raise InputInvalid(
-                f"{topology.path}: service {svc.name} has {len(svc.ports)} named ports or a TCP "
-                "health check; the compose backend supports one HTTP port per instance: use "
-                "--backend local"
-            )
 
 
 class ComposeStack:
@@ -138,8 +121,15 @@ class ComposeStack:
         self.topology = topology
         self.settings = settings
         self.project = project or f"stormproof-{topology.name}"
+        self.client = client if client is not None else docker_client(settings)
+        # on the project's podman (no registry): a file of its own on the local images,
+        # written by start(); elsewhere the given file, else the committed one
+        self.images = None
+        if compose_file is None and client is None and uses_project_engine(settings):
+            self.images = local_images(settings)
+        if self.images is not None:
+            compose_file = local_out_dir(settings, topology) / "docker-compose.yml"
         self.compose_file = compose_file or REPO_ROOT / "docker-compose.yml"
-        self.client = client if client is not None else docker_client()
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
         self.paused: set[str] = set()
@@ -152,20 +142,36 @@ class ComposeStack:
         return self._service_container(instance)
 
     def _compose(self, *args: str) -> None:
-        cmd = ["docker", "compose", "-f", str(self.compose_file), "-p", self.project, *args]
+        cmd = [*compose_command(), "-f", str(self.compose_file), "-p", self.project, *args]
+        env = dict(os.environ)
+        host = docker_host(self.settings)
+        if host is not None:
+            env["DOCKER_HOST"] = host
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise StackError(f"{' '.join(cmd)} failed: {exc}") from exc
         if done.returncode != 0:
             raise StackError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}")
 
     def start(self) -> None:
-        self._compose("up", "-d", "--wait")
+        if self.images is not None:
+            old = stale(self.settings)
+            if old:
+                raise InfraUnavailable(
+                    f"the local images are older than the sources ({', '.join(old)}): "
+                    "run 'stormproof engine build' (an unchanged image is not rebuilt)"
+                )
+            out = self.compose_file.parent
+            write(render_topology(self.topology, out, self.images), out)
+        # docker-compose v1 has no --wait; wait_healthy probes every instance either way
+        self._compose("up", "-d")
         self.wait_healthy()
 
     def stop(self) -> None:
-        self._compose("down")
+        # the project's containers, networks and volumes (compose labels): nothing else
+        if self.compose_file.exists():
+            self._compose("down", "-v")
 
     def kill(self, instance: str) -> None:
         c = self.container(instance)
@@ -291,8 +297,25 @@ class ComposeStack:
             def probe(n: str = name, path: str = svc.health.path or "/") -> bool:
                 return httpx.get(self.instance_url(n) + path, timeout=1.0).status_code == 200
 
-            wait_for(f"{name} healthy", probe, timeout or self.settings.timeouts.process_start)
+            wait_for(
+                f"{name} healthy",
+                probe,
+                timeout or self.settings.timeouts.process_start,
+                alive=lambda n=name: self.exited(n),
+            )
         return time.monotonic() - t0
+
+    def exited(self, instance: str, lines: int = 10) -> str | None:
+        """Why the instance's container is gone (its state, exit code and last log lines),
+        or None while it runs or starts."""
+        c = self.container(instance)
+        with docker_errors(f"inspect {instance}"):
+            c.reload()
+            if c.status not in ("exited", "dead"):
+                return None
+            code = (c.attrs.get("State") or {}).get("ExitCode")
+            tail = c.logs(tail=lines).decode(errors="replace").strip()
+        return f"container {c.status} (exit {code}); its last log lines:\n{tail}"
 
     def settle(self) -> None:
         settle(self)

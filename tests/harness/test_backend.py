@@ -79,7 +79,7 @@ def engine_spy(monkeypatch: pytest.MonkeyPatch) -> None:
         raise Chosen(kw["settings"])
 
     monkeypatch.setattr(runner.Engine, "create", classmethod(create))
-    monkeypatch.setattr(targets, "check_backend", lambda _s: None)
+    monkeypatch.setattr(targets, "check_backend", lambda _s, _scenarios=(): None)
     monkeypatch.setattr(runner, "install_interrupt_handler", lambda: None)
 
 
@@ -142,7 +142,7 @@ def test_compose_without_an_engine_is_one_infra_error_before_anything_runs(
 ) -> None:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
 
-    def no_engine() -> Any:
+    def no_engine(_settings: Any = None) -> Any:
         raise InfraUnavailable("the compose backend needs a running Docker engine")
 
     monkeypatch.setattr("harness.stack.compose.docker_client", no_engine)

@@ -20,6 +20,7 @@ from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
+from harness.stack.images import expected, images_file, local_images, stale
 from harness.topology import bundled_topology_path, load_topology
 
 TOPOLOGY = load_topology(bundled_topology_path())
@@ -118,9 +119,9 @@ class FakeDocker:
         ("stop", "stop payments-1", "start payments-1"),
     ],
 )
-def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch):
+def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch, tmp_path):
     fake = FakeDocker()
-    stack = ComposeStack(TOPOLOGY, Settings(), client=fake)
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
     monkeypatch.setattr(stack, "wait_healthy", lambda *a, **k: 0.0)
     running = {"value": True}
     monkeypatch.setattr(stack, "is_running", lambda _i: running["value"])
@@ -131,28 +132,149 @@ def test_process_faults_map_to_docker_calls(kind, inject, revert, monkeypatch):
     assert fake.calls == [inject, revert]
 
 
-def test_registry_outage_pauses_the_etcd_container():
+def test_registry_outage_pauses_the_etcd_container(tmp_path):
     fake = FakeDocker()
-    stack = ComposeStack(TOPOLOGY, Settings(), client=fake)
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
     fault = KINDS["registry_outage"](stack)
     fault.inject()
     fault.revert()
     assert fake.calls == ["pause etcd", "unpause etcd"]
 
 
-def _engine() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+def _engine() -> str | None:
+    """Why the engine test cannot run here, or None when an engine answers."""
+    from harness.stack import engine
+
+    host = engine.docker_host(Settings())
+    if host is None:
+        return (
+            "no Docker engine: DOCKER_HOST unset, the project engine not running "
+            "('stormproof engine up'), no /var/run/docker.sock"
+        )
+    try:
+        docker_client(Settings()).close()
+    except InfraUnavailable as exc:
+        return str(exc)
+    if engine.uses_project_engine(Settings()):
+        if local_images(Settings()) is None:
+            return "the project engine runs but has no images: stormproof engine build"
+        old = stale(Settings())
+        if old:
+            return f"the local images are older than the sources ({old}): stormproof engine build"
+    return None
 
 
-@pytest.mark.skipif(_engine(), reason="a Docker engine answers here")
-def test_without_an_engine_the_backend_says_so():
-    with pytest.raises(InfraUnavailable, match="needs a running Docker engine"):
-        docker_client()
+def test_without_an_engine_the_backend_says_so(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    with pytest.raises(InfraUnavailable, match="needs a running Docker engine") as info:
+        docker_client(Settings(state_dir=tmp_path))
+    assert "tried: $DOCKER_HOST, the project engine" in str(info.value)
 
 
-@pytest.mark.skipif(not _engine(), reason="no Docker engine (docker info fails)")
+def test_docker_host_prefers_the_users_engine(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    settings = Settings(state_dir=tmp_path)
+    assert engine.docker_host(settings) == "tcp://127.0.0.1:2375"
+    got = engine.up(settings)  # starts nothing: the user has an engine
+    assert (got.how, got.host) == ("yours", "tcp://127.0.0.1:2375")
+    assert not (tmp_path / "engine" / "state.json").exists()
+
+
+def test_without_podman_engine_up_is_exit_3_naming_what_was_tried(tmp_path, monkeypatch):
+    from harness.stack import engine
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InfraUnavailable, match="podman is not installed") as info:
+        engine.up(Settings(state_dir=tmp_path))
+    assert info.value.exit_status == 3
+    assert "$DOCKER_HOST" in str(info.value)
+
+
+def test_the_project_engine_configs_stay_in_the_state_dir(tmp_path):
+    from harness.stack import engine
+
+    env = engine.podman_env(Settings(state_dir=tmp_path))
+    conf = (tmp_path / "engine" / "containers.conf").read_text()
+    storage = (tmp_path / "engine" / "storage.conf").read_text()
+    assert env["CONTAINERS_CONF"] == str(tmp_path / "engine" / "containers.conf")
+    assert 'runtime = "runc"' in conf and 'cgroup_manager = "cgroupfs"' in conf
+    assert "default_ulimits = []" in conf
+    assert f'network_config_dir = "{tmp_path / "engine" / "cni"}"' in conf
+    assert f'graphroot = "{tmp_path / "engine" / "storage"}"' in storage
+
+
+def test_image_tags_follow_content_and_parent(tmp_path):
+    from harness.stack.images import content_hash
+
+    cf = tmp_path / "Containerfile"
+    cf.write_text("FROM x\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("a = 1\n")
+    first = content_hash(cf, {"src": src}, "p1")
+    assert content_hash(cf, {"src": src}, "p1") == first
+    assert content_hash(cf, {"src": src}, "p2") != first  # a new parent rebuilds the child
+    (src / "a.py").write_text("a = 2\n")
+    assert content_hash(cf, {"src": src}, "p1") != first
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__" / "a.pyc").write_bytes(b"x")
+    assert content_hash(cf, {"src": src}, "p1") == content_hash(cf, {"src": src}, "p1")
+
+
+def test_local_images_replace_every_upstream_image_and_the_build():
+    images = {
+        "etcd": "localhost/stormproof-etcd:1",
+        "toxiproxy": "localhost/stormproof-toxiproxy:1",
+        "prometheus": "localhost/stormproof-prometheus:1",
+        "locust": "localhost/stormproof-locust:1",
+        "target": "localhost/stormproof-target:1",
+    }
+    services = compose_file(TOPOLOGY, REPO_ROOT, images)["services"]
+    for name, svc in services.items():
+        assert svc["image"].startswith("localhost/stormproof-"), name
+        assert "build" not in svc, name
+        depends = svc.get("depends_on", {})
+        for dep in depends.values() if isinstance(depends, dict) else []:
+            assert dep == {"condition": "service_started"}, name
+    upstream = compose_file(TOPOLOGY)["services"]
+    assert upstream["gateway-1"]["depends_on"]["etcd"] == {"condition": "service_healthy"}
+
+
+def test_images_older_than_the_sources_are_named(tmp_path):
+    settings = Settings(state_dir=tmp_path)
+    assert local_images(settings) is None
+    now = expected(settings)
+    assert set(now) == {"base", "python", "toxiproxy", "prometheus", "etcd", "target", "locust"}
+    images_file(settings).parent.mkdir(parents=True)
+    images_file(settings).write_text(json.dumps({"images": now}))
+    assert stale(settings) == []
+    images_file(settings).write_text(json.dumps({"images": {**now, "etcd": "old:1"}}))
+    assert stale(settings) == ["etcd"]
+
+
+def test_the_journal_names_the_backend_and_the_engine(tmp_path, monkeypatch):
+    from harness.runner import collect_versions
+    from harness.stack import engine
+
+    assert collect_versions(Settings())["backend"] == "local"
+    assert "container engine" not in collect_versions(Settings())
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    found = collect_versions(Settings(state_dir=tmp_path).with_backend("compose"))
+    assert found["backend"] == "compose"
+    assert found["container engine"].startswith("unavailable: the compose backend needs")
+
+
+NO_ENGINE = _engine()
+
+
+@pytest.mark.skipif(NO_ENGINE is not None, reason=str(NO_ENGINE))
 def test_compose_stack_comes_up_with_an_engine():
     stack = ComposeStack(TOPOLOGY, Settings())
     try:
@@ -160,3 +282,66 @@ def test_compose_stack_comes_up_with_an_engine():
         assert len(stack.registry_members()) == len(TOPOLOGY.instances())
     finally:
         stack.stop()
+
+
+def test_engine_up_with_a_users_engine_starts_nothing(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert cli.main(["engine", "up"]) == 0
+    assert "DOCKER_HOST is set (unix:///nonexistent/docker.sock)" in capsys.readouterr().out
+    assert not (tmp_path / "engine" / "state.json").exists()
+    assert cli.main(["engine", "down"]) == 0
+    assert "engine was not running" in capsys.readouterr().out
+
+
+def test_up_on_containers_without_any_engine_is_exit_3_before_anything_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from harness import cli
+    from harness.stack import engine
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(engine, "SYSTEM_SOCKET", tmp_path / "no-docker.sock")
+    monkeypatch.setattr(engine.shutil, "which", lambda _name: None)
+    assert cli.main(["up", "--backend", "compose", "--detach"]) == cli.EXIT_INFRA
+    err = capsys.readouterr().err
+    assert "podman is not installed" in err and "make setup-containers" in err
+    assert not (tmp_path / "compose" / "up.json").exists()
+
+
+def test_a_scenario_that_needs_the_local_backend_is_refused_located_before_anything_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from harness import cli
+
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
+    status = cli.main(["run", "--backend", "compose", "scenarios/", "-m", "smoke"])
+    assert status == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "scenarios/slow-start-payments.yaml:15: faults[0]: slow_start needs the local" in err
+    assert "crash-payments" not in err
+    assert not (tmp_path / "engine").exists()  # nothing was started, no engine asked
+
+
+class ExitedContainer(FakeContainer):
+    def __init__(self, calls: list[str], name: str) -> None:
+        super().__init__(calls, name)
+        self.status = "exited"
+        self.attrs = {"State": {"ExitCode": 1}}
+        self.ports = {"8000/tcp": [{"HostPort": "1"}]}  # nothing listens on port 1
+
+    def logs(self, tail: int) -> bytes:
+        return b"starting\nValueError: SHOP_PORT is not a number\n"
+
+
+def test_a_container_that_exits_at_start_shows_its_last_log_lines(tmp_path):
+    fake = FakeDocker()
+    fake.list = lambda all, filters: [ExitedContainer(fake.calls, "payments-1")]
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake)
+    with pytest.raises(InfraUnavailable, match="payments-1 healthy died while starting") as info:
+        stack.wait_healthy("payments-1", timeout=30)
+    assert "container exited (exit 1)" in str(info.value)
+    assert "ValueError: SHOP_PORT is not a number" in str(info.value)
