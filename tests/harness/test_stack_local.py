@@ -111,10 +111,13 @@ def test_one_way_partition_drops_the_response_after_the_work(stack):
     fault = KINDS["partition"](stack, groups=[["orders"], ["payments"]], direction="response")
     fault.inject()
     addr = stack.links_for("orders")["payments-1"]
+    # orders' credential for payments (the bundled topology's `secrets:`), as orders sends it
+    token = stack.secrets.current()["payments_token"]
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"http://{addr}/charges",
             json={"saga_id": "oneway-1", "customer": "c", "amount": 100},
+            headers={"Authorization": f"Bearer {token}"},
             timeout=1.0,
         )
     fault.revert()

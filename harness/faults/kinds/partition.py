@@ -73,7 +73,8 @@ class Partition:
                 for inst in topology.instances_of(lk.callee):
                     other = group_of.get(inst.name, group_of.get(lk.callee))
                     if other is not None and other != side:
-                        cut.append(f"{caller}->{inst.name}:{port}")
+                        named = port != topology.services[lk.callee].main_port
+                        cut.append(f"{caller}->{inst.name}" + (f":{port}" if named else ""))
         cut = list(dict.fromkeys(cut))
         if not cut:
             raise FaultError(f"partition {groups} cuts no link")
