@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,15 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("stop it with: stormproof down")
         return 0
     print("Ctrl-C stops everything")
-    try:
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopping")
-    finally:
-        stack.stop()
-    return 0
+    return _hold(stack.stop)
 
 
 def compose_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -202,6 +195,16 @@ def compose_up(settings: Settings, args: argparse.Namespace) -> int:
         print("stop it with: stormproof down (the engine stays: stormproof engine down)")
         return 0
     print("Ctrl-C stops the containers")
+
+    def stop() -> None:
+        stack.stop()
+        compose_state(settings).remove()
+
+    return _hold(stop)
+
+
+def _hold(stop: Callable[[], None]) -> int:
+    """Wait in the foreground until Ctrl-C or SIGTERM, then `stop` (also on any other exit)."""
     try:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
@@ -209,8 +212,7 @@ def compose_up(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopping")
     finally:
-        stack.stop()
-        compose_state(settings).remove()
+        stop()
     return 0
 
 

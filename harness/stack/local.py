@@ -10,65 +10,26 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import httpx
 
 from harness.errors import StackError
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
-from harness.infra.secrets import SecretVolume, remove_secrets
+from harness.infra.secrets import SecretVolume
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.ports import PortAllocator
-from harness.procs import ProcessRecord, StateFile, record_dict, records_from, spawn, start_time
+from harness.procs import ProcessRecord, StateFile, record_dict, spawn, start_time
 from harness.procs import stop as stop_process
 from harness.settings import Settings
-from harness.stack.base import settle
-from harness.topology import Endpoint, Topology
-
-
-def stacks_dir(settings: Settings) -> Path:
-    return settings.state_dir / "stacks"
-
-
-def cleanup_stale(settings: Settings, everything: bool = False) -> list[str]:
-    """Stop the stacks whose owner died (all recorded stacks with ``everything``)."""
-    stopped: list[str] = []
-    folder = stacks_dir(settings)
-    if not folder.is_dir():
-        return stopped
-    for path in sorted(folder.glob("*.json")):
-        state = StateFile(path)
-        data = state.read()
-        if data is None:
-            state.remove()
-            continue
-        owner = data.get("owner")
-        owner_alive = owner is not None and start_time(owner["pid"]) == owner["start"]
-        if owner_alive and not everything:
-            continue
-        # the reverters of detached CLI faults ('fault --for ... --detach') first: the stack
-        # they would revert is going away
-        reverters = [
-            ProcessRecord("reverter", f["reverter"]["pid"], f["reverter"]["start"], [], "")
-            for f in data.get("faults", [])
-            if f.get("reverter")
-        ]
-        for rec in reverters + list(reversed(records_from(data))):
-            if rec.alive():
-                stop_process(rec, settings.timeouts.process_stop)
-                stopped.append(f"{rec.name} (pid {rec.pid})")
-        if data.get("dir"):
-            remove_secrets(Path(data["dir"]) / "secrets")
-        state.remove()
-    return stopped
+from harness.stack.addresses import AddressBook
+from harness.stack.base import deferred_interrupts, healthy, settle
+from harness.stack.stale import cleanup_stale, stacks_dir
+from harness.topology import Topology
 
 
 class LocalStack:
@@ -107,20 +68,16 @@ class LocalStack:
         self.id = uuid.uuid4().hex[:8]
         self.state = StateFile(stacks_dir(settings) / f"{self.id}.json")
         self.timings: dict[str, float] = {}
+        self.book = AddressBook(topology, self.ports, self.host)
 
     # -- addresses -----------------------------------------------------------------------------
 
     def _addr(self, name: str) -> str:
-        return f"{self.host}:{self.ports.get(name)}"
-
-    def _port_key(self, instance: str, port: str | None) -> str:
-        """The allocator's key of an instance's named port: the instance name for its first."""
-        svc = self.topology.services[self.topology.instance(instance).service]
-        return instance if port in (None, svc.main_port) else f"{instance}:{port}"
+        return self.book.addr(name)
 
     def address(self, instance: str, port: str | None = None) -> str:
         """``host:port`` of an instance's named port (None: its first)."""
-        return self._addr(self._port_key(instance, port))
+        return self.book.address(instance, port)
 
     def instance_url(self, instance: str, port: str | None = None) -> str:
         return f"http://{self.address(instance, port)}"
@@ -149,55 +106,14 @@ class LocalStack:
                 out[f"{inst.name}:{port}"] = f"tcp://{self.address(inst.name, port)}"
         return out
 
-    def _proxy_addr(self, caller: str, instance: str, port: str | None = None) -> str:
-        return self._addr("proxy:" + self.topology.proxy_for(caller, instance, port))
-
     def links_for(self, caller: str) -> dict[str, str]:
-        """This caller's (an instance's, or with per-service proxies a service's) map of callee
-        instance -> its Toxiproxy listener (``instance:port`` for a link to a port other than
-        the callee's first)."""
-        service = (
-            caller if caller in self.topology.services else self.topology.instance(caller).service
-        )
-        out = {}
-        for link in self.topology.links:
-            if link.caller != service:
-                continue
-            for inst in self.topology.instances_of(link.callee):
-                key = inst.name + (f":{link.port}" if link.port else "")
-                out[key] = self._proxy_addr(caller, inst.name, link.port)
-        return out
+        return self.book.links_for(caller)
 
     def template_values(self, inst_name: str) -> dict[str, str]:
-        """The address templates of one instance: ``{port:NAME}``, ``{proxy:SERVICE[:PORT[:I]]}``
-        (this caller's proxies), ``{advertise:PORT}`` (the proxy in front of it) and
-        ``{advertise_port:PORT}`` (that proxy's port number)."""
-        inst = self.topology.instance(inst_name)
-        svc = self.topology.services[inst.service]
-        out = {f"port:{p}": str(self.ports.get(self._port_key(inst_name, p))) for p in svc.ports}
-        proxied = {p.name for p in self.topology.proxies()}
-        for link in self.topology.links:
-            if self.topology.proxy_mode != "shared" and link.caller != inst.service:
-                continue
-            callee = self.topology.services[link.callee]
-            port = self.topology.link_port(link)
-            addrs = []
-            for target in self.topology.instances_of(link.callee):
-                addr = self._proxy_addr(inst_name, target.name, port)
-                out[f"proxy:{link.callee}:{port}:{target.index}"] = addr
-                addrs.append(addr)
-            out[f"proxy:{link.callee}:{port}"] = ",".join(addrs)
-            if port == callee.main_port:
-                out[f"proxy:{link.callee}"] = ",".join(addrs)
-        for port in svc.ports if self.topology.proxy_mode != "per_instance" else ():
-            name = self.topology.proxy_for(inst.service, inst_name, port)
-            if name in proxied:
-                out[f"advertise:{port}"] = self._addr("proxy:" + name)
-                out[f"advertise_port:{port}"] = str(self.ports.get("proxy:" + name))
-                if port == svc.main_port:
-                    out["advertise"] = out[f"advertise:{port}"]
-                    out["advertise_port"] = out[f"advertise_port:{port}"]
-        return out
+        return self.book.template_values(inst_name)
+
+    def bootstrap_values(self) -> dict[str, str]:
+        return self.book.bootstrap_values(self.settings.python)
 
     # -- process bookkeeping -------------------------------------------------------------------
 
@@ -266,7 +182,7 @@ class LocalStack:
             self.ports.get(name)
         for inst in self.topology.instances():
             for port in self.topology.services[inst.service].ports:
-                self.ports.get(self._port_key(inst.name, port))
+                self.ports.get(self.book.port_key(inst.name, port))
         for spec in self.topology.proxies():
             self.ports.get("proxy:" + spec.name)
         timeout = self.settings.timeouts.infra_start
@@ -323,24 +239,6 @@ class LocalStack:
         self._start_prometheus(prom_bin)
         self.timings["scraped"] = time.monotonic() - t0
         self._save()
-
-    def bootstrap_values(self) -> dict[str, str]:
-        """The templates a bootstrap command can use: ``{python}``, ``{host}`` and, with shared
-        proxies (the same for every caller), ``{proxy:SERVICE[:PORT[:INDEX]]}``."""
-        out = {"python": self.settings.python, "host": self.host}
-        if self.topology.proxy_mode != "shared":
-            return out
-        for link in self.topology.links:
-            port = self.topology.link_port(link)
-            addrs = []
-            for target in self.topology.instances_of(link.callee):
-                addr = self._proxy_addr(link.caller, target.name, port)
-                out[f"proxy:{link.callee}:{port}:{target.index}"] = addr
-                addrs.append(addr)
-            out[f"proxy:{link.callee}:{port}"] = ",".join(addrs)
-            if port == self.topology.services[link.callee].main_port:
-                out[f"proxy:{link.callee}"] = ",".join(addrs)
-        return out
 
     def _bootstrap(self) -> None:
         """Run the topology's bootstrap commands once, in order, each bounded in time; recorded
@@ -578,42 +476,6 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done, then raise KeyboardInterrupt once if
-    one came: a second Ctrl-C while the stack stops must not leave half of it running. Outside
-    the main thread (where signals cannot be handled) the block just runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in old:
-        signal.signal(sig, lambda signum, _frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    if pending:
-        raise KeyboardInterrupt
-
-
-def healthy(address: str, health: Endpoint, timeout: float = 1.0) -> bool:
-    """One health probe: HTTP GET of the path answering 200, or a TCP connect."""
-    if health.path is None:
-        host, _, port = address.rpartition(":")
-        try:
-            with socket.create_connection((host, int(port)), timeout=timeout):
-                return True
-        except OSError:
-            return False
-    try:
-        return httpx.get(f"http://{address}{health.path}", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _reap(proc: subprocess.Popen) -> None:

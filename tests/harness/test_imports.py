@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "checks faults",
      "models foundation"),
     ("models", "validated topology and journal models, the stack backend protocol",
-     "backend facts journal loadconf profile selection topology",
+     "backend facts journal loadconf profile selection topology topology_file",
      "foundation"),
     ("foundation", "errors, settings, durations, the verdict rule, record readers",
      "__init__ cleanup durations errors progress records redact settings verdict yamlsource",
