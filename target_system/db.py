@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def _wal(conn: sqlite3.Connection, within: float = 10.0) -> None:
+    """Switch a database to WAL (persistent: once one process did, the others only read it).
+    Two instances that create a service's new database at the same moment both try the switch;
+    SQLite answers the loser "database is locked" at once, without its busy handler (the switch
+    needs the file to itself), so the loser waits and tries again."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Database:
@@ -25,7 +42,7 @@ class Database:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         # NORMAL in WAL mode survives a process crash; only an OS crash may lose the last commit.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
