@@ -23,6 +23,7 @@ Guarantees every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.topology import Topology
@@ -106,4 +107,12 @@ class StackBackend(Protocol):
 
     def entry_url(self) -> str: ...
     def prometheus_url(self) -> str: ...
+    def jaeger_url(self) -> str:
+        """Jaeger's query API; "" when this backend runs no Jaeger (traces not collected)."""
+        ...
+
+    def log_files(self) -> dict[str, Path]:
+        """Each instance's log file by instance name; {} when the backend keeps none."""
+        ...
+
     def urls(self) -> dict[str, str]: ...

@@ -142,6 +142,7 @@ def compose_file(topology: Topology, out_dir: Path = REPO_ROOT) -> dict[str, Any
                 "registry_url": f"http://etcd:{PORTS.etcd}",
                 "data_dir": f"/data/{inst.service}",
                 "links_json": links,
+                "otlp_endpoint": "",  # no Jaeger in the compose stack yet: nothing exported
             },
         )
         extra = topology.profile.compose

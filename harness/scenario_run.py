@@ -20,6 +20,8 @@ from harness.checks.steady import (
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
+from harness.infra import jaeger
+from harness.infra import logs as logcut
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
@@ -33,6 +35,14 @@ from harness.verdict import FAIL, check_fails, final_verdict
 SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
 SPAWN_TIMEOUT = 60.0
 TICK = 0.05
+
+
+def mark_logs(logs: dict[str, Path]) -> dict[str, int]:
+    """Rotate the logs grown too big (between scenarios only), then note their sizes: where
+    this scenario's lines start."""
+    for path in logs.values():
+        logcut.rotate(path)
+    return logcut.sizes(logs.values())
 
 
 class RunContext(Protocol):
@@ -87,6 +97,7 @@ class ScenarioRun:
         self.steady_judged = False
         self.not_steady = False
         self.poller: Any = None
+        self.log_marks: dict[str, int] = {}  # each instance log's size when the scenario began
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -114,6 +125,7 @@ class ScenarioRun:
             with j.step("stack"):
                 self.stack = self.engine.stack_for(self.scenario)
             j.target.topology = str(self.stack.topology_path)
+            self.log_marks = mark_logs(self.stack.log_files())
             with j.step("settle_before"):
                 self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
             with j.step("audit_before"):
@@ -362,6 +374,45 @@ class ScenarioRun:
             cleanup.raise_first()  # not one of ours: a bug or an unmapped error, raised loudly
         return "; ".join(str(exc) for _, exc in cleanup.errors) or None
 
+    def _save_evidence(self, start: float, end: float) -> None:
+        """The window's traces (traces.json) and every instance's log lines (logs/); what is
+        missing goes in the journal, never an error: evidence is read, not judged."""
+        j = self.journal
+        url = self.stack.jaeger_url()
+        if not url:
+            j.add_missing("traces.json", "not collected: this backend runs no Jaeger")
+        else:
+            try:
+                info = jaeger.save_traces(
+                    jaeger.JaegerQuery(url, self.engine.settings.timeouts.http * 3),
+                    start,
+                    end,
+                    self.out / "traces.json",
+                )
+            except HarnessError as exc:
+                j.add_missing("traces.json", f"unavailable: {exc}")
+            else:
+                j.evidence["traces"] = info
+                if not info["services"]:
+                    (self.out / "traces.json").unlink(missing_ok=True)
+                    j.add_missing(
+                        "traces.json",
+                        "not collected: no service exported traces (OTLP/HTTP to {otlp_endpoint})",
+                    )
+        logs: dict[str, Any] = {}
+        for name, path in self.stack.log_files().items():
+            if not path.exists():
+                continue
+            logs[name] = logcut.save_window(
+                path,
+                self.log_marks.get(str(path), 0),
+                start,
+                end,
+                self.out / "logs" / f"{name}.log",
+            )
+        if logs:
+            j.evidence["logs"] = logs
+
     def _close_phases(self) -> None:
         now = time.time()
         for ph in self.journal.phases:
@@ -408,6 +459,9 @@ class ScenarioRun:
                     self.out / "prom",
                     j.add_missing,
                 )
+        if self.stack is not None:
+            with j.step("evidence"):
+                self._save_evidence((j.started_at or end_of_load), time.time())
         if tail is not None:
             tail.poll()
             j.load.requests = tail.stats.requests

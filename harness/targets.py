@@ -234,6 +234,13 @@ class TargetStack:
     def prometheus_url(self) -> str:
         return self.backend.prometheus_url()
 
+    def jaeger_url(self) -> str:
+        """Jaeger's query API; "" when the backend runs none."""
+        return self.backend.jaeger_url()
+
+    def log_files(self) -> dict[str, Path]:
+        return self.backend.log_files()
+
     def settle(self) -> None:
         self.backend.settle()
 

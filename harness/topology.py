@@ -41,6 +41,7 @@ TEMPLATE_VARS = {
     "data_dir",
     "links_json",
     "dir",
+    "otlp_endpoint",
 }
 # ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
 # (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.

@@ -1,4 +1,5 @@
-"""The local-process backend: etcd, Toxiproxy, every instance and Prometheus as native processes.
+"""The local-process backend: etcd, Toxiproxy, Jaeger, every instance and Prometheus as native
+processes.
 
 Every process is recorded (PID and start time) in a state file under ``.stormproof/stacks/``
 with the PID of the harness that owns it; a later start or ``stormproof down`` stops what a
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import StackError
+from harness.infra import jaeger
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
 from harness.infra.toxiproxy import Toxiproxy
@@ -30,6 +32,9 @@ from harness.procs import stop as stop_process
 from harness.settings import Settings
 from harness.stack.base import settle
 from harness.topology import Endpoint, Topology
+
+# Jaeger's ports, in jaeger.write_config's order: OTLP/HTTP in, query HTTP API, query gRPC
+JAEGER_PORTS = ("jaeger-otlp", "jaeger-query", "jaeger-query-grpc")
 
 
 def stacks_dir(settings: Settings) -> Path:
@@ -121,6 +126,18 @@ class LocalStack:
     def prometheus_url(self) -> str:
         return f"http://{self._addr('prometheus')}"
 
+    def jaeger_url(self) -> str:
+        """Jaeger's query API (``/api/traces``); it serves no UI when built from source."""
+        return f"http://{self._addr('jaeger-query')}"
+
+    def otlp_endpoint(self) -> str:
+        """Where instances export traces: Jaeger's OTLP/HTTP receiver (``/v1/traces`` below)."""
+        return f"http://{self._addr('jaeger-otlp')}"
+
+    def log_files(self) -> dict[str, Path]:
+        """Each instance's log file (its stdout and stderr), by instance name."""
+        return {i.name: self.dir / "logs" / f"{i.name}.log" for i in self.topology.instances()}
+
     def registry_url(self) -> str:
         return f"http://{self._addr('etcd-client')}" if self.topology.registry == "etcd" else ""
 
@@ -128,6 +145,8 @@ class LocalStack:
         out = {
             "entry": self.entry_url(),
             "prometheus": self.prometheus_url(),
+            "jaeger-api": self.jaeger_url() + "/api/services",
+            "otlp-http": self.otlp_endpoint(),
             "toxiproxy": f"http://{self._addr('toxiproxy')}",
         }
         if self.etcd is not None:
@@ -242,8 +261,9 @@ class LocalStack:
         self.dir.mkdir(parents=True, exist_ok=True)
         tox_bin = self.settings.toxiproxy_bin()
         prom_bin = self.settings.prometheus_bin()
+        jaeger_bin = self.settings.jaeger_bin()
         etcd_bin = self.settings.etcd_bin() if self.topology.registry == "etcd" else None
-        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer"):
+        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer", *JAEGER_PORTS):
             self.ports.get(name)
         for inst in self.topology.instances():
             for port in self.topology.services[inst.service].ports:
@@ -251,6 +271,12 @@ class LocalStack:
         for spec in self.topology.proxies():
             self.ports.get("proxy:" + spec.name)
         timeout = self.settings.timeouts.infra_start
+        # Jaeger first: it starts while etcd and Toxiproxy do, and is ready before any instance
+        # exports its first span
+        jaeger_config = self.dir / "jaeger.yaml"
+        jaeger.write_config(jaeger_config, self.host, *(self.ports.get(p) for p in JAEGER_PORTS))
+        t_jaeger = time.monotonic()
+        self._spawn("jaeger", jaeger.command(jaeger_bin, jaeger_config))
         if etcd_bin:
             data = self.dir / "etcd"
             self._spawn(
@@ -290,6 +316,13 @@ class LocalStack:
                 self._addr("proxy:" + spec.name),
                 self.address(spec.callee_instance, spec.port),
             )
+        wait_for(
+            "Jaeger",
+            lambda: jaeger.ready(self.jaeger_url()),
+            timeout,
+            alive=lambda: self._died("jaeger"),
+        )
+        self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
             f"starting {len(self.topology.instances())} instances"
@@ -359,6 +392,7 @@ class LocalStack:
                 "registry_url": self.registry_url(),
                 "data_dir": str(data_dir),
                 "links_json": self.links_for(inst.name),
+                "otlp_endpoint": self.otlp_endpoint(),
                 **self.template_values(inst.name),
             },
         )
@@ -474,7 +508,7 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything, even when parts fail: SIGCONT, SIGTERM, then SIGKILL."""
-        infra = ("prometheus", "toxiproxy", "etcd")
+        infra = ("prometheus", "toxiproxy", "etcd", "jaeger")
         order = [n for n in self.records if n.startswith("load:")]  # the load first
         order += [n for n in self.records if n not in infra and n not in order]
         order += [n for n in infra if n in self.records]

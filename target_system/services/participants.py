@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from target_system.db import Database
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.tracing import tag_saga
 
 OPS = """CREATE TABLE IF NOT EXISTS ops (
   saga_id TEXT, step TEXT, result TEXT, PRIMARY KEY (saga_id, step))"""
@@ -80,6 +81,8 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/reservations")
     async def reserve(body: Reserve) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "release") is not None:
                 return "tombstone:released before reserve"
@@ -106,6 +109,8 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/reservations/{saga_id}/release")
     async def release(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "release") is not None:
                 return "ok"
@@ -176,6 +181,8 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/charges")
     async def charge(body: Charge) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "refund") is not None:
                 return "tombstone:refunded before charge"
@@ -201,6 +208,8 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/charges/{saga_id}/refund")
     async def refund(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "refund") is not None:
                 return "ok"
@@ -253,6 +262,8 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/shipments")
     async def ship(body: Ship) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "cancel") is not None:
                 return "tombstone:cancelled before shipment"
@@ -270,6 +281,8 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/shipments/{saga_id}/cancel")
     async def cancel(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "cancel") is not None:
                 return "ok"

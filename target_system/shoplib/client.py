@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from target_system.shoplib import metrics as m
+from target_system.shoplib import tracing
 from target_system.shoplib.breaker import CircuitBreaker
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.discovery import Discovery, Endpoint
@@ -157,6 +158,25 @@ class ServiceClient:
         idempotent: bool = True,
         attempts: int | None = None,
     ) -> Reply:
+        with tracing.call(service) as span:
+            try:
+                reply = await self._call(service, method, path, json, timeout, idempotent, attempts)
+            except CallFailed as exc:
+                span.set_attribute("outcome", exc.reason)
+                raise
+            span.set_attribute("outcome", "ok" if reply.status < 400 else "rejected")
+            return reply
+
+    async def _call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        json: dict | None,
+        timeout: float | None,
+        idempotent: bool,
+        attempts: int | None,
+    ) -> Reply:
         budget = self.budgets.setdefault(service, RetryBudget(self.cfg.retry_budget_ratio))
         attempts = attempts or (6 if self.storm else self.cfg.retry_attempts)
         if not idempotent:
@@ -184,9 +204,10 @@ class ServiceClient:
                 # Only calls that go out fund retries: calls an open breaker refused must not
                 # grow the budget while the callee is sick.
                 budget.request()
-            outcome, reply, last_error = await self._attempt(
-                service, ep, method, path, json, timeout
-            )
+            with tracing.attempt(attempt, ep.instance):
+                outcome, reply, last_error = await self._attempt(
+                    service, ep, method, path, json, timeout
+                )
             m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
             if reply is not None:
                 if br is not None:

@@ -1,0 +1,152 @@
+"""Jaeger all-in-one (``cmd/jaeger`` v1.76.0, an OpenTelemetry-collector build): its config file
+written per stack, and a bounded client of its query API.
+
+The config keeps only what the harness uses: the OTLP/HTTP receiver, in-memory storage and the
+query service (HTTP API and the gRPC port it always opens), every endpoint on the stack's host
+and on ports the stack allocated; the collector's own telemetry metrics are turned off (they
+would listen on 8888). Built from source, Jaeger serves no UI assets: only the API is promised.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from harness.errors import InfraUnavailable
+
+VERSION = "v1.76.0"  # the module version scripts/setup.sh builds
+MAX_TRACES_IN_MEMORY = 50_000  # Jaeger's memory store drops the oldest beyond this
+TRACES_PER_SERVICE = 200  # per scenario, per service: the query's limit
+TRACES_MAX_BYTES = 8 * 1024 * 1024  # per scenario: traces.json never grows beyond this
+
+
+def config(host: str, otlp_http: int, query_http: int, query_grpc: int) -> dict[str, Any]:
+    """The all-in-one's collector config: OTLP/HTTP in, memory storage, query API out."""
+    return {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query"],
+            "pipelines": {
+                "traces": {
+                    "receivers": ["otlp"],
+                    "processors": ["batch"],
+                    "exporters": ["jaeger_storage_exporter"],
+                }
+            },
+            "telemetry": {
+                "resource": {"service.name": "jaeger"},
+                "metrics": {"level": "none"},
+                "logs": {"level": "warn"},
+            },
+        },
+        "extensions": {
+            "jaeger_query": {
+                "storage": {"traces": "memstore"},
+                "http": {"endpoint": f"{host}:{query_http}"},
+                "grpc": {"endpoint": f"{host}:{query_grpc}"},
+            },
+            "jaeger_storage": {
+                "backends": {"memstore": {"memory": {"max_traces": MAX_TRACES_IN_MEMORY}}}
+            },
+        },
+        "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"{host}:{otlp_http}"}}}},
+        "processors": {"batch": {}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }
+
+
+def write_config(path: Path, host: str, otlp_http: int, query_http: int, query_grpc: int) -> None:
+    path.write_text(
+        yaml.safe_dump(config(host, otlp_http, query_http, query_grpc), sort_keys=False)
+    )
+
+
+def command(binary: str, config_file: Path) -> list[str]:
+    return [binary, "--config", str(config_file)]
+
+
+def ready(query_url: str, timeout: float = 1.0) -> bool:
+    """The query API answers (the receiver starts before it)."""
+    return httpx.get(query_url + "/api/services", timeout=timeout).status_code == 200
+
+
+class JaegerQuery:
+    """Jaeger's query API (``/api/services``, ``/api/traces``), every call with a timeout; an
+    unreachable Jaeger is ``InfraUnavailable``, never a crash."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        try:
+            r = httpx.get(self.url + path, params=params, timeout=self.timeout)
+            r.raise_for_status()
+            return r.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise InfraUnavailable(f"Jaeger query {path} failed: {exc}") from exc
+
+    def services(self) -> list[str]:
+        return sorted(s for s in self._get("/api/services").get("data") or [] if s != "jaeger")
+
+    def traces(self, service: str, start: float, end: float, limit: int) -> list[dict]:
+        """Traces with a span of ``service`` starting in [start, end] (epoch seconds)."""
+        params = {
+            "service": service,
+            "start": int(start * 1_000_000),
+            "end": int(end * 1_000_000),
+            "limit": limit,
+        }
+        return list(self._get("/api/traces", params).get("data") or [])
+
+
+def bounded(
+    traces_by_service: dict[str, list[dict]], max_bytes: int = TRACES_MAX_BYTES
+) -> tuple[list[dict], dict[str, Any]]:
+    """Every trace once (a trace spans services), newest first, until ``max_bytes`` of JSON;
+    returns them and what was kept and dropped."""
+    seen: dict[str, dict] = {}
+    for traces in traces_by_service.values():
+        for t in traces:
+            seen.setdefault(t.get("traceID", ""), t)
+
+    def newest(t: dict) -> int:
+        return max((s.get("startTime", 0) for s in t.get("spans") or []), default=0)
+
+    kept: list[dict] = []
+    size = 2
+    dropped = 0
+    for t in sorted(seen.values(), key=newest, reverse=True):
+        n = len(json.dumps(t, separators=(",", ":"))) + 1
+        if size + n > max_bytes:
+            dropped += 1
+            continue
+        kept.append(t)
+        size += n
+    return kept, {"traces": len(kept), "dropped_for_size": dropped, "bytes": size}
+
+
+def save_traces(
+    query: JaegerQuery,
+    start: float,
+    end: float,
+    out: Path,
+    per_service: int = TRACES_PER_SERVICE,
+    max_bytes: int = TRACES_MAX_BYTES,
+) -> dict[str, Any]:
+    """The traces of [start, end] into ``out`` (``{"data": [...], "bounds": {...}}``); what
+    was saved, for the journal. An empty service list means nothing exported."""
+    services = query.services()
+    by_service = {s: query.traces(s, start, end, per_service) for s in services}
+    kept, info = bounded(by_service, max_bytes)
+    info.update(
+        services=services,
+        limit_per_service=per_service,
+        max_bytes=max_bytes,
+        at_limit=sorted(s for s, t in by_service.items() if len(t) >= per_service),
+    )
+    out.write_text(json.dumps({"data": kept, "bounds": info}, separators=(",", ":")))
+    return info
