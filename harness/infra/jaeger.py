@@ -4,7 +4,8 @@ written per stack, and a bounded client of its query API.
 The config keeps only what the harness uses: the OTLP/HTTP receiver, in-memory storage and the
 query service (HTTP API and the gRPC port it always opens), every endpoint on the stack's host
 and on ports the stack allocated; the collector's own telemetry metrics are turned off (they
-would listen on 8888). Built from source, Jaeger serves no UI assets: only the API is promised.
+would listen on 8888), and so is the query service's tracing of itself (it would export to
+localhost:4317). Built from source, Jaeger serves no UI assets: only the API is promised.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def config(host: str, otlp_http: int, query_http: int, query_grpc: int) -> dict[
         "extensions": {
             "jaeger_query": {
                 "storage": {"traces": "memstore"},
+                # on by default in v2: the query service would export its own spans to
+                # localhost:4317, a port that may be another program's
+                "enable_tracing": False,
                 "http": {"endpoint": f"{host}:{query_http}"},
                 "grpc": {"endpoint": f"{host}:{query_grpc}"},
             },

@@ -91,8 +91,8 @@ def save_window(
     log: Path, offset: int, start: float, end: float, out: Path, max_bytes: int = CUT_MAX_BYTES
 ) -> dict[str, int]:
     """Write the lines of ``log`` from ``offset`` that fall in [start, end] to ``out`` (at most
-    ``max_bytes``: the oldest kept); counts of lines kept, dropped for size, with a trace id,
-    with a saga id."""
+    ``max_bytes``: the oldest kept; no file when there is no line); counts of lines kept,
+    dropped for size, with a trace id, with a saga id."""
     counts = {"lines": 0, "dropped_for_size": 0, "with_trace_id": 0, "with_saga_id": 0}
     size = 0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +107,8 @@ def save_window(
             counts["lines"] += 1
             counts["with_trace_id"] += line.trace_id is not None
             counts["with_saga_id"] += line.saga_id is not None
+    if counts["lines"] == 0 and counts["dropped_for_size"] == 0:
+        out.unlink()  # nothing written in the window: no empty file (the journal says 0)
     return counts
 
 

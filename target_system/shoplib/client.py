@@ -158,25 +158,6 @@ class ServiceClient:
         idempotent: bool = True,
         attempts: int | None = None,
     ) -> Reply:
-        with tracing.call(service) as span:
-            try:
-                reply = await self._call(service, method, path, json, timeout, idempotent, attempts)
-            except CallFailed as exc:
-                span.set_attribute("outcome", exc.reason)
-                raise
-            span.set_attribute("outcome", "ok" if reply.status < 400 else "rejected")
-            return reply
-
-    async def _call(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        json: dict | None,
-        timeout: float | None,
-        idempotent: bool,
-        attempts: int | None,
-    ) -> Reply:
         budget = self.budgets.setdefault(service, RetryBudget(self.cfg.retry_budget_ratio))
         attempts = attempts or (6 if self.storm else self.cfg.retry_attempts)
         if not idempotent:

@@ -38,6 +38,7 @@ def test_jaeger_config_listens_only_where_the_stack_allocated(tmp_path: Path) ->
     store = cfg["extensions"]["jaeger_storage"]["backends"]["memstore"]
     assert store == {"memory": {"max_traces": jaeger.MAX_TRACES_IN_MEMORY}}
     assert cfg["service"]["telemetry"]["metrics"] == {"level": "none"}
+    assert cfg["extensions"]["jaeger_query"]["enable_tracing"] is False  # no export to :4317
     assert cfg["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
     assert jaeger.command("/bin/jaeger", path) == ["/bin/jaeger", "--config", str(path)]
 
@@ -143,6 +144,11 @@ def test_save_window_starts_at_the_mark_and_skips_a_partial_line(tmp_path: Path)
     log.write_text("restarted\n")
     logcut.save_window(log, mark, 0.0, 10.0, tmp_path / "o3.log")
     assert (tmp_path / "o3.log").read_text() == "restarted\n"
+    # nothing in the window: no file, the counts say so
+    counts = logcut.save_window(log, 0, 0.0, 10.0, tmp_path / "o4.log", max_bytes=5)
+    assert counts["dropped_for_size"] == 1 and (tmp_path / "o4.log").read_text() == ""
+    counts = logcut.save_window(log, log.stat().st_size, 0.0, 10.0, tmp_path / "o5.log")
+    assert counts["lines"] == 0 and not (tmp_path / "o5.log").exists()
 
 
 def test_save_window_keeps_the_oldest_lines_up_to_its_cap(tmp_path: Path) -> None:
