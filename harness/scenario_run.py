@@ -37,14 +37,6 @@ SPAWN_TIMEOUT = 60.0
 TICK = 0.05
 
 
-def mark_logs(logs: dict[str, Path]) -> dict[str, int]:
-    """Rotate the logs grown too big (between scenarios only), then note their sizes: where
-    this scenario's lines start."""
-    for path in logs.values():
-        logcut.rotate(path)
-    return logcut.sizes(logs.values())
-
-
 class RunContext(Protocol):
     """What one scenario run needs from whoever runs it (``harness.runner.Engine``)."""
 
@@ -125,7 +117,8 @@ class ScenarioRun:
             with j.step("stack"):
                 self.stack = self.engine.stack_for(self.scenario)
             j.target.topology = str(self.stack.topology_path)
-            self.log_marks = mark_logs(self.stack.log_files())
+            # where this scenario's lines start (a reused stack rotated its logs as it settled)
+            self.log_marks = logcut.sizes(self.stack.log_files().values())
             with j.step("settle_before"):
                 self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
             with j.step("audit_before"):

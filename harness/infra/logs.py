@@ -6,7 +6,7 @@ the scenario starts (``sizes``) and reads from there at its end, so plain-text l
 system, a Python traceback) need no time of their own. Lines that are JSON with a ``ts`` (epoch
 seconds; the shop's, ``shoplib/logs.py``) are then also held to the time window; ``trace_id``
 and ``saga_id`` are read from them where present. Rotation happens only between scenarios
-(``rotate`` before the sizes are noted), so a noted position stays valid.
+(when a reused stack settles, before the sizes are noted), so a noted position stays valid.
 """
 
 from __future__ import annotations
@@ -110,6 +110,11 @@ def save_window(
     if counts["lines"] == 0 and counts["dropped_for_size"] == 0:
         out.unlink()  # nothing written in the window: no empty file (the journal says 0)
     return counts
+
+
+def rotate_all(paths: Iterable[Path], at_bytes: int = ROTATE_AT_BYTES) -> list[Path]:
+    """``rotate`` each log (every process of a stack); the ones rotated."""
+    return [p for p in dict.fromkeys(paths) if rotate(p, at_bytes)]
 
 
 def rotate(path: Path, at_bytes: int = ROTATE_AT_BYTES) -> bool:

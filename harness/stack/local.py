@@ -24,6 +24,7 @@ from harness.errors import StackError
 from harness.infra import jaeger
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
+from harness.infra.logs import rotate_all
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.ports import PortAllocator
@@ -503,7 +504,9 @@ class LocalStack:
         return self.etcd.members(layout) if layout is not None else []
 
     def settle(self) -> None:
-        """Back to a clean state: no toxic, every proxy enabled, every process running."""
+        """Back to a clean state: no toxic, every proxy enabled, every process running; and,
+        between two scenarios, every process's log rotated past its size bound."""
+        rotate_all(Path(rec.log) for rec in self.records.values())
         settle(self, self.say)
 
     def stop(self) -> None:

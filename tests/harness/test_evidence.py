@@ -12,7 +12,6 @@ import yaml
 from harness.errors import InfraUnavailable
 from harness.infra import jaeger
 from harness.infra import logs as logcut
-from harness.scenario_run import mark_logs
 
 # -- Jaeger's config ------------------------------------------------------------------------
 
@@ -173,11 +172,12 @@ def test_rotate_copies_then_truncates_a_big_log_and_leaves_a_small_one(tmp_path:
     assert not logcut.rotate(tmp_path / "absent.log")
 
 
-def test_mark_logs_rotates_before_it_notes_sizes(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(logcut.rotate, "__defaults__", (10,))
+def test_rotate_all_rotates_each_big_log_once_and_sizes_note_where_lines_start(
+    tmp_path: Path,
+) -> None:
     big, small = tmp_path / "a.log", tmp_path / "b.log"
     big.write_text("z" * 50)
     small.write_text("zz")
-    marks = mark_logs({"a": big, "b": small, "c": tmp_path / "none.log"})
-    assert marks == {str(big): 0, str(small): 2}
+    assert logcut.rotate_all([big, small, big, tmp_path / "none.log"], at_bytes=10) == [big]
     assert (tmp_path / "a.log.1").stat().st_size == 50
+    assert logcut.sizes([big, small, tmp_path / "none.log"]) == {str(big): 0, str(small): 2}
