@@ -376,10 +376,10 @@ class ScenarioRun:
             j.add_missing("traces.json", "not collected: this backend runs no Jaeger")
         else:
             try:
+                phases = [(p.name, p.start, p.end) for p in j.phases]
                 info = jaeger.save_traces(
                     jaeger.JaegerQuery(url, self.engine.settings.timeouts.http * 3),
-                    start,
-                    end,
+                    jaeger.windows_of(start, end, phases),
                     self.out / "traces.json",
                 )
             except HarnessError as exc:

@@ -21,7 +21,7 @@ from harness.errors import InfraUnavailable
 
 VERSION = "v1.76.0"  # the module version scripts/setup.sh builds
 MAX_TRACES_IN_MEMORY = 50_000  # Jaeger's memory store drops the oldest beyond this
-TRACES_PER_SERVICE = 200  # per scenario, per service: the query's limit
+TRACES_PER_SERVICE = 100  # per scenario, per phase and per service: the query's limit
 TRACES_MAX_BYTES = 8 * 1024 * 1024  # per scenario: traces.json never grows beyond this
 
 
@@ -107,50 +107,92 @@ class JaegerQuery:
         return list(self._get("/api/traces", params).get("data") or [])
 
 
+def windows_of(
+    start: float, end: float, phases: list[tuple[str, float | None, float | None]]
+) -> list[tuple[str, float, float]]:
+    """[start, end] cut at the phases' edges: ``before`` the first phase, each phase that ran,
+    ``after`` the last (settling, collection); the whole window when no phase ran."""
+    ran = [(n, a, b) for n, a, b in phases if a is not None and b is not None and b > a]
+    if not ran:
+        return [("scenario", start, end)]
+    out = []
+    if ran[0][1] > start:
+        out.append(("before", start, ran[0][1]))
+    out += [(n, max(a, start), min(b, end)) for n, a, b in ran]
+    if ran[-1][2] < end:
+        out.append(("after", ran[-1][2], end))
+    return out
+
+
+def _start_us(t: dict) -> int:
+    return min((s.get("startTime", 0) for s in t.get("spans") or []), default=0)
+
+
 def bounded(
-    traces_by_service: dict[str, list[dict]], max_bytes: int = TRACES_MAX_BYTES
+    by_window: dict[str, list[dict]], max_bytes: int = TRACES_MAX_BYTES
 ) -> tuple[list[dict], dict[str, Any]]:
-    """Every trace once (a trace spans services), newest first, until ``max_bytes`` of JSON;
-    returns them and what was kept and dropped."""
-    seen: dict[str, dict] = {}
-    for traces in traces_by_service.values():
+    """Every trace once (a trace spans services, and may be found in two windows: it counts in
+    the first), until ``max_bytes`` of JSON, taken in turn from each window, newest first in
+    each, so that no window (the fault's) is crowded out by another; sorted by start time.
+    Returns them and what was kept (per window) and dropped."""
+    seen: set[str] = set()
+    queues: dict[str, list[dict]] = {}
+    for window, traces in by_window.items():
+        mine = []
         for t in traces:
-            seen.setdefault(t.get("traceID", ""), t)
-
-    def newest(t: dict) -> int:
-        return max((s.get("startTime", 0) for s in t.get("spans") or []), default=0)
-
+            tid = t.get("traceID", "")
+            if tid not in seen:
+                seen.add(tid)
+                mine.append(t)
+        queues[window] = sorted(mine, key=_start_us, reverse=True)
     kept: list[dict] = []
+    per_window = dict.fromkeys(queues, 0)
     size = 2
     dropped = 0
-    for t in sorted(seen.values(), key=newest, reverse=True):
-        n = len(json.dumps(t, separators=(",", ":"))) + 1
-        if size + n > max_bytes:
-            dropped += 1
-            continue
-        kept.append(t)
-        size += n
-    return kept, {"traces": len(kept), "dropped_for_size": dropped, "bytes": size}
+    while any(queues.values()):
+        for window, queue in queues.items():
+            if not queue:
+                continue
+            t = queue.pop(0)
+            n = len(json.dumps(t, separators=(",", ":"))) + 1
+            if size + n > max_bytes:
+                dropped += 1
+                continue
+            kept.append(t)
+            per_window[window] += 1
+            size += n
+    kept.sort(key=_start_us)
+    info = {"traces": len(kept), "per_window": per_window, "dropped_for_size": dropped}
+    return kept, {**info, "bytes": size}
 
 
 def save_traces(
     query: JaegerQuery,
-    start: float,
-    end: float,
+    windows: list[tuple[str, float, float]],
     out: Path,
     per_service: int = TRACES_PER_SERVICE,
     max_bytes: int = TRACES_MAX_BYTES,
 ) -> dict[str, Any]:
-    """The traces of [start, end] into ``out`` (``{"data": [...], "bounds": {...}}``); what
-    was saved, for the journal. An empty service list means nothing exported."""
+    """The traces of each window (``windows_of``) into ``out`` (``{"data": [...], "bounds":
+    {...}}``): at most ``per_service`` per service and window, ``max_bytes`` in all; what was
+    saved, for the journal. An empty service list means nothing exported."""
     services = query.services()
-    by_service = {s: query.traces(s, start, end, per_service) for s in services}
-    kept, info = bounded(by_service, max_bytes)
+    by_window: dict[str, list[dict]] = {}
+    at_limit: set[str] = set()
+    for name, start, end in windows:
+        found = by_window.setdefault(name, [])
+        for service in services:
+            traces = query.traces(service, start, end, per_service)
+            if len(traces) >= per_service:
+                at_limit.add(f"{service} in {name}")
+            found += traces
+    kept, info = bounded(by_window, max_bytes)
     info.update(
         services=services,
+        windows=[[n, a, b] for n, a, b in windows],
         limit_per_service=per_service,
         max_bytes=max_bytes,
-        at_limit=sorted(s for s, t in by_service.items() if len(t) >= per_service),
+        at_limit=sorted(at_limit),
     )
     out.write_text(json.dumps({"data": kept, "bounds": info}, separators=(",", ":")))
     return info

@@ -49,20 +49,37 @@ def trace(tid: str, start: int, pad: int = 0) -> dict:
     return {"traceID": tid, "spans": [{"startTime": start, "pad": "x" * pad}], "processes": {}}
 
 
-def test_bounded_keeps_each_trace_once_newest_first() -> None:
+def test_windows_are_the_phases_with_what_came_before_and_after() -> None:
+    phases = [("baseline", 10.0, 15.0), ("fault", 15.0, 25.0), ("never", None, None)]
+    assert jaeger.windows_of(0.0, 40.0, phases) == [
+        ("before", 0.0, 10.0),
+        ("baseline", 10.0, 15.0),
+        ("fault", 15.0, 25.0),
+        ("after", 25.0, 40.0),
+    ]
+    assert jaeger.windows_of(0.0, 9.0, [("baseline", None, None)]) == [("scenario", 0.0, 9.0)]
+
+
+def test_bounded_keeps_each_trace_once_in_the_first_window_that_found_it() -> None:
     shared = trace("a", 10)
-    kept, info = jaeger.bounded({"gateway": [shared, trace("b", 30)], "orders": [shared]})
-    assert [t["traceID"] for t in kept] == ["b", "a"]
+    kept, info = jaeger.bounded({"baseline": [shared, trace("b", 30)], "fault": [shared]})
+    assert [t["traceID"] for t in kept] == ["a", "b"]  # by start time
+    assert info["per_window"] == {"baseline": 2, "fault": 0}
     assert info["traces"] == 2 and info["dropped_for_size"] == 0
 
 
-def test_bounded_stops_at_the_size_cap_and_counts_what_it_dropped() -> None:
-    big = {f"t{i}": [trace(f"t{i}", i, pad=1000)] for i in range(10)}
-    kept, info = jaeger.bounded(big, max_bytes=3500)
-    assert [t["traceID"] for t in kept] == ["t9", "t8", "t7"]
-    assert info["dropped_for_size"] == 7
-    assert info["bytes"] <= 3500
-    assert len(json.dumps(kept, separators=(",", ":"))) <= 3500
+def test_the_size_cap_takes_from_every_window_in_turn_newest_first() -> None:
+    # a busy recovery must not crowd out the fault's few traces
+    windows = {
+        "fault": [trace(f"f{i}", 100 + i, pad=1000) for i in range(2)],
+        "recovery": [trace(f"r{i}", 200 + i, pad=1000) for i in range(10)],
+    }
+    kept, info = jaeger.bounded(windows, max_bytes=4600)
+    assert sorted(t["traceID"] for t in kept) == ["f0", "f1", "r8", "r9"]
+    assert info["per_window"] == {"fault": 2, "recovery": 2}
+    assert info["dropped_for_size"] == 8
+    assert info["bytes"] <= 4600
+    assert len(json.dumps(kept, separators=(",", ":"))) <= 4600
 
 
 class FakeQuery:
@@ -78,18 +95,28 @@ class FakeQuery:
 
     def traces(self, service: str, start: float, end: float, limit: int) -> list[dict]:
         self.asked.append((service, start, end, limit))
-        return self.by_service[service][:limit]
+        found = [t for t in self.by_service[service] if start <= t["spans"][0]["startTime"] <= end]
+        return found[:limit]
 
 
-def test_save_traces_asks_each_service_with_the_limit_and_says_which_hit_it(
+def test_save_traces_asks_each_service_in_each_window_and_says_which_hit_the_limit(
     tmp_path: Path,
 ) -> None:
-    q = FakeQuery({"gateway": [trace("a", 1), trace("b", 2)], "orders": [trace("a", 1)]})
-    info = jaeger.save_traces(q, 100.0, 160.0, tmp_path / "traces.json", per_service=2)
-    assert q.asked == [("gateway", 100.0, 160.0, 2), ("orders", 100.0, 160.0, 2)]
+    q = FakeQuery(
+        {"gateway": [trace("a", 1), trace("b", 2), trace("c", 12)], "orders": [trace("a", 1)]}
+    )
+    windows = [("baseline", 0.0, 10.0), ("fault", 10.0, 20.0)]
+    info = jaeger.save_traces(q, windows, tmp_path / "traces.json", per_service=2)
+    assert q.asked == [
+        ("gateway", 0.0, 10.0, 2),
+        ("orders", 0.0, 10.0, 2),
+        ("gateway", 10.0, 20.0, 2),
+        ("orders", 10.0, 20.0, 2),
+    ]
     saved = json.loads((tmp_path / "traces.json").read_text())
-    assert [t["traceID"] for t in saved["data"]] == ["b", "a"]
-    assert saved["bounds"]["at_limit"] == ["gateway"] == info["at_limit"]
+    assert [t["traceID"] for t in saved["data"]] == ["a", "b", "c"]
+    assert saved["bounds"]["at_limit"] == ["gateway in baseline"] == info["at_limit"]
+    assert info["per_window"] == {"baseline": 2, "fault": 1}
     assert info["services"] == ["gateway", "orders"] and info["limit_per_service"] == 2
 
 
