@@ -396,13 +396,16 @@ class ScenarioRun:
         for name, path in self.stack.log_files().items():
             if not path.exists():
                 continue
-            logs[name] = logcut.save_window(
-                path,
-                self.log_marks.get(str(path), 0),
-                start,
-                end,
-                self.out / "logs" / f"{name}.log",
-            )
+            try:
+                logs[name] = logcut.save_window(
+                    path,
+                    self.log_marks.get(str(path), 0),
+                    start,
+                    end,
+                    self.out / "logs" / f"{name}.log",
+                )
+            except OSError as exc:
+                j.add_missing(f"logs/{name}.log", f"unreadable: {exc}")
         if logs:
             j.evidence["logs"] = logs
 

@@ -274,10 +274,8 @@ class LocalStack:
         timeout = self.settings.timeouts.infra_start
         # Jaeger first: it starts while etcd and Toxiproxy do, and is ready before any instance
         # exports its first span
-        jaeger_config = self.dir / "jaeger.yaml"
-        jaeger.write_config(jaeger_config, self.host, *(self.ports.get(p) for p in JAEGER_PORTS))
         t_jaeger = time.monotonic()
-        self._spawn("jaeger", jaeger.command(jaeger_bin, jaeger_config))
+        self._start_jaeger(jaeger_bin)
         if etcd_bin:
             data = self.dir / "etcd"
             self._spawn(
@@ -317,12 +315,7 @@ class LocalStack:
                 self._addr("proxy:" + spec.name),
                 self.address(spec.callee_instance, spec.port),
             )
-        wait_for(
-            "Jaeger",
-            lambda: jaeger.ready(self.jaeger_url()),
-            timeout,
-            alive=lambda: self._died("jaeger"),
-        )
+        self._wait_jaeger()
         self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
@@ -335,6 +328,20 @@ class LocalStack:
         self._start_prometheus(prom_bin)
         self.timings["scraped"] = time.monotonic() - t0
         self._save()
+
+    def _start_jaeger(self, binary: str | None = None) -> None:
+        """Jaeger with its config (``<stack>/jaeger.yaml``) on the stack's ports."""
+        config = self.dir / "jaeger.yaml"
+        jaeger.write_config(config, self.host, *(self.ports.get(p) for p in JAEGER_PORTS))
+        self._spawn("jaeger", jaeger.command(binary or self.settings.jaeger_bin(), config))
+
+    def _wait_jaeger(self) -> None:
+        wait_for(
+            "Jaeger",
+            lambda: jaeger.ready(self.jaeger_url()),
+            self.settings.timeouts.infra_start,
+            alive=lambda: self._died("jaeger"),
+        )
 
     def _start_prometheus(self, binary: str) -> None:
         targets = []
@@ -507,6 +514,11 @@ class LocalStack:
         """Back to a clean state: no toxic, every proxy enabled, every process running; and,
         between two scenarios, every process's log rotated past its size bound."""
         rotate_all(Path(rec.log) for rec in self.records.values())
+        rec = self.records.get("jaeger")
+        if rec is not None and not rec.alive():
+            self.say("restarting Jaeger (its earlier traces are gone)")
+            self._start_jaeger()
+            self._wait_jaeger()
         settle(self, self.say)
 
     def stop(self) -> None:

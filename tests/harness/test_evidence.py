@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -12,6 +13,8 @@ import yaml
 from harness.errors import InfraUnavailable
 from harness.infra import jaeger
 from harness.infra import logs as logcut
+from harness.journal import Journal, ScenarioInfo
+from harness.scenario_run import ScenarioRun
 
 # -- Jaeger's config ------------------------------------------------------------------------
 
@@ -208,3 +211,20 @@ def test_rotate_all_rotates_each_big_log_once_and_sizes_note_where_lines_start(
     assert logcut.rotate_all([big, small, big, tmp_path / "none.log"], at_bytes=10) == [big]
     assert (tmp_path / "a.log.1").stat().st_size == 50
     assert logcut.sizes([big, small, tmp_path / "none.log"]) == {str(big): 0, str(small): 2}
+
+
+def test_evidence_never_fails_a_run_it_notes_what_is_missing(tmp_path: Path) -> None:
+    good = tmp_path / "good.log"
+    good.write_text('{"ts": 5.0, "msg": "in", "saga_id": "s"}\n')
+    (tmp_path / "bad.log").mkdir()  # there, but unreadable as a file
+    run = ScenarioRun.__new__(ScenarioRun)  # only what _save_evidence reads
+    run.out, run.log_marks = tmp_path / "out", {}
+    run.journal = Journal(run_id="r", scenario=ScenarioInfo(name="s"))
+    run.stack = SimpleNamespace(
+        jaeger_url=lambda: "", log_files=lambda: {"a-1": good, "b-1": tmp_path / "bad.log"}
+    )
+    run._save_evidence(0.0, 10.0)
+    assert run.journal.evidence["logs"]["a-1"]["with_saga_id"] == 1
+    assert "b-1" not in run.journal.evidence["logs"]
+    assert run.journal.missing[0] == "traces.json: not collected: this backend runs no Jaeger"
+    assert run.journal.missing[1].startswith("logs/b-1.log: unreadable:")

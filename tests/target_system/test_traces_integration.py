@@ -4,12 +4,14 @@ through orders to payments, with saga ids, and the log lines that carry its trac
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 
 import httpx
 import pytest
 
+from harness.errors import InfraUnavailable
 from harness.infra.jaeger import JaegerQuery
 from harness.settings import Settings
 from harness.stack.local import LocalStack
@@ -87,3 +89,12 @@ def test_an_order_is_one_trace_across_services_with_its_saga_id(tmp_path) -> Non
         ]
         about = [x for x in lines if x.get("saga_id") == saga]
         assert about and all(x.get("trace_id") == trace["traceID"] for x in about)
+        # Jaeger gone: the query is "unavailable", the stack's settle starts it again
+        stack.records["jaeger"].signal(signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while stack.records["jaeger"].alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(InfraUnavailable):
+            query.services()
+        stack.settle()
+        assert stack.records["jaeger"].alive() and query.services() == []
