@@ -382,7 +382,7 @@ class ScenarioRun:
                     jaeger.windows_of(start, end, phases),
                     self.out / "traces.json",
                 )
-            except HarnessError as exc:
+            except (HarnessError, OSError) as exc:
                 j.add_missing("traces.json", f"unavailable: {exc}")
             else:
                 j.evidence["traces"] = info
