@@ -5,7 +5,10 @@ SQLite durability on), places orders as fast as CONCURRENCY clients can for DURA
 then hammers one inventory instance's GET /stock alone for the same time, and prints both with
 their ratio. Not a test: figures go to docs/performance.md.
 
-    .venv/bin/python bench/shop_throughput.py [--duration 20] [--concurrency 32]
+    .venv/bin/python bench/shop_throughput.py [--duration 20] [--concurrency 32] [--no-tracing]
+
+Tracing is on as in every run (each request traced, exported to the stack's Jaeger);
+``--no-tracing`` starts the shop with an empty ``SHOP_OTLP_ENDPOINT``: no tracer at all.
 """
 
 from __future__ import annotations
@@ -62,10 +65,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--no-tracing", action="store_true", help="the shop exports no traces")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="stormproof-bench-"))
     stack = LocalStack(
-        load_topology(bundled_topology_path()), Settings(state_dir=root / "state"), root / "run"
+        load_topology(bundled_topology_path()),
+        Settings(state_dir=root / "state"),
+        root / "run",
+        target_env={"SHOP_OTLP_ENDPOINT": ""} if args.no_tracing else None,
     )
     with stack:
         gateway = stack.entry_url()
@@ -87,7 +94,10 @@ def main() -> None:
                 await r.read()
                 return r.status == 200
 
-        print(f"duration {args.duration:g}s, {args.concurrency} concurrent clients, 2 cores shared")
+        print(
+            f"duration {args.duration:g}s, {args.concurrency} concurrent clients, 2 cores shared, "
+            f"tracing {'off' if args.no_tracing else 'on'}"
+        )
         saga = figures(
             "orders (5 services, saga)",
             *asyncio.run(hammer(order, args.duration, args.concurrency)),

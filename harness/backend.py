@@ -23,6 +23,7 @@ Guarantees every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.topology import Topology
@@ -120,4 +121,13 @@ class StackBackend(Protocol):
 
     def entry_url(self) -> str: ...
     def prometheus_url(self) -> str: ...
+    def jaeger_url(self) -> str:
+        """Jaeger's query API; "" when this backend runs no Jaeger (traces not collected)."""
+        ...
+
+    def log_files(self) -> dict[str, Path] | None:
+        """Every process's log file (instances and infrastructure) by process name; None when
+        the backend keeps none."""
+        ...
+
     def urls(self) -> dict[str, str]: ...

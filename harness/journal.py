@@ -125,6 +125,9 @@ class Journal(_Record):
     # seconds spent in each step around the phases (stack, settle, audit, load start, stop,
     # scrape grace, collect, checks): where a scenario's time outside its phases goes
     steps: dict[str, float] = Field(default_factory=dict)
+    # what was saved beside the journal besides metrics: traces.json's bounds and each
+    # instance's cut log (logs/<instance>.log) with its line counts (harness.infra.logs)
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 

@@ -54,9 +54,11 @@ def recorder_env(
     rate: float | None = None,
     stages: tuple[dict, ...] | list[dict] = (),
     seed: int | None = None,
+    traceparent: bool = True,
 ) -> dict[str, str]:
     """The environment the recorder reads; a setting left out is not applied."""
     env = {"STORMPROOF_STAGES": json.dumps(list(stages))}
+    env["STORMPROOF_TRACEPARENT"] = "1" if traceparent else ""
     if requests_file is not None:
         env["STORMPROOF_REQUESTS_FILE"] = str(requests_file)
     env["STORMPROOF_RATE"] = "" if rate is None else repr(float(rate))

@@ -16,6 +16,12 @@ What it does, each part only when the harness asks for it through the environmen
     STORMPROOF_STAGES         JSON list of {"duration": s, "users": n, "spawn_rate": r}: a
                               LoadTestShape that holds each stage for its duration
     STORMPROOF_SEED           seeds Python's ``random`` module at the init event
+    STORMPROOF_TRACEPARENT    "1": every request of an HttpUser or FastHttpUser client carries a
+                              W3C ``traceparent`` of its own (a fresh trace id, sampled) unless
+                              the locustfile set one, and its line in the requests file the
+                              ``trace_id``: the target's entry span continues Locust's trace.
+                              Done by wrapping the two client classes' ``request`` method, the
+                              one every get/post goes through; the locustfile is not touched.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
+import threading
 import time
 from typing import Any
 
@@ -32,7 +40,54 @@ _REQUESTS_FILE = os.environ.get("STORMPROOF_REQUESTS_FILE") or None
 _RATE = os.environ.get("STORMPROOF_RATE") or None
 _STAGES: list[dict[str, Any]] = json.loads(os.environ.get("STORMPROOF_STAGES") or "[]")
 _SEED = os.environ.get("STORMPROOF_SEED") or None
+_TRACEPARENT = os.environ.get("STORMPROOF_TRACEPARENT") == "1"
 _out = None
+
+
+class _Current(threading.local):  # greenlet-local: Locust has monkey-patched threading
+    trace_id: str | None = None
+
+
+_current = _Current()
+
+
+def traceparent() -> tuple[str, str]:
+    """A new sampled W3C traceparent and its trace id (from ``secrets``: the seeded ``random``
+    sequence the locustfile sees is left alone)."""
+    trace_id = secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
+
+
+def _with_traceparent(original: Any, headers_at: int | None) -> Any:
+    """``request`` adding a traceparent to the headers; ``headers_at``: the index in ``*args``
+    where a positional ``headers`` would sit (then nothing is added, it is the caller's)."""
+
+    def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if headers_at is None or len(args) <= headers_at:
+            headers = dict(kwargs.get("headers") or {})
+            given = next((v for k, v in headers.items() if k.lower() == "traceparent"), None)
+            if given is None:
+                headers["traceparent"], _current.trace_id = traceparent()
+                kwargs["headers"] = headers
+            else:
+                parts = str(given).split("-")
+                _current.trace_id = parts[1] if len(parts) == 4 else None
+        else:
+            _current.trace_id = None
+        # kept after the call: with catch_response the request event fires at the with's end
+        return original(self, method, url, *args, **kwargs)
+
+    request.__wrapped__ = original  # type: ignore[attr-defined]
+    return request
+
+
+if _TRACEPARENT:
+    from locust.clients import HttpSession
+    from locust.contrib.fasthttp import FastHttpSession
+
+    HttpSession.request = _with_traceparent(HttpSession.request, None)  # type: ignore[method-assign]
+    # FastHttpSession.request(method, url, name, data, catch_response, stream, headers, ...)
+    FastHttpSession.request = _with_traceparent(FastHttpSession.request, 4)  # type: ignore[method-assign]
 
 
 def _write(record: dict[str, Any]) -> None:
@@ -72,6 +127,7 @@ def _on_request(
             "status": getattr(response, "status_code", 0) or 0,
             "error": None if exception is None else str(exception)[:200],
             "pid": os.getpid(),
+            **({"trace_id": _current.trace_id} if _TRACEPARENT else {}),
         }
     )
 

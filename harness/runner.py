@@ -48,6 +48,7 @@ def collect_versions(settings: Settings) -> dict[str, str]:
         ("toxiproxy", settings.toxiproxy_bin, "-version"),
         ("prometheus", settings.prometheus_bin, "--version"),
         ("etcd", settings.etcd_bin, "--version"),
+        ("jaeger", settings.jaeger_bin, "--version"),
     ):
         try:
             found[name] = first_line([getter(), flag])

@@ -20,6 +20,8 @@ from harness.checks.steady import (
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
+from harness.infra import jaeger
+from harness.infra import logs as logcut
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
@@ -87,6 +89,7 @@ class ScenarioRun:
         self.steady_judged = False
         self.not_steady = False
         self.poller: Any = None
+        self.log_marks: dict[str, int] = {}  # each instance log's size when the scenario began
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -117,6 +120,8 @@ class ScenarioRun:
             with j.step("stack"):
                 self.stack = self.engine.stack_for(self.scenario)
             j.target.topology = str(self.stack.topology_path)
+            # where this scenario's lines start (a reused stack rotated its logs as it settled)
+            self.log_marks = logcut.sizes(self.stack.instance_logs().values())
             with j.step("settle_before"):
                 self.stack.wait_sagas_settled(self.engine.settings.timeouts.settle)
             with j.step("audit_before"):
@@ -365,6 +370,48 @@ class ScenarioRun:
             cleanup.raise_first()  # not one of ours: a bug or an unmapped error, raised loudly
         return "; ".join(str(exc) for _, exc in cleanup.errors) or None
 
+    def _save_evidence(self, start: float, end: float) -> None:
+        """The window's traces (traces.json) and every instance's log lines (logs/); what is
+        missing goes in the journal, never an error: evidence is read, not judged."""
+        j = self.journal
+        url = self.stack.jaeger_url()
+        if not url:
+            j.add_missing("traces.json", "not collected: this backend runs no Jaeger")
+        else:
+            try:
+                phases = [(p.name, p.start, p.end) for p in j.phases]
+                info = jaeger.save_traces(
+                    jaeger.JaegerQuery(url, self.engine.settings.timeouts.http * 3),
+                    jaeger.windows_of(start, end, phases),
+                    self.out / "traces.json",
+                )
+            except (HarnessError, OSError) as exc:
+                j.add_missing("traces.json", f"unavailable: {exc}")
+            else:
+                j.evidence["traces"] = info
+                if not info["services"]:
+                    (self.out / "traces.json").unlink(missing_ok=True)
+                    j.add_missing(
+                        "traces.json",
+                        "not collected: no service exported traces (OTLP/HTTP to {otlp_endpoint})",
+                    )
+        logs: dict[str, Any] = {}
+        for name, path in self.stack.instance_logs().items():
+            if not path.exists():
+                continue
+            try:
+                logs[name] = logcut.save_window(
+                    path,
+                    self.log_marks.get(str(path), 0),
+                    start,
+                    end,
+                    self.out / "logs" / f"{name}.log",
+                )
+            except OSError as exc:
+                j.add_missing(f"logs/{name}.log", f"unreadable: {exc}")
+        if logs:
+            j.evidence["logs"] = logs
+
     def _close_phases(self) -> None:
         now = time.time()
         for ph in self.journal.phases:
@@ -424,6 +471,9 @@ class ScenarioRun:
                     self.out / "prom",
                     j.add_missing,
                 )
+        if self.stack is not None:
+            with j.step("evidence"):
+                self._save_evidence((j.started_at or end_of_load), time.time())
         if tail is not None:
             tail.poll()
             j.load.requests = tail.stats.requests
@@ -436,8 +486,7 @@ class ScenarioRun:
             with j.step("checks"):
                 data = RunData.load(self.out, journal=j, facts=self.stack.facts)
                 data.secret_values = self._secret_values()
-                files = getattr(self.stack, "log_files", None)
-                data.log_files = files() if callable(files) else None
+                data.log_files = self.stack.log_files()
                 for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:

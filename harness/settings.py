@@ -28,7 +28,7 @@ class Timeouts:
 
     http: float = 3.0  # one call to Toxiproxy, etcd, Prometheus or an audit endpoint
     process_start: float = 20.0  # an instance answers /health
-    infra_start: float = 20.0  # Toxiproxy / etcd / Prometheus answer
+    infra_start: float = 20.0  # Toxiproxy / etcd / Prometheus / Jaeger answer
     prometheus_targets: float = 30.0  # every target has up == 1
     process_stop: float = 5.0  # SIGTERM before SIGKILL
     settle: float = 30.0  # stack settles between scenarios
@@ -78,6 +78,14 @@ class Settings:
     def prometheus_bin(self) -> str:
         return find_binary(
             "prometheus", env="PROMETHEUS_BIN", how="apt-get install prometheus, or " + SETUP_HINT
+        )
+
+    def jaeger_bin(self) -> str:
+        return find_binary(
+            "jaeger",
+            env="JAEGER_BIN",
+            how="build it (cmd/jaeger v1.76.0, from a module of its own with go get -tool) with "
+            + SETUP_HINT,
         )
 
     def etcd_bin(self) -> str:

@@ -239,6 +239,15 @@ class TargetStack:
     def prometheus_url(self) -> str:
         return self.backend.prometheus_url()
 
+    def jaeger_url(self) -> str:
+        """Jaeger's query API; "" when the backend runs none."""
+        return self.backend.jaeger_url()
+
+    def instance_logs(self) -> dict[str, Path]:
+        """Each instance's log file by instance name; {} when the backend keeps none."""
+        names = {i.name for i in self.topology.instances()}
+        return {n: p for n, p in (self.backend.log_files() or {}).items() if n in names}
+
     def settle(self) -> None:
         self.backend.settle()
 
@@ -260,8 +269,7 @@ class TargetStack:
 
     def log_files(self) -> dict[str, Path] | None:
         """process -> its log file, where the backend writes them (local); None elsewhere."""
-        files = getattr(self.backend, "log_files", None)
-        return files() if callable(files) else None
+        return self.backend.log_files()
 
     def registry_poller(self) -> RegistryPoller | None:
         """The registry's poller; None without a registry or without its layout."""

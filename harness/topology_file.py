@@ -38,6 +38,7 @@ TEMPLATE_VARS = {
     "links_json",
     "dir",
     "secrets_dir",
+    "otlp_endpoint",
 }
 # ``{proxy:SERVICE[:PORT[:INDEX]]}``: this caller's Toxiproxy listeners for SERVICE's instances
 # (on PORT; only instance INDEX), comma-separated. ``{port:NAME}``: this instance's named port.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent setup: system packages (Prometheus, etcd, Chromium; Redis and its exporter for
-# examples/redis-cluster), Toxiproxy built from source
-# with Go, and the Python package with its dependencies in .venv. Safe to run again: each step
+# examples/redis-cluster), Toxiproxy and Jaeger built from source with Go, and the Python
+# package with its dependencies in .venv. Safe to run again: each step
 # is skipped when what it installs is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_TAG=v2.12.0
+JAEGER_VERSION=v1.76.0  # the module version; its cmd/jaeger is the v2 (collector-based) all-in-one
 BIN=.stormproof/bin
 mkdir -p "$BIN"
 log() { printf '[setup] %s\n' "$*"; }
@@ -45,6 +46,23 @@ if [ ! -x "$BIN/toxiproxy-server" ]; then
   rm -rf "$tmp"
 fi
 
+# Jaeger's all-in-one, from a small module of its own: `go get -tool` pins the version and every
+# dependency in that module's go.mod (cmd/jaeger cannot be built with `go install pkg@version`:
+# its module has replace directives). ~4 min on 2 cores, a ~120 MB binary; no UI assets.
+if [ ! -x "$BIN/jaeger" ]; then
+  command -v go >/dev/null 2>&1 || { log "Go 1.24+ is needed to build Jaeger"; exit 3; }
+  log "building Jaeger $JAEGER_VERSION (cmd/jaeger) with go get -tool; this takes minutes"
+  tmp=$(mktemp -d)
+  (cd "$tmp" \
+    && printf 'module stormproof.local/jaeger-build\n\ngo 1.24\n' > go.mod \
+    && go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" \
+    && go build -trimpath -o jaeger \
+      -ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$JAEGER_VERSION" \
+      github.com/jaegertracing/jaeger/cmd/jaeger)
+  mv "$tmp/jaeger" "$BIN/jaeger"
+  rm -rf "$tmp"
+fi
+
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
@@ -55,4 +73,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
-log "ready: toxiproxy $("$BIN/toxiproxy-server" -version 2>&1 | tail -1), $(prometheus --version 2>&1 | head -1), $(etcd --version 2>&1 | head -1), $(redis-server --version | cut -d' ' -f1-3)"
+log "ready: toxiproxy $("$BIN/toxiproxy-server" -version 2>&1 | tail -1), jaeger $JAEGER_VERSION, $(prometheus --version 2>&1 | head -1), $(etcd --version 2>&1 | head -1), $(redis-server --version | cut -d' ' -f1-3)"

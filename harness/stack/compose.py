@@ -266,6 +266,14 @@ class ComposeStack:
     def prometheus_url(self) -> str:
         return PROMETHEUS_URL
 
+    def jaeger_url(self) -> str:
+        """No Jaeger in the compose stack yet: traces are not collected ("" says so)."""
+        return ""
+
+    def log_files(self) -> None:
+        """Container logs are Docker's: not cut per scenario nor scanned on this backend yet."""
+        return None
+
     def urls(self) -> dict[str, str]:
         return {
             "entry": self.entry_url(),

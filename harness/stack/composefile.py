@@ -212,6 +212,7 @@ def compose_file(
                 "registry_url": f"http://etcd:{PORTS.etcd}",
                 "data_dir": f"/data/{inst.service}",
                 "links_json": links,
+                "otlp_endpoint": "",  # no Jaeger in the compose stack yet: nothing exported
                 "secrets_dir": "",  # dropped below
             },
         )

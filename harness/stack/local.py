@@ -1,4 +1,5 @@
-"""The local-process backend: etcd, Toxiproxy, every instance and Prometheus as native processes.
+"""The local-process backend: etcd, Toxiproxy, Jaeger, every instance and Prometheus as native
+processes.
 
 Every process is recorded (PID and start time) in a state file under ``.stormproof/stacks/``
 with the PID of the harness that owns it; a later start or ``stormproof down`` stops what a
@@ -17,8 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.errors import StackError
+from harness.infra import jaeger
 from harness.infra import prometheus as prom
 from harness.infra.etcd import Etcd, etcd_command
+from harness.infra.logs import rotate_all
 from harness.infra.secrets import SecretVolume
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
@@ -30,6 +33,9 @@ from harness.stack.addresses import AddressBook
 from harness.stack.base import deferred_interrupts, healthy, settle
 from harness.stack.stale import cleanup_stale, stacks_dir
 from harness.topology import Topology
+
+# Jaeger's ports, in jaeger.write_config's order: OTLP/HTTP in, query HTTP API, query gRPC
+JAEGER_PORTS = ("jaeger-otlp", "jaeger-query", "jaeger-query-grpc")
 
 
 class LocalStack:
@@ -88,6 +94,14 @@ class LocalStack:
     def prometheus_url(self) -> str:
         return f"http://{self._addr('prometheus')}"
 
+    def jaeger_url(self) -> str:
+        """Jaeger's query API (``/api/traces``); it serves no UI when built from source."""
+        return f"http://{self._addr('jaeger-query')}"
+
+    def otlp_endpoint(self) -> str:
+        """Where instances export traces: Jaeger's OTLP/HTTP receiver (``/v1/traces`` below)."""
+        return f"http://{self._addr('jaeger-otlp')}"
+
     def registry_url(self) -> str:
         return f"http://{self._addr('etcd-client')}" if self.topology.registry == "etcd" else ""
 
@@ -95,6 +109,8 @@ class LocalStack:
         out = {
             "entry": self.entry_url(),
             "prometheus": self.prometheus_url(),
+            "jaeger-api": self.jaeger_url() + "/api/services",
+            "otlp-http": self.otlp_endpoint(),
             "toxiproxy": f"http://{self._addr('toxiproxy')}",
         }
         if self.etcd is not None:
@@ -177,8 +193,9 @@ class LocalStack:
             self.secrets.create()  # fresh values per stack, before any instance reads them
         tox_bin = self.settings.toxiproxy_bin()
         prom_bin = self.settings.prometheus_bin()
+        jaeger_bin = self.settings.jaeger_bin()
         etcd_bin = self.settings.etcd_bin() if self.topology.registry == "etcd" else None
-        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer"):
+        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer", *JAEGER_PORTS):
             self.ports.get(name)
         for inst in self.topology.instances():
             for port in self.topology.services[inst.service].ports:
@@ -186,6 +203,10 @@ class LocalStack:
         for spec in self.topology.proxies():
             self.ports.get("proxy:" + spec.name)
         timeout = self.settings.timeouts.infra_start
+        # Jaeger first: it starts while etcd and Toxiproxy do, and is ready before any instance
+        # exports its first span
+        t_jaeger = time.monotonic()
+        self._start_jaeger(jaeger_bin)
         if etcd_bin:
             data = self.dir / "etcd"
             self._spawn(
@@ -225,6 +246,8 @@ class LocalStack:
                 self._addr("proxy:" + spec.name),
                 self.address(spec.callee_instance, spec.port),
             )
+        self._wait_jaeger()
+        self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
             f"starting {len(self.topology.instances())} instances"
@@ -267,6 +290,20 @@ class LocalStack:
                     else f"exit status {status}"
                 )
                 raise StackError(f"bootstrap command {n} ({cmd[0]}) {why}; log {log}:\n{tail}")
+
+    def _start_jaeger(self, binary: str | None = None) -> None:
+        """Jaeger with its config (``<stack>/jaeger.yaml``) on the stack's ports."""
+        config = self.dir / "jaeger.yaml"
+        jaeger.write_config(config, self.host, *(self.ports.get(p) for p in JAEGER_PORTS))
+        self._spawn("jaeger", jaeger.command(binary or self.settings.jaeger_bin(), config))
+
+    def _wait_jaeger(self) -> None:
+        wait_for(
+            "Jaeger",
+            lambda: jaeger.ready(self.jaeger_url()),
+            self.settings.timeouts.infra_start,
+            alive=lambda: self._died("jaeger"),
+        )
 
     def _start_prometheus(self, binary: str) -> None:
         targets = []
@@ -326,6 +363,7 @@ class LocalStack:
                 "data_dir": str(data_dir),
                 "links_json": self.links_for(inst.name),
                 "secrets_dir": str(self.dir / "secrets"),
+                "otlp_endpoint": self.otlp_endpoint(),
                 **self.template_values(inst.name),
             },
         )
@@ -436,7 +474,14 @@ class LocalStack:
         return self.etcd.members(layout) if layout is not None else []
 
     def settle(self) -> None:
-        """Back to a clean state: no toxic, every proxy enabled, every process running."""
+        """Back to a clean state: no toxic, every proxy enabled, every process running; and,
+        between two scenarios, every process's log rotated past its size bound."""
+        rotate_all(Path(rec.log) for rec in self.records.values())
+        rec = self.records.get("jaeger")
+        if rec is not None and not rec.alive():
+            self.say("restarting Jaeger (its earlier traces are gone)")
+            self._start_jaeger()
+            self._wait_jaeger()
         settle(self, self.say)
 
     def stop(self) -> None:
@@ -446,7 +491,7 @@ class LocalStack:
             self._stop_all()
 
     def _stop_all(self) -> None:
-        infra = ("prometheus", "toxiproxy", "etcd")
+        infra = ("prometheus", "toxiproxy", "etcd", "jaeger")
         order = [n for n in self.records if n.startswith("load:")]  # the load first
         order += [n for n in self.records if n not in infra and n not in order]
         order += [n for n in infra if n in self.records]

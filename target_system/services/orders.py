@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from target_system.db import Database
 from target_system.shoplib import metrics as m
+from target_system.shoplib import tracing
 from target_system.shoplib.app import AppContext
 from target_system.shoplib.client import CallFailed, ServiceClient
 from target_system.shoplib.config import ShopConfig
@@ -149,6 +150,10 @@ class Saga:
             raise CallFailed(service, "rejected", f"compensation answered HTTP {r.status}")
 
     async def _drive(self, saga: str) -> None:
+        with tracing.saga(saga):
+            await self._drive_steps(saga)
+
+    async def _drive_steps(self, saga: str) -> None:
         o = await self.order(saga)
         if o is None or o["state"] in TERMINAL:
             return

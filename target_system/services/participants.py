@@ -20,6 +20,7 @@ from target_system.db import Database
 from target_system.shoplib import metrics as m
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.credentials import Verifier
+from target_system.shoplib.tracing import tag_saga
 
 log = logging.getLogger("shop.payments")
 
@@ -85,6 +86,8 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/reservations")
     async def reserve(body: Reserve) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "release") is not None:
                 return "tombstone:released before reserve"
@@ -111,6 +114,8 @@ def inventory(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/reservations/{saga_id}/release")
     async def release(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "release") is not None:
                 return "ok"
@@ -205,6 +210,8 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/charges")
     async def charge(body: Charge) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "refund") is not None:
                 return "tombstone:refunded before charge"
@@ -230,6 +237,8 @@ def payments(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/charges/{saga_id}/refund")
     async def refund(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "refund") is not None:
                 return "ok"
@@ -282,6 +291,8 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/shipments")
     async def ship(body: Ship) -> Any:
+        tag_saga(body.saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, body.saga_id, "cancel") is not None:
                 return "tombstone:cancelled before shipment"
@@ -299,6 +310,8 @@ def shipping(app: FastAPI, cfg: ShopConfig) -> None:
 
     @app.post("/shipments/{saga_id}/cancel")
     async def cancel(saga_id: str) -> Any:
+        tag_saga(saga_id)
+
         def tx(conn: sqlite3.Connection) -> str:
             if _op(conn, saga_id, "cancel") is not None:
                 return "ok"

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from target_system.shoplib import metrics as m
+from target_system.shoplib import tracing
 from target_system.shoplib.client import ServiceClient
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.credentials import Credential
@@ -84,6 +85,7 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         cfg, incarnation=f"{os.getpid()}-{int(time.time() * 1000)}", live=LiveConfig(cfg)
     )
     m.INCARNATION_INFO.labels(ctx.incarnation).set(1)
+    traced = tracing.setup(cfg)  # before the session: its calls get client spans
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -135,11 +137,15 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
             if ctx.discovery is not None:
                 await ctx.discovery.stop()
             await ctx.session.close()
+            if traced:
+                tracing.shutdown()  # the last batch, while Jaeger still runs
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.on_start = []
     app.state.on_stop = []
+    if traced:
+        tracing.instrument_app(app)
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Response:

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from target_system.shoplib import metrics as m
+from target_system.shoplib import tracing
 from target_system.shoplib.breaker import CircuitBreaker
 from target_system.shoplib.config import ShopConfig
 from target_system.shoplib.credentials import Credential
@@ -195,18 +196,20 @@ class ServiceClient:
                 # Only calls that go out fund retries: calls an open breaker refused must not
                 # grow the budget while the callee is sick.
                 budget.request()
-            outcome, reply, last_error = await self._attempt(
-                service, ep, method, path, json, timeout
-            )
+            with tracing.attempt(attempt, ep.instance):
+                outcome, reply, last_error = await self._attempt(
+                    service, ep, method, path, json, timeout
+                )
             cred = self.credentials.get(service)
             if reply is not None and reply.status == 401 and cred is not None and cred.reload():
                 # the credential was rotated under us: reload (done) and retry once, at once
                 m.CREDENTIAL_RELOADS.labels(service, "unauthorized").inc()
                 log.info("credential for %s reloaded after a 401; retrying once", service)
                 m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
-                outcome, reply, last_error = await self._attempt(
-                    service, ep, method, path, json, timeout
-                )
+                with tracing.attempt(attempt, ep.instance):
+                    outcome, reply, last_error = await self._attempt(
+                        service, ep, method, path, json, timeout
+                    )
             m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, ep.instance, outcome).inc()
             if reply is not None:
                 if br is not None:

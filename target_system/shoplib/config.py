@@ -43,6 +43,7 @@ class ShopConfig:
     data_dir: Path
     host: str = "127.0.0.1"
     etcd_url: str | None = None
+    otlp_endpoint: str | None = None  # OTLP/HTTP base URL traces go to; unset: no tracing
     advertise: str | None = None  # the address registered; default host:port
     links: dict[str, str] = field(default_factory=dict)
     peers: dict[str, list[str]] = field(default_factory=dict)
@@ -94,6 +95,7 @@ class ShopConfig:
             "data_dir": Path(need("DATA_DIR")),
             "host": get("HOST", "127.0.0.1"),
             "etcd_url": get("ETCD_URL"),
+            "otlp_endpoint": get("OTLP_ENDPOINT"),
             "advertise": get("ADVERTISE"),
             "links": _json_map("LINKS", get("LINKS", "{}")),
             "peers": _json_map("PEERS", get("PEERS", "{}")),

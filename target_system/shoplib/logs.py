@@ -1,4 +1,5 @@
-"""JSON log lines on stderr, with the saga id on every line about a saga."""
+"""JSON log lines on stderr, with the saga id on every line about a saga and the trace id on
+every line written inside a recorded span."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 
 from target_system.shoplib.config import ShopConfig
+from target_system.shoplib.tracing import current_trace_id
 
 
 class _Json(logging.Formatter):
@@ -27,6 +29,9 @@ class _Json(logging.Formatter):
         saga = getattr(record, "saga_id", None)
         if saga:
             line["saga_id"] = saga
+        trace_id = current_trace_id()
+        if trace_id:
+            line["trace_id"] = trace_id
         return json.dumps(line)
 
 

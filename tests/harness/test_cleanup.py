@@ -98,6 +98,9 @@ def _run(tmp_path, monkeypatch, revert_error: BaseException | None):
         unmapped=lambda kinds=None: {},
         faults=FakeFaults(calls, revert_error),
         facts=None,
+        log_files=lambda: {},
+        instance_logs=lambda: {},
+        jaeger_url=lambda: "",
     )
     engine = SimpleNamespace(
         run_id="run",

@@ -274,3 +274,63 @@ def test_a_changed_locustfile_is_checked_again(tmp_path: Path) -> None:
     write(tmp_path, PLAIN + "\n# now with a user\n")
     assert locustfile_problem(path) is None
     assert locustfile_problem(tmp_path / "gone.py") == "cannot read it: No such file or directory"
+
+
+# The recorder's traceparent on every request, in a subprocess (Locust patches with gevent);
+# the transport is replaced, so nothing goes on the network.
+_TRACEPARENT = """
+import json, sys
+from locust import events
+import requests
+from locust.clients import HttpSession
+from locust.contrib.fasthttp import FastHttpSession
+import importlib.util
+spec = importlib.util.spec_from_file_location("rec", sys.argv[1])
+rec = importlib.util.module_from_spec(spec); spec.loader.exec_module(rec)
+sent = []
+def fake_send(self, method, url, **kwargs):
+    sent.append(dict(kwargs.get("headers") or {}))
+    r = requests.Response(); r.status_code = 200; r._content = b"{}"; r.url = url
+    r.request = requests.Request(method, url).prepare()
+    return r
+HttpSession._send_request_safe_mode = fake_send
+s = HttpSession(base_url="http://127.0.0.1:9", request_event=events.request, user=None)
+s.get("/a")
+s.get("/b", headers={"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+seen = []
+def original(self, method, url, *args, **kwargs):
+    seen.append((args, kwargs.get("headers")))
+wrapped = rec._with_traceparent(original, 4)
+wrapped(None, "GET", "/c")
+wrapped(None, "GET", "/d", None, None, False, False, {"x": "1"})
+print(json.dumps({"sent": sent, "seen": [[list(a), h] for a, h in seen],
+                  "fast_wrapped": hasattr(FastHttpSession.request, "__wrapped__")}))
+"""
+
+
+def test_the_recorder_gives_every_request_a_traceparent_and_logs_its_trace_id(
+    tmp_path: Path,
+) -> None:
+    requests_file = tmp_path / "requests.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", _TRACEPARENT, str(RECORDER)],
+        env={**os.environ, **recorder_env(requests_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    first = out["sent"][0]["traceparent"]
+    version, trace_id, span_id, flags = first.split("-")
+    assert (version, len(trace_id), len(span_id), flags) == ("00", 32, 16, "01")
+    assert "traceparent" not in out["sent"][1]  # the locustfile's own is kept, not doubled
+    lines = [json.loads(x) for x in requests_file.read_text().splitlines()]
+    assert [x["trace_id"] for x in lines] == [trace_id, "1" * 32]
+    # FastHttpSession wrapped too; a positional headers argument is the caller's, left alone
+    assert out["fast_wrapped"]
+    (no_args, added), (positional, untouched) = out["seen"]
+    assert no_args == [] and added["traceparent"].startswith("00-")
+    assert len(positional) == 5 and untouched is None
+    off = recorder_env(None, traceparent=False)
+    assert off["STORMPROOF_TRACEPARENT"] == ""

@@ -52,3 +52,17 @@ def test_dir_renders_the_topology_files_folder(tmp_path):
     t = load_topology(path)
     cmd, env = t.render(t.instances()[0], {"python": "py"})
     assert cmd == ["py", f"{tmp_path}/sys/a.py"] and env == {"D": f"{tmp_path}/sys"}
+
+
+def test_otlp_endpoint_is_a_template_the_shop_gets_its_jaeger_through(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("services: {a: {command: [x], env: {OTEL: '{otlp_endpoint}/v1/traces'}}}\n")
+    t = load_topology(path)
+    _cmd, env = t.render(t.instances()[0], {"otlp_endpoint": "http://127.0.0.1:4318"})
+    assert env == {"OTEL": "http://127.0.0.1:4318/v1/traces"}
+    shop = load_topology(bundled_topology_path())
+    _cmd, env = shop.render(shop.instances()[0], {"otlp_endpoint": "http://h:1"})
+    assert env["SHOP_OTLP_ENDPOINT"] == "http://h:1"
+    path.write_text("services: {a: {command: [x], env: {OTEL: '{otlp}'}}}\n")
+    with pytest.raises(TopologyInvalid, match="otlp_endpoint"):
+        load_topology(path)  # an unknown variable names the known ones
