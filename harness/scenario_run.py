@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 from harness.checks import CHECK_KINDS
 from harness.checks.steady import (
-    AFTER_WINDOW,
     BASELINE,
     WINDOW,
+    after_window,
     hypothesis,
     run_steady,
     steady_queries,
@@ -441,10 +441,10 @@ class ScenarioRun:
                 for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:
-                    last = data.phase_window(self.scenario.phases[-1].name)
+                    after = after_window(data)
                     first = min((w.start for w in data.fault_windows()), default=None)
-                    if last is not None:
-                        data.windows[WINDOW] = (max(last[0], last[1] - AFTER_WINDOW), last[1])
+                    if after is not None:
+                        data.windows[WINDOW] = after
                     if first is not None:
                         data.windows[BASELINE] = (data.clock_start, first)
                     for result in run_steady(self.steady, data, "after"):
