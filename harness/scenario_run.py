@@ -20,6 +20,7 @@ from harness.checks.steady import (
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
+from harness.hostpressure import PressureSampler
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
@@ -28,7 +29,7 @@ from harness.redact import redact_env, redact_values
 from harness.scenario import effective_load, fault_params, fault_target, markers
 from harness.settings import Settings
 from harness.targets import TargetStack
-from harness.verdict import FAIL, check_fails, final_verdict
+from harness.verdict import check_fails, final_verdict
 
 SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
 SPAWN_TIMEOUT = 60.0
@@ -113,6 +114,7 @@ class ScenarioRun:
         tail: RequestTail | None = None
         poller = None
         plan: list[Planned] = []
+        psi = PressureSampler()  # host pressure for the overload rule: host_pressure.csv
         try:
             with j.step("stack"):
                 self.stack = self.engine.stack_for(self.scenario)
@@ -124,6 +126,7 @@ class ScenarioRun:
             poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
+            psi.start()
             with j.step("load_start"):
                 locust, tail = self._start_load()
                 clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
@@ -159,6 +162,7 @@ class ScenarioRun:
                 if poller is not None:
                     cleanup.step("stop the registry poller", poller.stop)
                     cleanup.step("save registry.csv", poller.save, self.out / "registry.csv")
+                cleanup.step("stop the host pressure sampler", self._save_pressure, psi)
             self._close_phases()
             if cleanup.errors:
                 error = (error + "; " if error else "") + cleanup.describe()
@@ -365,6 +369,12 @@ class ScenarioRun:
             cleanup.raise_first()  # not one of ours: a bug or an unmapped error, raised loudly
         return "; ".join(str(exc) for _, exc in cleanup.errors) or None
 
+    def _save_pressure(self, psi: PressureSampler) -> None:
+        psi.stop()
+        why = psi.save(self.out / "host_pressure.csv")
+        if why is not None:
+            self.journal.add_missing("host_pressure.csv", why)
+
     def _close_phases(self) -> None:
         now = time.time()
         for ph in self.journal.phases:
@@ -396,7 +406,7 @@ class ScenarioRun:
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries
-        from harness.checks.overload import check_overload
+        from harness.checks.host import judge as judge_overload
 
         j = self.journal
         end_of_load = time.time()
@@ -449,12 +459,7 @@ class ScenarioRun:
                         data.windows[BASELINE] = (data.clock_start, first)
                     for result in run_steady(self.steady, data, "after"):
                         j.add_check(result)
-            over = check_overload(data)
-            j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
-            j.overload.inconclusive = over.verdict == FAIL
-            if over.verdict == FAIL:
-                j.event("overload", "; ".join(over.evidence))
-            inconclusive = j.overload.inconclusive and any(check_fails(c) for c in j.checks)
+            inconclusive = judge_overload(j, data)
         j.verdict = final_verdict(
             j.checks,
             aborted=aborted is not None and not self.not_steady,

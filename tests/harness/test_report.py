@@ -368,6 +368,27 @@ def test_junit_skips_an_inconclusive_scenario_with_the_reason(tmp_path):
     assert "0.800 s" in skipped.get("message")
 
 
+def test_junit_says_when_the_host_stalled_not_the_target(tmp_path):
+    from harness.journal import Journal
+    from harness.summary import inconclusive_reason
+
+    run = tmp_path / "r2h"
+    stalled = "the host stalled: the run is inconclusive; steady state after recovery: 4 requests"
+    j = journal(
+        "stalled",
+        "inconclusive",
+        [FAIL],
+        overload={"max_event_loop_lag_s": 0.19, "inconclusive": False, "host_explains": True},
+        events=[{"t": T0 + 3, "kind": "overload", "message": stalled}],
+    )
+    scenario(run, j, data=False)
+    skipped = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/skipped")
+    assert skipped.get("message").startswith("inconclusive: the host stalled, not the target: ")
+    assert "overloaded" not in skipped.get("message") and stalled in skipped.get("message")
+    reason = inconclusive_reason(Journal.model_validate(j))
+    assert reason.startswith("the host stalled, not the target; failed checks prove nothing: ")
+
+
 def test_run_without_run_json_finds_scenarios_and_survives_a_missing_one(tmp_path):
     run = tmp_path / "r3"
     scenario(run, journal("only", "pass", [PASS]), data=False)
