@@ -91,7 +91,11 @@ class LoadSummary(_Record):
 
 class OverloadInfo(_Record):
     max_event_loop_lag_s: float | None = None
-    inconclusive: bool = False
+    inconclusive: bool = False  # an instance's event loop lagged beyond the bound
+    # every failed check was a latency check the host explains (harness/checks/host.py)
+    host_explains: bool = False
+    # host stalls, host pressure (PSI shares per sample, or why not measured), explanations
+    host: dict[str, Any] = Field(default_factory=dict)
 
 
 class _HasToDict(Protocol):

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 REQUEST_COLUMNS = ("t", "ms", "name", "ok", "status", "error")
+# host_pressure.csv: the kernel's cumulative PSI stall counters (microseconds) per sample
+PRESSURE_COLUMNS = ("t", "cpu_some", "io_some", "io_full")
 
 
 def empty_requests() -> pd.DataFrame:
@@ -163,6 +165,25 @@ def increases(frame: pd.DataFrame, range_start: float | None = None) -> pd.DataF
     if out.empty:
         return pd.DataFrame({"t": [], "increase": [], **{c: [] for c in labels}})
     return out.sort_values("t", kind="stable").reset_index(drop=True)
+
+
+def pressure_shares(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """``host_pressure.csv`` as the share of each interval between two samples during which
+    the host stalled: columns start, t (the interval's end), cpu_some, io_some, io_full (0-1).
+    A counter that went backwards (it never should) gives no interval."""
+    cols = ["start", "t", *PRESSURE_COLUMNS[1:]]
+    if frame is None or len(frame) < 2 or any(c not in frame.columns for c in PRESSURE_COLUMNS):
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+    f = frame.sort_values("t", kind="stable")
+    t = f["t"].to_numpy(dtype=float)
+    dt = np.diff(t)
+    out = {"start": t[:-1], "t": t[1:]}
+    keep = dt > 0
+    for col in PRESSURE_COLUMNS[1:]:
+        d = np.diff(pd.to_numeric(f[col], errors="coerce").to_numpy(dtype=float))
+        keep &= d >= 0
+        out[col] = np.clip(d / 1e6 / np.where(dt > 0, dt, 1.0), 0.0, 1.0)
+    return pd.DataFrame(out)[keep].reset_index(drop=True)[cols]
 
 
 def format_figure(value: Any, unit: str = "") -> str:

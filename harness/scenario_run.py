@@ -11,15 +11,16 @@ from typing import Any, Protocol
 
 from harness.checks import CHECK_KINDS
 from harness.checks.steady import (
-    AFTER_WINDOW,
     BASELINE,
     WINDOW,
+    after_window,
     hypothesis,
     run_steady,
     steady_queries,
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
+from harness.hostpressure import PressureSampler
 from harness.infra import jaeger
 from harness.infra import logs as logcut
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
@@ -30,7 +31,7 @@ from harness.redact import redact_env, redact_values
 from harness.scenario import effective_load, fault_params, fault_target, markers
 from harness.settings import Settings
 from harness.targets import TargetStack
-from harness.verdict import FAIL, check_fails, final_verdict
+from harness.verdict import check_fails, final_verdict
 
 SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
 SPAWN_TIMEOUT = 60.0
@@ -116,6 +117,7 @@ class ScenarioRun:
         tail: RequestTail | None = None
         poller = None
         plan: list[Planned] = []
+        psi = PressureSampler()  # host pressure for the overload rule: host_pressure.csv
         try:
             with j.step("stack"):
                 self.stack = self.engine.stack_for(self.scenario)
@@ -129,6 +131,7 @@ class ScenarioRun:
             poller = self.poller = self.stack.registry_poller()
             if poller is not None:
                 poller.start()
+            psi.start()
             with j.step("load_start"):
                 locust, tail = self._start_load()
                 clock = wait_spawned(locust, tail, SPAWN_TIMEOUT)
@@ -164,6 +167,7 @@ class ScenarioRun:
                 if poller is not None:
                     cleanup.step("stop the registry poller", poller.stop)
                     cleanup.step("save registry.csv", poller.save, self.out / "registry.csv")
+                cleanup.step("stop the host pressure sampler", self._save_pressure, psi)
             self._close_phases()
             if cleanup.errors:
                 error = (error + "; " if error else "") + cleanup.describe()
@@ -412,6 +416,12 @@ class ScenarioRun:
         if logs:
             j.evidence["logs"] = logs
 
+    def _save_pressure(self, psi: PressureSampler) -> None:
+        psi.stop()
+        why = psi.save(self.out / "host_pressure.csv")
+        if why is not None:
+            self.journal.add_missing("host_pressure.csv", why)
+
     def _close_phases(self) -> None:
         now = time.time()
         for ph in self.journal.phases:
@@ -443,7 +453,7 @@ class ScenarioRun:
 
     def _finish(self, tail: RequestTail | None, aborted: str | None, error: str | None) -> None:
         from harness.checks import RunData, run_checks, series_queries
-        from harness.checks.overload import check_overload
+        from harness.checks.host import judge as judge_overload
 
         j = self.journal
         end_of_load = time.time()
@@ -490,20 +500,15 @@ class ScenarioRun:
                 for result in run_checks(self._expectations(), data):
                     j.add_check(result)
                 if self.steady:
-                    last = data.phase_window(self.scenario.phases[-1].name)
+                    after = after_window(data)
                     first = min((w.start for w in data.fault_windows()), default=None)
-                    if last is not None:
-                        data.windows[WINDOW] = (max(last[0], last[1] - AFTER_WINDOW), last[1])
+                    if after is not None:
+                        data.windows[WINDOW] = after
                     if first is not None:
                         data.windows[BASELINE] = (data.clock_start, first)
                     for result in run_steady(self.steady, data, "after"):
                         j.add_check(result)
-            over = check_overload(data)
-            j.overload.max_event_loop_lag_s = over.details.get("max_lag_s")
-            j.overload.inconclusive = over.verdict == FAIL
-            if over.verdict == FAIL:
-                j.event("overload", "; ".join(over.evidence))
-            inconclusive = j.overload.inconclusive and any(check_fails(c) for c in j.checks)
+            inconclusive = judge_overload(j, data)
         j.verdict = final_verdict(
             j.checks,
             aborted=aborted is not None and not self.not_steady,

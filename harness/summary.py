@@ -54,9 +54,11 @@ def failure_summary(j: Journal) -> str:
 
 
 def inconclusive_reason(j: Journal) -> str:
+    names = ", ".join(c.get("name", "?") for c in j.failed_checks())
+    if j.overload.host_explains and not j.overload.inconclusive:
+        return f"the host stalled, not the target; failed checks prove nothing: {names}"
     lag = j.overload.max_event_loop_lag_s
     lag_text = f"max event-loop lag {lag:.3f}s" if lag is not None else "event-loop lag unknown"
-    names = ", ".join(c.get("name", "?") for c in j.failed_checks())
     return f"services were overloaded ({lag_text}); failed checks prove nothing: {names}"
 
 

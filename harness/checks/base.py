@@ -124,6 +124,9 @@ class RunData:
     # process name -> its log file on this machine (the stack's processes), for secret_leak;
     # None: the backend exposes no log files
     log_files: dict[str, Path] | None = None
+    # host_pressure.csv (PSI counters sampled by the runner), for the overload rule; None: not
+    # measured (``missing`` says why)
+    host_pressure: pd.DataFrame | None = None
 
     @property
     def lease_ttl(self) -> float:
@@ -170,6 +173,11 @@ class RunData:
             registry = read_registry(d / "registry.csv")
         else:
             missing.setdefault("registry.csv", "not written")
+        host_pressure = None
+        if (d / "host_pressure.csv").exists():
+            host_pressure = read_series(d / "host_pressure.csv", needs=("t",))
+        else:
+            missing.setdefault("host_pressure.csv", "not written")
         audits = {}
         for which in ("audit_before", "audit_after"):
             p = d / f"{which}.json"
@@ -189,6 +197,7 @@ class RunData:
             facts=facts,
             missing=missing,
             directory=d,
+            host_pressure=host_pressure,
         )
 
     # ------------------------------------------------------------------ access

@@ -22,7 +22,7 @@ DEFAULT_MAX_LAG = 0.25  # seconds
 CATCH_UP = 3.0  # seconds after the resume
 
 
-def _paused(data: RunData, frame: Any) -> Any:
+def paused_rows(data: RunData, frame: Any) -> Any:
     """Rows of `frame` (per instance) that fall in a pause of that instance, or its catch-up."""
     mask = frame["t"] != frame["t"]  # all False, same index
     if "instance" not in frame.columns:
@@ -47,7 +47,7 @@ def check(data: RunData, max_lag: float = DEFAULT_MAX_LAG) -> CheckResult:
     if frame is not None:
         start, end = data.scenario_window()
         frame = frame[(frame["t"] >= start) & (frame["t"] <= end)]
-        paused = _paused(data, frame)
+        paused = paused_rows(data, frame)
         excused = int(paused.sum())
         frame = frame[~paused]
     if frame is None or frame.empty:

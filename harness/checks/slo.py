@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, StrictFloat
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData
 from harness.checks.kind import CheckKind, ExpectModel
+from harness.checks.latency import latency_failed, sample_note, window_stats
 from harness.durations import Duration
 
 
@@ -42,23 +42,7 @@ def phase_stats(data: RunData, phase: str) -> dict[str, float] | None:
     window = data.phase_window(phase)
     if window is None:
         return None
-    start, end = window
-    req = data.requests
-    ends = req["t"] + req["ms"] / 1000.0
-    req = req[(req["t"] >= start) & (ends <= end)]
-    if req.empty or end <= start:
-        return None
-    ms = req["ms"].to_numpy(dtype=float)
-    ok = req["ok"].to_numpy(dtype=bool)
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {
-        "n": float(len(req)),
-        "success_rate": float(ok.mean()),
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
-        "throughput": float(ok.sum()) / (end - start),
-    }
+    return window_stats(data, *window)
 
 
 def check(expect: SloExpect, data: RunData) -> CheckResult:
@@ -86,7 +70,8 @@ def check(expect: SloExpect, data: RunData) -> CheckResult:
         result.verdict, result.measured = UNKNOWN, f"unknown: {reason}"
         result.evidence.append(reason)
         return result
-    result.details = stats
+    result.details = dict(stats)
+    window = data.phase_window(expect.phase)
     result.measured = (
         f"n={stats['n']:.0f}, success {stats['success_rate']:.1%}, p50 {stats['p50']:.0f} ms, "
         f"p95 {stats['p95']:.0f} ms, p99 {stats['p99']:.0f} ms, "
@@ -99,12 +84,17 @@ def check(expect: SloExpect, data: RunData) -> CheckResult:
             f"{value:.0f} ms" if stat.startswith("p") else f"{value:.1f} ok/s")  # fmt: skip
         if not held:
             result.verdict = FAIL
+            note = sample_note(stats["n"], stat) if stat.startswith("p") else None
             result.evidence.append(
                 f"{stat.replace('_', ' ')} {shown} in phase {expect.phase} breaks {text} "
-                f"(n={stats['n']:.0f})"
+                f"(n={stats['n']:.0f})" + (f"; {note}" if note else "")
             )
+            if stat.startswith("p"):
+                latency_failed(result, window, stat, bound)
+            else:
+                result.details["other_failed"] = True
     if result.verdict == FAIL:
-        result.violation_at = data.phase_window(expect.phase)[0]  # type: ignore[index]
+        result.violation_at = window[0]  # type: ignore[index]
     return result
 
 

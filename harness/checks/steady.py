@@ -1,9 +1,12 @@
 """The steady-state hypothesis: the system is healthy before the faults and again after them.
 
 Judged over a window the runner names: ``steady`` (before the faults: from the clock's start to
-the moment the first fault is due; after: the last ``AFTER_WINDOW`` seconds of the last phase,
-so the recovery itself is not judged as steady), with ``steady-baseline`` (the window before the
-first fault) to compare the after-window's p99 against. Parts, each switchable:
+the moment the first fault is due; after: :func:`after_window`, the last ``AFTER_WINDOW``
+seconds of the last phase, reaching back for ``MIN_SAMPLES`` requests but never to within
+``SETTLE_MARGIN`` of a fault's end, so the recovery itself is not judged as steady), with
+``steady-baseline`` (the window before the first fault) to compare the after-window's p99
+against. Percentiles are ``harness.checks.latency``'s, as the slo check's. Parts, each
+switchable:
 
 - error rate of the requests that started and ended in the window <= ``max_error_rate``;
 - p99 <= ``max_p99`` and, after recovery, <= ``p99_margin`` x the baseline's p99 (+ 50 ms, a
@@ -26,6 +29,7 @@ import pandas as pd
 
 from harness.checks.base import FAIL, PASS, UNKNOWN, CheckResult, RunData, combine
 from harness.checks.kind import CheckKind, ExpectModel
+from harness.checks.latency import MIN_SAMPLES, latency_failed, reach_back, sample_note
 from harness.checks.promql import check as promql_check
 from harness.checks.promql import promql_key
 from harness.checks.slo import check as slo_check
@@ -47,6 +51,10 @@ WINDOW = "steady"
 # After recovery, the last seconds of the last phase: requests right after a revert still
 # carry the fault (measured: p99 320 ms in the first 2 s after a 1.5 s latency, 76 ms after).
 AFTER_WINDOW = 5.0
+# ... and when those hold fewer than MIN_SAMPLES requests (16 requests/s in the bundled suite:
+# about 80), the window reaches back within the last phase, but never to within this margin of
+# a fault's end: the 2 s tail above, and the shop's breakers stay open 2 s before a probe.
+SETTLE_MARGIN = 5.0
 PROMQL_PREFIX = "steady_promql_"
 BASELINE = "steady-baseline"
 P99_FLOOR_MS = 50.0
@@ -80,6 +88,8 @@ def check(expect: SteadyExpect, data: RunData, stage: str = "before") -> CheckRe
         verdicts.append(_breakers(data, window[1], result, measured))
     if expect.registered:
         verdicts.append(_registered(data, window[1], result, measured))
+    if any(v != PASS for v in verdicts[1:]):
+        result.details["other_failed"] = True  # not latency: no host stall excuses it
     result.verdict = combine(verdicts)
     result.measured = "; ".join(measured)
     if result.verdict == FAIL:
@@ -91,38 +101,82 @@ def check(expect: SteadyExpect, data: RunData, stage: str = "before") -> CheckRe
     return result
 
 
+def after_floor(data: RunData, phase_start: float) -> float:
+    """How far back the after-recovery window may reach: the last phase's start, and no
+    nearer than ``SETTLE_MARGIN`` to the end of any fault (one still in force at the scenario's
+    end keeps the window at its ``AFTER_WINDOW`` seconds)."""
+    ends = [w.end + SETTLE_MARGIN for w in data.fault_windows()]
+    return max([phase_start, *ends])
+
+
+def after_window(data: RunData) -> tuple[float, float] | None:
+    """The window the hypothesis is judged over after recovery: the last ``AFTER_WINDOW`` s of
+    the last phase, reaching back to hold ``MIN_SAMPLES`` requests (never before
+    :func:`after_floor`). None without phases."""
+    if not data.journal.phases:
+        return None
+    last = data.phase_window(data.journal.phases[-1].name)
+    if last is None:
+        return None
+    start, end = max(last[0], last[1] - AFTER_WINDOW), last[1]
+    return reach_back(data, start, end, after_floor(data, last[0])), end
+
+
 def _requests(
     expect: SteadyExpect, data: RunData, stage: str, result: CheckResult, measured: list[str]
 ) -> str:
     stats = phase_stats(data, WINDOW)
     if stats is None or not stats["n"]:
         result.evidence.append("no request started and ended in the window")
+        result.details["other_failed"] = True
         return UNKNOWN
     verdict = PASS
+    n = stats["n"]
     error_rate = 1.0 - stats["success_rate"]
     p99 = stats["p99"]
-    measured.append(f"{int(stats['n'])} requests, error rate {error_rate:.3f}, p99 {p99:.0f} ms")
+    start, end = data.phase_window(WINDOW)  # type: ignore[misc]
+    measured.append(
+        f"{n:.0f} requests over {end - start:.1f} s, error rate {error_rate:.3f}, p99 {p99:.0f} ms"
+    )
+    result.details.update(window=[start, end], requests=int(n), p99_ms=p99)
+    note = sample_note(n) if stage == "after" or expect.max_p99 is not None else None
+    if note is not None:
+        if stage == "after":
+            note += (
+                f"; the window reaches back no further than {data.rel(start)} (the last "
+                f"phase's start, or {SETTLE_MARGIN:g} s after a fault's end): judged over these"
+            )
+        result.evidence.append(note)
     if error_rate > expect.max_error_rate:
         result.evidence.append(
-            f"error rate {error_rate:.3f} over {int(stats['n'])} requests "
-            f"(bound {expect.max_error_rate:g})"
+            f"error rate {error_rate:.3f} over {n:.0f} requests (bound {expect.max_error_rate:g})"
         )
+        result.details["other_failed"] = True
         verdict = FAIL
     if expect.max_p99 is not None and p99 > expect.max_p99 * 1000:
         result.evidence.append(f"p99 {p99:.0f} ms (bound {format_duration(expect.max_p99)})")
+        latency_failed(result, (start, end), "p99", expect.max_p99 * 1000)
         verdict = FAIL
     if stage == "after":
         base = phase_stats(data, BASELINE)
         if base is None or not base["n"]:
             result.evidence.append("no baseline requests to compare p99 with")
+            result.details["other_failed"] = True
             return combine([verdict, UNKNOWN])
         bound = expect.p99_margin * base["p99"] + P99_FLOOR_MS
         result.details["baseline_p99_ms"] = base["p99"]
+        result.details["baseline_requests"] = int(base["n"])
         if p99 > bound:
             result.evidence.append(
                 f"p99 {p99:.0f} ms after recovery, baseline {base['p99']:.0f} ms "
                 f"(bound {expect.p99_margin:g} x baseline + {P99_FLOOR_MS:.0f} ms = {bound:.0f} ms)"
             )
+            if base["n"] < MIN_SAMPLES:
+                result.evidence.append(
+                    f"the baseline's p99 is over {base['n']:.0f} requests, fewer than "
+                    f"{MIN_SAMPLES}: near its slowest request, so this bound errs generous"
+                )
+            latency_failed(result, (start, end), "p99", bound)
             verdict = FAIL
     return verdict
 

@@ -84,6 +84,9 @@ def normalise_journal(raw: dict[str, Any], fallback_name: str) -> dict[str, Any]
     j["load"] = _dict(raw.get("load"))
     j["overload"] = _dict(raw.get("overload"))
     j["overload"]["max_event_loop_lag_s"] = _num(j["overload"].get("max_event_loop_lag_s"))
+    host = _dict(j["overload"].get("host"))
+    j["overload"]["host_measured"] = str(host["measured"]) if host.get("measured") else None
+    j["overload"]["host_explains"] = j["overload"].get("host_explains") is True
     j["missing"] = (
         [str(m) for m in raw.get("missing") or []] if isinstance(raw.get("missing"), list) else []
     )

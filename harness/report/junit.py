@@ -55,6 +55,8 @@ def _events(j: dict[str, Any], kinds: tuple[str, ...]) -> list[str]:
 def _inconclusive_reason(j: dict[str, Any]) -> str:
     lag = j["overload"].get("max_event_loop_lag_s")
     reason = "inconclusive: the services were overloaded"
+    if j["overload"].get("host_explains") and not j["overload"].get("inconclusive"):
+        reason, lag = "inconclusive: the host stalled, not the target", None
     if lag is not None:
         reason += f" (max event-loop lag {lag:.3f} s)"
     overload = [m.split(": ", 1)[1] for m in _events(j, ("overload",))]

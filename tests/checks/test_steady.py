@@ -45,7 +45,7 @@ def healthy(j=None, **over):
 def test_a_healthy_baseline_holds() -> None:
     r = check(SteadyExpect(), healthy())
     assert r.verdict == "pass", r.evidence
-    assert "50 requests, error rate 0.000" in r.measured
+    assert "50 requests over 5.0 s, error rate 0.000" in r.measured
     assert "2/2 breakers closed" in r.measured and "7/7 instances registered" in r.measured
 
 

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "dryrun runner scenario_run targets",
      "drivers readers report scenario kinds models foundation"),
     ("drivers", "start, stop and measure real processes and servers",
-     "infra load locust_main locust_recorder membership metrics ports procs stack",
+     "hostpressure infra load locust_main locust_recorder membership metrics ports procs stack",
      "models foundation"),
     ("readers", "summaries over recorded data and scenario files",
      "ci_summary compare coverage recovery repeats summary",

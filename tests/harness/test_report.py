@@ -368,6 +368,36 @@ def test_junit_skips_an_inconclusive_scenario_with_the_reason(tmp_path):
     assert "0.800 s" in skipped.get("message")
 
 
+def test_junit_says_when_the_host_stalled_not_the_target(tmp_path):
+    from harness.journal import Journal
+    from harness.summary import inconclusive_reason
+
+    run = tmp_path / "r2h"
+    stalled = "the host stalled: the run is inconclusive; steady state after recovery: 4 requests"
+    j = journal(
+        "stalled",
+        "inconclusive",
+        [FAIL],
+        overload={"max_event_loop_lag_s": 0.19, "inconclusive": False, "host_explains": True},
+        events=[{"t": T0 + 3, "kind": "overload", "message": stalled}],
+    )
+    scenario(run, j, data=False)
+    skipped = ET.parse(write_junit(run)).getroot().find("testsuite/testcase/skipped")
+    assert skipped.get("message").startswith("inconclusive: the host stalled, not the target: ")
+    assert "overloaded" not in skipped.get("message") and stalled in skipped.get("message")
+    reason = inconclusive_reason(Journal.model_validate(j))
+    assert reason.startswith("the host stalled, not the target; failed checks prove nothing: ")
+    # the page says it beside the overload figure; a journal without host figures says nothing
+    j["overload"]["host"] = {"measured": "1 host stalls; max host pressure cpu some 97%"}
+    scenario(tmp_path / "r2p", j, data=False)
+    page = section(render_report(tmp_path / "r2p").read_text(), "stalled")
+    assert "Host: 1 host stalls; max host pressure cpu some 97%" in page
+    assert "the host stalled, not the target: the failed latency checks prove nothing" in page
+    j["overload"] = {"max_event_loop_lag_s": 0.01, "host": "garbled"}
+    scenario(tmp_path / "r2g", j, data=False)
+    assert "Host:" not in section(render_report(tmp_path / "r2g").read_text(), "stalled")
+
+
 def test_run_without_run_json_finds_scenarios_and_survives_a_missing_one(tmp_path):
     run = tmp_path / "r3"
     scenario(run, journal("only", "pass", [PASS]), data=False)
