@@ -66,13 +66,25 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--no-tracing", action="store_true", help="the shop exports no traces")
+    ap.add_argument(
+        "--trace-sample",
+        type=float,
+        default=None,
+        help="SHOP_TRACE_SAMPLE: share of requests traced (the bench sends no traceparent)",
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="stormproof-bench-"))
     stack = LocalStack(
         load_topology(bundled_topology_path()),
         Settings(state_dir=root / "state"),
         root / "run",
-        target_env={"SHOP_OTLP_ENDPOINT": ""} if args.no_tracing else None,
+        target_env=(
+            {"SHOP_OTLP_ENDPOINT": ""}
+            if args.no_tracing
+            else None
+            if args.trace_sample is None
+            else {"SHOP_TRACE_SAMPLE": str(args.trace_sample)}
+        ),
     )
     with stack:
         gateway = stack.entry_url()
@@ -97,6 +109,7 @@ def main() -> None:
         print(
             f"duration {args.duration:g}s, {args.concurrency} concurrent clients, 2 cores shared, "
             f"tracing {'off' if args.no_tracing else 'on'}"
+            + ("" if args.trace_sample is None else f", sampling {args.trace_sample:g}")
         )
         saga = figures(
             "orders (5 services, saga)",

@@ -44,6 +44,8 @@ class ShopConfig:
     host: str = "127.0.0.1"
     etcd_url: str | None = None
     otlp_endpoint: str | None = None  # OTLP/HTTP base URL traces go to; unset: no tracing
+    # share of the traces this service starts itself (a request with no sampled traceparent)
+    trace_sample: float = 1.0
     advertise: str | None = None  # the address registered; default host:port
     links: dict[str, str] = field(default_factory=dict)
     peers: dict[str, list[str]] = field(default_factory=dict)
@@ -124,6 +126,8 @@ class ShopConfig:
         token = None if cfg.secrets_dir is None else cfg.secrets_dir / "payments_token"
         if token is not None and service in ("orders", "payments") and not token.is_file():
             raise ConfigError(f"SHOP_SECRETS_DIR={cfg.secrets_dir}: no payments_token file in it")
+        if cfg.trace_sample > 1:
+            raise ConfigError(f"SHOP_TRACE_SAMPLE={cfg.trace_sample}: expected a share 0-1")
         if not 0 < cfg.port < 65536:
             raise ConfigError(f"SHOP_PORT={cfg.port}: expected a port number 1-65535")
         return cfg
