@@ -276,6 +276,19 @@ def test_without_podman_engine_up_is_exit_3_naming_what_was_tried(tmp_path, monk
     assert "$DOCKER_HOST" in str(info.value)
 
 
+def test_engine_check_names_the_step_that_failed(tmp_path, monkeypatch, capsys):
+    from harness import cli
+    from harness.stack import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens
+    with pytest.raises(InfraUnavailable, match="engine check: create the network") as info:
+        engine.check(Settings(state_dir=tmp_path), "localhost/stormproof-base:x")
+    assert info.value.exit_status == 3
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))  # no images built there
+    assert cli.main(["engine", "check"]) == 3
+    assert "no local images yet: stormproof engine build" in capsys.readouterr().err
+
+
 def test_the_project_engine_configs_stay_in_the_state_dir(tmp_path):
     from harness.stack import engine
 
