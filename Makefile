@@ -26,10 +26,7 @@ test-containers: setup
 test-all: setup
 	.venv/bin/python -m pytest
 
-self# The unit and integration tests, the smoke scenarios, and the container smoke
-# (tests/harness/test_container_smoke.py: scripts/test-containers.sh --ci, which sets up podman
-# and the images when missing and skips, saying why, when this machine cannot run containers).
-test: setup
+selftest: setup
 	.venv/bin/stormproof selftest
 
 lint: setup
