@@ -41,6 +41,7 @@ if [ -z "${DOCKER_HOST:-}" ]; then
     if ! bash scripts/setup-containers.sh >"$out" 2>&1; then
       skip "make setup-containers failed here ($(tail_of "$out"))"
     fi
+    cat "$out"  # what was installed and each image's build time, for the log
     log "setup-containers (packages and images) in $(( $(date +%s) - s ))s"
   elif [ ${#missing[@]} -gt 0 ]; then
     skip "no container engine (DOCKER_HOST unset; ${missing[*]} not installed): run 'make setup-containers'"
