@@ -32,7 +32,7 @@ import httpx
 from harness.backend import ProcessEntry
 from harness.errors import InfraUnavailable, StackError
 from harness.infra.etcd import Etcd
-from harness.infra.secrets import SecretVolume
+from harness.infra.secrets import SecretVolume, remove_secrets
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.settings import REPO_ROOT, Settings
@@ -190,7 +190,9 @@ class ComposeStack:
             out = self.compose_file.parent
             write(render_topology(self.topology, out, self.images), out)
         if self.secrets is not None:
+            self._remove_stale_secrets()
             self.secrets.create()  # fresh values per stack, before any container mounts them
+            self._secrets_record().write_text(str(self.secrets.dir.resolve()))
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
         self.wait_healthy()
@@ -203,6 +205,20 @@ class ComposeStack:
         finally:
             if self.secrets is not None:
                 self.secrets.remove()  # no secret outlives the stack
+                self._secrets_record().unlink(missing_ok=True)
+
+    def _secrets_record(self) -> Path:
+        """Where the project's live secrets folder is written down, so that the next start
+        removes the folder of a run that was killed before its stop."""
+        folder = local_out_dir(self.settings, self.topology)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.project}.secrets"
+
+    def _remove_stale_secrets(self) -> None:
+        record = self._secrets_record()
+        if record.exists():
+            remove_secrets(Path(record.read_text().strip()))  # only a folder with ..data
+            record.unlink()
 
     def log_files(self) -> dict[str, Path]:
         """instance -> its container's log so far, saved under ``<stack dir>/logs/`` (for

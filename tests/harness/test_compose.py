@@ -153,6 +153,31 @@ def test_the_compose_stack_makes_its_secrets_folder_before_up_and_removes_it_aft
     assert seen[-1][0] == "down" and not folder.exists()
 
 
+def test_a_killed_runs_secrets_folder_is_removed_by_the_next_start(tmp_path, monkeypatch):
+    import harness.stack.compose as compose_mod
+
+    monkeypatch.setattr(compose_mod, "compose_command", lambda: ["docker-compose"])
+    monkeypatch.setattr(
+        compose_mod.subprocess, "run", lambda cmd, **_: subprocess.CompletedProcess(cmd, 0)
+    )
+
+    def stack(run: str) -> ComposeStack:
+        s = ComposeStack(
+            TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker(), stack_dir=tmp_path / run
+        )
+        monkeypatch.setattr(s, "wait_healthy", lambda *a, **k: 0.0)
+        return s
+
+    stack("killed").start()  # and never stopped
+    assert (tmp_path / "killed" / "secrets" / "payments_token").exists()
+    later = stack("later")
+    later.start()
+    assert not (tmp_path / "killed" / "secrets").exists()
+    assert (tmp_path / "later" / "secrets" / "payments_token").exists()
+    later.stop()
+    assert not (tmp_path / "later" / "secrets").exists()
+
+
 def test_the_containers_logs_are_saved_for_secret_leak(tmp_path):
     class Talkative(FakeContainer):
         def logs(self) -> bytes:
