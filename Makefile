@@ -12,6 +12,9 @@ demo: setup
 	.venv/bin/stormproof run scenarios/ examples/two-service/scenarios/ \
 		examples/redis-cluster/scenarios/ -m "not slow"
 
+# The unit and integration tests, the smoke scenarios, and the container smoke
+# (tests/harness/test_container_smoke.py: scripts/test-containers.sh --ci, which sets up podman
+# and the images when missing and skips, saying why, when this machine cannot run containers).
 test: setup
 	.venv/bin/python -m pytest -m "not slow and not selftest and (not scenario or smoke)" --junitxml=reports/junit-tests.xml
 

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from harness.backend import StackBackend
 from harness.durations import parse_duration
-from harness.errors import FaultError, InputInvalid, StackError, TopologyInvalid
+from harness.errors import (
+    FaultError,
+    InfraUnavailable,
+    InputInvalid,
+    StackError,
+    TopologyInvalid,
+)
 from harness.faults.kinds import FAULT_KINDS
 from harness.procs import ProcessRecord, StateFile, start_time
 from harness.settings import Settings
@@ -65,9 +71,10 @@ def register(sub: Any) -> None:
     e = sub.add_parser("engine", help="the project's container engine (podman) and images")
     e.add_argument(
         "action",
-        choices=("up", "down", "status", "build"),
+        choices=("up", "down", "status", "build", "check"),
         help="up/down: podman's Docker-API service on .stormproof/engine/podman.sock; "
-        "build: the local images (no registry)",
+        "build: the local images (no registry); check: run one container on a network of "
+        "its own (exit 3 naming the failing step)",
     )
     e.set_defaults(func=cmd_engine)
 
@@ -287,6 +294,13 @@ def cmd_engine(args: argparse.Namespace) -> int:
         return 0
     if args.action == "down":
         print("engine stopped" if engine.down(settings) else "engine was not running")
+        return 0
+    if args.action == "check":
+        images = local_images(settings)
+        if images is None or "base" not in images:
+            raise InfraUnavailable("engine check: no local images yet: stormproof engine build")
+        took = engine.check(settings, images["base"])
+        print(f"engine check: a container ran on a network of its own in {took:.1f}s")
         return 0
     host = engine.docker_host(settings)
     rec = engine.project_engine(settings)

@@ -137,7 +137,7 @@ def plan(scenario: Any, facts: TopologyFacts) -> dict[str, Any]:
         },
         "steady_state": [_entry(e) for e in steady],
         "abort": [a.model_dump(by_alias=True) for a in scenario.abort],
-        # the engine adds secret_leak on a target with secrets (local backend)
+        # the engine adds secret_leak on a target with secrets (either backend)
         "checks": [
             _entry(e)
             for e in with_default(scenario.expect, scenario.secret_leak, bool(facts.secrets))

@@ -268,7 +268,8 @@ class TargetStack:
         return None if volume is None else volume.values()
 
     def log_files(self) -> dict[str, Path] | None:
-        """process -> its log file, where the backend writes them (local); None elsewhere."""
+        """process -> its log file (local: the processes' own; compose: the containers' logs,
+        saved); None on a backend that has neither."""
         return self.backend.log_files()
 
     def registry_poller(self) -> RegistryPoller | None:
@@ -398,7 +399,9 @@ def open_stack(key: StackKey, settings: Settings, stack_dir: Path) -> TargetStac
 
         if key.env:
             raise InputInvalid("target_env needs the local backend (compose files fix the env)")
-        backend = ComposeStack(_topology(key.topology), settings, settings.compose_project)
+        backend = ComposeStack(
+            _topology(key.topology), settings, settings.compose_project, stack_dir=stack_dir
+        )
     else:
         from harness.stack.local import LocalStack
 

@@ -19,6 +19,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${need_apt[*]} with apt-get"
     start=$(date +%s)
+    nice -n 19 apt-get update -qq  # a fresh machine has no package lists
     DEBIAN_FRONTEND=noninteractive nice -n 19 apt-get install -y -qq --no-install-recommends \
       "${need_apt[@]}" >/dev/null
     log "installed in $(( $(date +%s) - start ))s"

@@ -16,6 +16,11 @@ never half of each), then removes the old directory. Readers open ``<secrets_dir
 may watch ``..data``'s target to notice a change. Values are ``secrets.token_hex`` generated
 here, per stack; they are kept in memory (``history``) so that the ``secret_leak`` check can
 look for every value the run used, and never written anywhere but this folder.
+
+Modes: the folder and its directories 0700, the files 0600 (only the harness's user reads
+them). ``group_readable`` (the compose backend) makes them 0750 / 0640, the way Kubernetes'
+``fsGroup`` does: a container whose image runs as another user reads them through the
+harness's group, which the compose file adds to the readers' containers (``group_add``).
 """
 
 from __future__ import annotations
@@ -41,9 +46,12 @@ def _stamp() -> str:
 class SecretVolume:
     """The secrets folder of one stack: create, rotate (with or without a grace), read."""
 
-    def __init__(self, directory: Path, sizes: Mapping[str, int]) -> None:
+    def __init__(
+        self, directory: Path, sizes: Mapping[str, int], group_readable: bool = False
+    ) -> None:
         """`sizes`: secret name -> random bytes per value (its hex text is twice as long)."""
         self.dir = directory
+        self.dir_mode, self.file_mode = (0o750, 0o640) if group_readable else (0o700, 0o600)
         self.sizes = dict(sizes)
         self.names = list(sizes)
         # name -> every value this process wrote or found, oldest first (for secret_leak)
@@ -85,7 +93,7 @@ class SecretVolume:
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
-        os.chmod(self.dir, 0o700)
+        os.chmod(self.dir, self.dir_mode)
         self._publish({n: self._new(n) for n in self.names})
 
     def rotate(self, names: Iterable[str], grace: bool) -> dict[str, int]:
@@ -125,10 +133,12 @@ class SecretVolume:
     def _publish(self, files: dict[str, str]) -> None:
         """Write `files` into a new timestamped directory and swap ``..data`` to it."""
         new = self.dir / _stamp()
-        new.mkdir(mode=0o700)
+        new.mkdir()
+        os.chmod(new, self.dir_mode)  # mkdir's mode is filtered by the umask
         for key, value in files.items():
             path = new / key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
+            os.fchmod(fd, self.file_mode)
             with os.fdopen(fd, "w") as fh:
                 fh.write(value)
         data = self.dir / DATA

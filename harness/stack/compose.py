@@ -5,6 +5,11 @@ process fault is one SDK call on the instance's container: crash = kill, stop = 
 resume = pause / unpause, restart = restart. Network faults stay with Toxiproxy, whose API the
 compose file publishes on 127.0.0.1. Without a reachable engine: InfraUnavailable (exit 3).
 
+A target with secrets gets its secrets folder (``SecretVolume``) at ``<stack dir>/secrets``,
+created before ``up`` and bind-mounted into the readers' containers (``composefile``), rotated
+in place by ``secret_rotate`` and removed after ``down``; the containers' logs are saved under
+``<stack dir>/logs/`` for ``secret_leak`` (:meth:`ComposeStack.log_files`).
+
 Every SDK call goes through :func:`docker_errors`: the SDK's own errors, and the ``requests``
 errors it lets through when the engine goes away mid-run, become a :class:`StackError` naming
 the call (``raise ... from exc``), so a fault or a revert that fails on Docker is one of the
@@ -27,6 +32,7 @@ import httpx
 from harness.backend import ProcessEntry
 from harness.errors import InfraUnavailable, StackError
 from harness.infra.etcd import Etcd
+from harness.infra.secrets import SecretVolume, remove_secrets
 from harness.infra.toxiproxy import Toxiproxy
 from harness.infra.waiting import wait_for
 from harness.settings import REPO_ROOT, Settings
@@ -35,6 +41,8 @@ from harness.stack.composefile import (
     ETCD_URL,
     PORTS,
     PROMETHEUS_URL,
+    SECRETS_ENV,
+    SECRETS_GID_ENV,
     TOXIPROXY_URL,
     local_out_dir,
     render_topology,
@@ -116,7 +124,11 @@ class ComposeStack:
         project: str | None = None,
         compose_file: Path | None = None,
         client: Any = None,
+        stack_dir: Path | None = None,
     ) -> None:
+        """`stack_dir`: where the secrets folder and the saved container logs go (a run's
+        stack folder); default ``.stormproof/compose/TOPOLOGY/``, where ``up`` and ``down``
+        find it."""
         require_one_port(topology)
         self.topology = topology
         self.settings = settings
@@ -133,7 +145,17 @@ class ComposeStack:
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
         self.paused: set[str] = set()
-        self.secrets = None  # no secrets folder in containers yet (harness/compose.py)
+        self.dir = stack_dir or local_out_dir(settings, topology)
+        # the secrets folder the readers' containers mount; None without `secrets:`
+        self.secrets: SecretVolume | None = (
+            SecretVolume(
+                self.dir / "secrets",
+                {n: f.nbytes for n, f in topology.secrets.items()},
+                group_readable=True,
+            )
+            if topology.secrets
+            else None
+        )
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -147,6 +169,9 @@ class ComposeStack:
         host = docker_host(self.settings)
         if host is not None:
             env["DOCKER_HOST"] = host
+        if self.secrets is not None:
+            env[SECRETS_ENV] = str(self.secrets.dir.resolve())
+            env[SECRETS_GID_ENV] = str(os.getgid())
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -164,14 +189,51 @@ class ComposeStack:
                 )
             out = self.compose_file.parent
             write(render_topology(self.topology, out, self.images), out)
+        if self.secrets is not None:
+            self._remove_stale_secrets()
+            self.secrets.create()  # fresh values per stack, before any container mounts them
+            self._secrets_record().write_text(str(self.secrets.dir.resolve()))
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
         self.wait_healthy()
 
     def stop(self) -> None:
         # the project's containers, networks and volumes (compose labels): nothing else
-        if self.compose_file.exists():
-            self._compose("down", "-v")
+        try:
+            if self.compose_file.exists():
+                self._compose("down", "-v")
+        finally:
+            if self.secrets is not None:
+                self.secrets.remove()  # no secret outlives the stack
+                self._secrets_record().unlink(missing_ok=True)
+
+    def _secrets_record(self) -> Path:
+        """Where the project's live secrets folder is written down, so that the next start
+        removes the folder of a run that was killed before its stop."""
+        folder = local_out_dir(self.settings, self.topology)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.project}.secrets"
+
+    def _remove_stale_secrets(self) -> None:
+        record = self._secrets_record()
+        if record.exists():
+            remove_secrets(Path(record.read_text().strip()))  # only a folder with ..data
+            record.unlink()
+
+    def log_files(self) -> dict[str, Path]:
+        """instance -> its container's log so far, saved under ``<stack dir>/logs/`` (for
+        ``secret_leak``, which scans the processes' logs as on the local backend)."""
+        folder = self.dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {}
+        for inst in self.topology.instances():
+            c = self.container(inst.name)
+            with docker_errors(f"logs of {inst.name}"):
+                text = c.logs()
+            path = folder / f"{inst.name}.log"
+            path.write_bytes(text)
+            out[inst.name] = path
+        return out
 
     def kill(self, instance: str) -> None:
         c = self.container(instance)
@@ -269,10 +331,6 @@ class ComposeStack:
     def jaeger_url(self) -> str:
         """No Jaeger in the compose stack yet: traces are not collected ("" says so)."""
         return ""
-
-    def log_files(self) -> None:
-        """Container logs are Docker's: not cut per scenario nor scanned on this backend yet."""
-        return None
 
     def urls(self) -> dict[str, str]:
         return {

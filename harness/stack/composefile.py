@@ -12,6 +12,14 @@ a test proves the committed files are what the generator makes from
 target_system/topology.yaml. The generator lives with the drivers so that the compose backend
 can write the file for its own topology and the project's local images
 (:func:`local_compose_file`).
+
+A target's secrets folder (``harness/infra/secrets.py``) is bind-mounted read-only at
+:data:`SECRETS_MOUNT` into the containers of the services whose command or env uses
+``{secrets_dir}`` (which renders as that path). The host side is the directory, not its files,
+so the ``..data`` symlink swap of a rotation shows inside the containers as it does natively.
+The file names the host folder through ``$STORMPROOF_SECRETS_DIR`` and its group through
+``$STORMPROOF_SECRETS_GID`` (the compose backend sets both), so one committed file serves
+every run; the readers' containers get that group (``group_add``) to read the 0640 files.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import yaml
 from harness.errors import InputInvalid
 from harness.loadconf import DEFAULT_HOST, render_host
 from harness.settings import REPO_ROOT, Settings
-from harness.topology import Topology, load_topology
+from harness.topology import Service, Topology, load_topology
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,21 @@ def require_one_port(topology: Topology) -> None:
                 "health check; the compose backend supports one HTTP port per instance: use "
                 "--backend local"
             )
+
+
+SECRETS_MOUNT = "/stormproof/secrets"  # {secrets_dir} inside a container
+SECRETS_ENV = "STORMPROOF_SECRETS_DIR"  # the host folder; the compose backend sets it
+# compose refuses to start the file without it, saying so, rather than mount an empty folder
+SECRETS_SOURCE = "${" + SECRETS_ENV + ":?the stack's secrets folder, set by stormproof}"
+# the folder's group (the harness's), added to the readers' containers: an image that runs as
+# another user (the bundled one runs as nobody) reads the 0640 files through it, as with fsGroup
+SECRETS_GID_ENV = "STORMPROOF_SECRETS_GID"
+SECRETS_GROUP = "${" + SECRETS_GID_ENV + ":?the secrets folder's group id, set by stormproof}"
+
+
+def reads_secrets(svc: Service) -> bool:
+    """Whether a service is handed the secrets folder (its command or env uses it)."""
+    return any("{secrets_dir}" in t for t in [*svc.command, *svc.env.values()])
 
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
@@ -213,11 +236,9 @@ def compose_file(
                 "data_dir": f"/data/{inst.service}",
                 "links_json": links,
                 "otlp_endpoint": "",  # no Jaeger in the compose stack yet: nothing exported
-                "secrets_dir": "",  # dropped below
+                "secrets_dir": SECRETS_MOUNT,
             },
         )
-        # no secrets folder in containers yet: a setting that is only the folder is left out
-        env = {k: v for k, v in env.items() if svc.env.get(k) != "{secrets_dir}"}
         extra = topology.profile.compose
         for key, value in extra.env.items():
             env[key] = value.replace("{instance}", inst.name).replace("{port}", str(SERVICE_PORT))
@@ -228,11 +249,14 @@ def compose_file(
         own = extra.image or f"stormproof-{topology.name}:local"
         if images and "target" in images and extra.dockerfile == BUNDLED_DOCKERFILE:
             build, own = {}, images["target"]
+        secret = {"group_add": [SECRETS_GROUP]} if reads_secrets(svc) and topology.secrets else {}
         services[inst.name] = {
             **build,
             "image": own,
             "environment": env,
-            "volumes": [f"{inst.service}-data:/data/{inst.service}"],
+            **secret,
+            "volumes": [f"{inst.service}-data:/data/{inst.service}"]
+            + ([f"{SECRETS_SOURCE}:{SECRETS_MOUNT}:ro"] if secret else []),
             "ports": [f"127.0.0.1:{PORTS.instances_from + n}:{SERVICE_PORT}"],
             "healthcheck": {
                 "test": [

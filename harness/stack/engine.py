@@ -198,6 +198,39 @@ def podman(settings: Settings, *args: str, timeout: float = 900.0) -> subprocess
     )
 
 
+def check(settings: Settings, image: str) -> float:
+    """Whether the engine can run the stack at all: `image` run once (``true``) on a network
+    of its own, both removed after. Returns the seconds taken; InfraUnavailable (exit 3) naming
+    the step that failed. An engine that answers its API may still be unable to run a container
+    (a runtime or network plugin refusing this host); the container smoke tells that apart
+    from a scenario that fails."""
+    import docker
+    import requests
+    from docker.errors import DockerException
+
+    host = docker_host(settings)
+    if host is None:
+        raise InfraUnavailable("engine check: no Docker API answers (stormproof engine up)")
+    t0 = time.monotonic()
+    name = f"stormproof-check-{os.getpid()}"
+    step = f"create the network {name} at {host}"
+    # a fixed API version: no call before the try below
+    client = docker.DockerClient(base_url=host, version="1.41", timeout=60)
+    try:
+        net = client.networks.create(name, labels={"stormproof": "check"})
+        try:
+            step = f"run {image} on {name}"
+            client.containers.run(image, ["true"], network=name, name=name, remove=True)
+            step = f"remove the network {name}"
+        finally:
+            net.remove()
+    except (DockerException, requests.RequestException) as exc:  # the SDK lets the latter through
+        raise InfraUnavailable(f"engine check: {step} failed: {exc}") from exc
+    finally:
+        client.close()
+    return time.monotonic() - t0
+
+
 def _tail(path: Path, lines: int = 5) -> str:
     try:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])

@@ -9,8 +9,10 @@ one clear error. What needs an engine (bringing the stack up) runs where `docker
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +22,7 @@ from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
+from harness.stack.composefile import SECRETS_GROUP, SECRETS_MOUNT, SECRETS_SOURCE
 from harness.stack.images import expected, images_file, local_images, stale
 from harness.topology import bundled_topology_path, load_topology
 
@@ -77,14 +80,116 @@ def test_compose_agrees_with_the_topology_on_instances_links_and_ports():
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-def test_docker_compose_accepts_the_file():
-    done = subprocess.run(
-        ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_docker_compose_accepts_the_file(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMPROOF_SECRETS")}
+
+    def config(**extra: str) -> subprocess.CompletedProcess:
+        cmd = ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"]
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, env={**env, **extra}, check=False
+        )
+
+    done = config(STORMPROOF_SECRETS_DIR=str(tmp_path), STORMPROOF_SECRETS_GID="0")
     assert done.returncode == 0, done.stderr
+    # without the secrets folder compose refuses the file, saying what is missing
+    done = config()
+    assert done.returncode != 0 and "set by stormproof" in done.stderr
+
+
+def test_the_readers_of_a_secret_mount_the_secrets_folder_read_only():
+    services = compose_file(TOPOLOGY)["services"]
+    readers = {i.name for i in TOPOLOGY.instances() if i.service in ("orders", "payments")}
+    assert readers == {"orders-1", "payments-1", "payments-2"}
+    for inst in TOPOLOGY.instances():
+        svc = services[inst.name]
+        mounts = [v for v in svc["volumes"] if v.endswith(f":{SECRETS_MOUNT}:ro")]
+        if inst.name in readers:
+            assert mounts == [f"{SECRETS_SOURCE}:{SECRETS_MOUNT}:ro"]
+            assert svc["environment"]["SHOP_SECRETS_DIR"] == SECRETS_MOUNT
+            assert svc["group_add"] == [SECRETS_GROUP]
+        else:
+            assert not mounts and "group_add" not in svc
+            assert "SHOP_SECRETS_DIR" not in svc["environment"]
+    echo = load_topology(REPO_ROOT / "tests" / "harness" / "fixtures" / "echo_topology.yaml")
+    for svc in compose_file(echo)["services"].values():
+        assert not any(SECRETS_MOUNT in v for v in svc.get("volumes", []))
+
+
+def test_the_compose_stack_makes_its_secrets_folder_before_up_and_removes_it_after_down(
+    tmp_path, monkeypatch
+):
+    import harness.stack.compose as compose_mod
+
+    seen: list[tuple[str, dict]] = []
+
+    def run(cmd, env, **_kw):
+        folder = Path(env["STORMPROOF_SECRETS_DIR"])
+        files = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        seen.append((cmd[-1] if cmd[-1] != "-v" else "down", {"gid": env["STORMPROOF_SECRETS_GID"],
+                                                              "files": files}))  # fmt: skip
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(compose_mod, "compose_command", lambda: ["docker-compose"])
+    monkeypatch.setattr(compose_mod.subprocess, "run", run)
+    stack = ComposeStack(
+        TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker(), stack_dir=tmp_path / "stack"
+    )
+    monkeypatch.setattr(stack, "wait_healthy", lambda *a, **k: 0.0)
+    stack.start()
+    folder = tmp_path / "stack" / "secrets"
+    assert stack.secrets is not None and stack.secrets.dir == folder
+    assert seen[0][0] == "-d"  # up -d, with the folder already made
+    made = {"..data", "payments_token"} | {p.name for p in folder.glob("..2*")}
+    assert seen[0][1] == {"gid": str(os.getgid()), "files": made}
+    # secret_rotate works on it as on the local backend: one swap in the mounted folder
+    first = stack.secrets.current()["payments_token"]
+    fault = KINDS["secret_rotate"](stack, grace=5.0)
+    fault.inject()
+    assert (folder / "payments_token.previous").read_text() == first
+    fault.revert()
+    assert not (folder / "payments_token.previous").exists()
+    assert len(stack.secrets.values()["payments_token"]) == 2
+    stack.stop()
+    assert seen[-1][0] == "down" and not folder.exists()
+
+
+def test_a_killed_runs_secrets_folder_is_removed_by_the_next_start(tmp_path, monkeypatch):
+    import harness.stack.compose as compose_mod
+
+    monkeypatch.setattr(compose_mod, "compose_command", lambda: ["docker-compose"])
+    monkeypatch.setattr(
+        compose_mod.subprocess, "run", lambda cmd, **_: subprocess.CompletedProcess(cmd, 0)
+    )
+
+    def stack(run: str) -> ComposeStack:
+        s = ComposeStack(
+            TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker(), stack_dir=tmp_path / run
+        )
+        monkeypatch.setattr(s, "wait_healthy", lambda *a, **k: 0.0)
+        return s
+
+    stack("killed").start()  # and never stopped
+    assert (tmp_path / "killed" / "secrets" / "payments_token").exists()
+    later = stack("later")
+    later.start()
+    assert not (tmp_path / "killed" / "secrets").exists()
+    assert (tmp_path / "later" / "secrets" / "payments_token").exists()
+    later.stop()
+    assert not (tmp_path / "later" / "secrets").exists()
+
+
+def test_the_containers_logs_are_saved_for_secret_leak(tmp_path):
+    class Talkative(FakeContainer):
+        def logs(self) -> bytes:
+            return f"{self.name} started\n".encode()
+
+    fake = FakeDocker()
+    fake.list = lambda all, filters: [Talkative(fake.calls, filters["label"][1].split("=")[1])]
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=fake, stack_dir=tmp_path)
+    files = stack.log_files()
+    assert set(files) == {i.name for i in TOPOLOGY.instances()}
+    assert files["orders-1"] == tmp_path / "logs" / "orders-1.log"
+    assert files["orders-1"].read_text() == "orders-1 started\n"
 
 
 class FakeContainer:
@@ -194,6 +299,19 @@ def test_without_podman_engine_up_is_exit_3_naming_what_was_tried(tmp_path, monk
         engine.up(Settings(state_dir=tmp_path))
     assert info.value.exit_status == 3
     assert "$DOCKER_HOST" in str(info.value)
+
+
+def test_engine_check_names_the_step_that_failed(tmp_path, monkeypatch, capsys):
+    from harness import cli
+    from harness.stack import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens
+    with pytest.raises(InfraUnavailable, match="engine check: create the network") as info:
+        engine.check(Settings(state_dir=tmp_path), "localhost/stormproof-base:x")
+    assert info.value.exit_status == 3
+    monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))  # no images built there
+    assert cli.main(["engine", "check"]) == 3
+    assert "no local images yet: stormproof engine build" in capsys.readouterr().err
 
 
 def test_the_project_engine_configs_stay_in_the_state_dir(tmp_path):

@@ -109,3 +109,18 @@ def test_remove_deletes_the_folder_and_only_a_secrets_folder(tmp_path: Path) -> 
     other.mkdir()
     remove_secrets(other)  # no ..data: not ours, left alone
     assert other.is_dir()
+
+
+def test_group_readable_folder_is_0750_and_0640_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        volume = SecretVolume(tmp_path / "secrets", {"token": 32}, group_readable=True)
+        volume.create()
+        volume.rotate(["token"], grace=True)
+    finally:
+        os.umask(old)
+    data = volume.dir / DATA
+    assert stat.S_IMODE(volume.dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE(data.stat().st_mode) == 0o750  # the generation directory
+    for key in ("token", "token.previous"):
+        assert stat.S_IMODE((data / key).stat().st_mode) == 0o640
