@@ -46,6 +46,7 @@ class LoadPlan:
     run_time: float = 60.0  # a hard bound: Locust stops by itself after this
     seed: int = 0
     workers: int = 0  # Locust distributed mode: 0 = one local process
+    trace_sample: float = 1.0  # the share of requests whose traceparent says "sampled"
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,11 +55,12 @@ def recorder_env(
     rate: float | None = None,
     stages: tuple[dict, ...] | list[dict] = (),
     seed: int | None = None,
-    traceparent: bool = True,
+    trace_sample: float | None = 1.0,
 ) -> dict[str, str]:
-    """The environment the recorder reads; a setting left out is not applied."""
+    """The environment the recorder reads; a setting left out is not applied. ``trace_sample``:
+    the share of requests whose traceparent is flagged sampled (None: no traceparent)."""
     env = {"STORMPROOF_STAGES": json.dumps(list(stages))}
-    env["STORMPROOF_TRACEPARENT"] = "1" if traceparent else ""
+    env["STORMPROOF_TRACEPARENT"] = "" if trace_sample is None else repr(float(trace_sample))
     if requests_file is not None:
         env["STORMPROOF_REQUESTS_FILE"] = str(requests_file)
     env["STORMPROOF_RATE"] = "" if rate is None else repr(float(rate))
@@ -96,7 +98,13 @@ class LocustProcess:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            recorder_env(self.requests_file, self.plan.rate, self.plan.stages, self.plan.seed)
+            recorder_env(
+                self.requests_file,
+                self.plan.rate,
+                self.plan.stages,
+                self.plan.seed,
+                self.plan.trace_sample,
+            )
         )
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.plan.extra_env)

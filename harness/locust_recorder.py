@@ -16,10 +16,12 @@ What it does, each part only when the harness asks for it through the environmen
     STORMPROOF_STAGES         JSON list of {"duration": s, "users": n, "spawn_rate": r}: a
                               LoadTestShape that holds each stage for its duration
     STORMPROOF_SEED           seeds Python's ``random`` module at the init event
-    STORMPROOF_TRACEPARENT    "1": every request of an HttpUser or FastHttpUser client carries a
-                              W3C ``traceparent`` of its own (a fresh trace id, sampled) unless
-                              the locustfile set one, and its line in the requests file the
-                              ``trace_id``: the target's entry span continues Locust's trace.
+    STORMPROOF_TRACEPARENT    a share 0-1 (empty: off): every request of an HttpUser or
+                              FastHttpUser client carries a W3C ``traceparent`` of its own (a
+                              fresh trace id, flagged sampled for that share of the requests)
+                              unless the locustfile set one, and its line in the requests file
+                              the ``trace_id``: the target's entry span continues Locust's trace
+                              (a target that honours the flag records only the sampled ones).
                               Done by wrapping the two client classes' ``request`` method, the
                               one every get/post goes through; the locustfile is not touched.
 """
@@ -40,7 +42,10 @@ _REQUESTS_FILE = os.environ.get("STORMPROOF_REQUESTS_FILE") or None
 _RATE = os.environ.get("STORMPROOF_RATE") or None
 _STAGES: list[dict[str, Any]] = json.loads(os.environ.get("STORMPROOF_STAGES") or "[]")
 _SEED = os.environ.get("STORMPROOF_SEED") or None
-_TRACEPARENT = os.environ.get("STORMPROOF_TRACEPARENT") == "1"
+_TRACEPARENT = os.environ.get("STORMPROOF_TRACEPARENT") or ""
+_SAMPLE = float(_TRACEPARENT) if _TRACEPARENT else 0.0
+# the sampling draws: not the seeded ``random`` sequence the locustfile sees
+_draws = random.Random(secrets.randbits(64))
 _out = None
 
 
@@ -51,11 +56,12 @@ class _Current(threading.local):  # greenlet-local: Locust has monkey-patched th
 _current = _Current()
 
 
-def traceparent() -> tuple[str, str]:
-    """A new sampled W3C traceparent and its trace id (from ``secrets``: the seeded ``random``
-    sequence the locustfile sees is left alone)."""
+def traceparent(share: float = 1.0) -> tuple[str, str]:
+    """A new W3C traceparent, flagged sampled for ``share`` of the calls, and its trace id
+    (from ``secrets``: the seeded ``random`` sequence the locustfile sees is left alone)."""
     trace_id = secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
+    flags = "01" if share >= 1 or _draws.random() < share else "00"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}", trace_id
 
 
 def _with_traceparent(original: Any, headers_at: int | None) -> Any:
@@ -67,7 +73,7 @@ def _with_traceparent(original: Any, headers_at: int | None) -> Any:
             headers = dict(kwargs.get("headers") or {})
             given = next((v for k, v in headers.items() if k.lower() == "traceparent"), None)
             if given is None:
-                headers["traceparent"], _current.trace_id = traceparent()
+                headers["traceparent"], _current.trace_id = traceparent(_SAMPLE)
                 kwargs["headers"] = headers
             else:
                 parts = str(given).split("-")

@@ -205,6 +205,7 @@ class ScenarioRun:
             run_time=self.scenario.duration + SPAWN_TIMEOUT + 30,
             seed=self.scenario.seed,
             workers=self.engine.load_workers or load.workers,
+            trace_sample=load.trace_sample,
         )
         locust = LocustProcess(plan, self.out, self.engine.settings.python, tracker=self.stack)
         locust.start()

@@ -48,6 +48,12 @@ class Stage(Strict):
     spawn_rate: StrictFloat = Field(default=10.0, gt=0)
 
 
+# a quarter of the requests traced: tracing every one costs the shop a fifth of its throughput,
+# a quarter of them under 15 % (docs/performance.md), and a 10 s fault phase at 16 requests/s
+# still has ~40 traces
+DEFAULT_TRACE_SAMPLE = 0.25
+
+
 class Load(Strict):
     """Either a constant `users` count or a list of `stages`; `rate` is per user per second.
 
@@ -72,6 +78,13 @@ class Load(Strict):
     stages: list[Stage] | None = Field(default=None, min_length=1, max_length=MAX_ITEMS)
     workers: StrictInt = Field(
         default=0, ge=0, le=16, description="Locust distributed mode: local worker processes"
+    )
+    trace_sample: StrictFloat = Field(
+        default=DEFAULT_TRACE_SAMPLE,
+        ge=0,
+        le=1,
+        description="the share of requests whose traceparent is flagged sampled (a traced "
+        "target records those only)",
     )
 
     @model_validator(mode="after")

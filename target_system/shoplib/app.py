@@ -45,6 +45,7 @@ class AppContext:
     incarnation: str
     live: LiveConfig
     session: aiohttp.ClientSession | None = None
+    traced_session: aiohttp.ClientSession | None = None
     discovery: Discovery | None = None
     client: ServiceClient | None = None
     registration: Registration | None = None
@@ -85,13 +86,14 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         cfg, incarnation=f"{os.getpid()}-{int(time.time() * 1000)}", live=LiveConfig(cfg)
     )
     m.INCARNATION_INFO.labels(ctx.incarnation).set(1)
-    traced = tracing.setup(cfg)  # before the session: its calls get client spans
+    traced = tracing.setup(cfg)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        ctx.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, keepalive_timeout=15)
-        )
+        ctx.session = _session()
+        # traced calls (their request is sampled) go through a session with the aiohttp-client
+        # instrumentation; the others, and etcd's, through one without it
+        ctx.traced_session = _session(tracing.client_trace_configs()) if traced else None
         etcd = Etcd(cfg.etcd_url, ctx.session) if cfg.etcd_url else None
         if etcd is not None:
             try:
@@ -113,7 +115,9 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
                         stale=cfg.has_bug("stale_credential"),
                         leaky=cfg.has_bug("logs_secret"),
                     )
-            ctx.client = ServiceClient(ctx.live, ctx.discovery, ctx.session, creds)
+            ctx.client = ServiceClient(
+                ctx.live, ctx.discovery, ctx.session, creds, traced_session=ctx.traced_session
+            )
             if creds:
                 ctx.tasks.append(asyncio.create_task(_watch_credentials(cfg, creds)))
         ctx.tasks.append(asyncio.create_task(_loop_lag(ctx)))
@@ -137,6 +141,8 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
             if ctx.discovery is not None:
                 await ctx.discovery.stop()
             await ctx.session.close()
+            if ctx.traced_session is not None:
+                await ctx.traced_session.close()
             if traced:
                 tracing.shutdown()  # the last batch, while Jaeger still runs
 
@@ -144,8 +150,7 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
     app.state.ctx = ctx
     app.state.on_start = []
     app.state.on_stop = []
-    if traced:
-        tracing.instrument_app(app)
+    app.state.trace_sample = cfg.trace_sample if traced else None
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Response:
@@ -184,9 +189,19 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
     return app, ctx
 
 
+def _session(trace_configs: list[Any] | None = None) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=200, limit_per_host=50, keepalive_timeout=15),
+        trace_configs=trace_configs,
+    )
+
+
 def run(cfg: ShopConfig, app: FastAPI) -> None:
+    """Serve the app; with tracing on, behind the gate that sends only sampled requests through
+    the instrumentation (``tracing.Gate``)."""
+    ratio = app.state.trace_sample
     uvicorn.run(
-        app,
+        app if ratio is None else tracing.Gate(app, ratio),
         host=cfg.host,
         port=cfg.port,
         loop="uvloop",

@@ -87,6 +87,7 @@ class ServiceClient:
         discovery: Discovery,
         session: aiohttp.ClientSession,
         credentials: dict[str, Credential] | None = None,
+        traced_session: aiohttp.ClientSession | None = None,
     ) -> None:
         # callee -> the credential presented to it (a Bearer header); reloaded on a 401
         self.credentials = dict(credentials or {})
@@ -94,6 +95,7 @@ class ServiceClient:
         self.live.on_change(self._reconfigure)
         self.discovery = discovery
         self.session = session
+        self.traced_session = traced_session  # for calls made while a span is recorded
         self.storm = self.cfg.has_bug("retry_storm")
         self.budgets: dict[str, RetryBudget] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -229,11 +231,19 @@ class ServiceClient:
             if self.cfg.has_bug("no_call_timeout"):
                 timeout = None  # type: ignore[assignment]  # the bug: wait forever
             cred = self.credentials.get(service)
-            async with self.session.request(
+            headers = cred.header() if cred is not None else {}
+            session = self.session
+            if self.traced_session is not None and tracing.recording():
+                session = self.traced_session  # its instrumentation injects the traceparent
+            else:
+                passed = tracing.passed_on()
+                if passed is not None:
+                    headers["traceparent"] = passed
+            async with session.request(
                 method,
                 url,
                 json=body,
-                headers=cred.header() if cred is not None else None,
+                headers=headers or None,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 data = await resp.json(content_type=None)

@@ -5,9 +5,16 @@ exported over OTLP/HTTP by a batch processor to ``SHOP_OTLP_ENDPOINT`` (the stac
 No endpoint: no provider is installed and every span is a no-op. An exporter that cannot reach
 its endpoint drops the batch (the SDK logs a warning); a request never waits for an export.
 
-What is sampled: every span whose trace starts at a server (a request from Locust or another
-service) or at an explicit span of the shop (a saga re-driven in the background); a client call
-that starts a trace of its own (etcd polling, lease keep-alives, discovery) is not recorded.
+What is sampled: a request whose ``traceparent`` has the sampled flag (Locust's recorder sets
+it for the load's share of requests), a request without one for ``SHOP_TRACE_SAMPLE`` of them,
+and every explicit span of the shop (a saga re-driven in the background); a client call that
+starts a trace of its own (etcd polling, lease keep-alives, discovery) is not recorded.
+
+A request that is not sampled never enters the instrumentation (``Gate``): the ASGI and
+aiohttp instrumentations cost about a third of the shop's throughput per request even when
+they record nothing (docs/performance.md). Its ``traceparent`` (or a new unsampled one) is
+passed on unchanged by its calls, so its callees skip the instrumentation too and every
+service's log lines about it carry the same trace id.
 
 Attributes: ``saga_id`` on the saga's span, on every call made for it (the client span of each
 attempt) and on the participant's server span; ``retry.attempt`` (0 for the first try) and
@@ -17,6 +24,8 @@ attempt) and on the participant's server span; ``retry.attempt`` (0 for the firs
 from __future__ import annotations
 
 import contextvars
+import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +38,6 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
-    TraceIdRatioBased,
 )
 from opentelemetry.trace import SpanKind
 
@@ -42,6 +50,11 @@ _call: contextvars.ContextVar[tuple[str | None, int, str] | None] = contextvars.
     "shop_call", default=None
 )
 _saga: contextvars.ContextVar[str | None] = contextvars.ContextVar("shop_saga", default=None)
+# the traceparent of the request being served when it is not sampled, passed on by its calls
+_passed: contextvars.ContextVar[str | None] = contextvars.ContextVar("shop_passed", default=None)
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
+# the harness's probes: never traced
+UNTRACED = ("/health", "/metrics", "/config", "/audit")
 
 tracer = trace.get_tracer("target_system.shop")
 
@@ -49,9 +62,6 @@ tracer = trace.get_tracer("target_system.shop")
 class _Roots(Sampler):
     """A root span is a client call (background etcd traffic: never recorded) or a request that
     came without a trace (recorded for ``ratio`` of the trace ids)."""
-
-    def __init__(self, ratio: float = 1.0) -> None:
-        self.servers = ALWAYS_ON if ratio >= 1 else TraceIdRatioBased(max(ratio, 0.0))
 
     def should_sample(
         self,
@@ -63,7 +73,7 @@ class _Roots(Sampler):
         links: Any = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        chosen = ALWAYS_OFF if kind == SpanKind.CLIENT else self.servers
+        chosen = ALWAYS_OFF if kind == SpanKind.CLIENT else ALWAYS_ON
         return chosen.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
@@ -72,19 +82,81 @@ class _Roots(Sampler):
         return "RootsButClientCalls"
 
 
+def decide(header: str | None, ratio: float) -> tuple[bool, str | None]:
+    """Whether a request with this ``traceparent`` is traced; when it is not, the traceparent
+    its calls pass on (the one it came with, or a new unsampled one)."""
+    found = _TRACEPARENT.match(header.strip().lower()) if header else None
+    if found is not None:
+        sampled = (int(found.group(2), 16) & 1) == 1
+        return sampled, None if sampled else header
+    if ratio >= 1 or random.random() < ratio:
+        return True, None
+    return False, f"00-{random.getrandbits(128):032x}-{random.getrandbits(64):016x}-00"
+
+
+class Gate:
+    """ASGI: a sampled request goes through the OpenTelemetry ASGI middleware (a server span
+    named after its route), any other straight to the app, its traceparent kept for its calls
+    and log lines."""
+
+    def __init__(self, app: Any, ratio: float) -> None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        self.app, self.ratio = app, ratio
+        # without the "http send" / "http receive" spans: more than half of all spans, none of
+        # them evidence (measured on latency-orders-payments)
+        self.traced = OpenTelemetryMiddleware(
+            app, default_span_details=self._span_details, exclude_spans=["receive", "send"]
+        )
+
+    def _span_details(self, scope: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        from starlette.routing import Match
+
+        method = scope.get("method", "HTTP")
+        for route in getattr(self.app, "routes", []):
+            if route.matches(scope)[0] == Match.FULL:
+                return f"{method} {route.path}", {"http.route": route.path}
+        return method, {}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UNTRACED):
+            await self.app(scope, receive, send)
+            return
+        header = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None
+        )
+        sampled, passed = decide(header, self.ratio)
+        if sampled:
+            await self.traced(scope, receive, send)
+            return
+        token = _passed.set(passed)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _passed.reset(token)
+
+
+def passed_on() -> str | None:
+    """The traceparent a call passes on when the request it serves is not traced."""
+    return _passed.get()
+
+
+def recording() -> bool:
+    """Whether the current span is recorded (then a call goes through the traced session)."""
+    return trace.get_current_span().is_recording()
+
+
 def setup(cfg: ShopConfig) -> bool:
-    """Install the tracer provider and the aiohttp-client instrumentation when an endpoint is
-    configured; whether tracing is on. Call before any aiohttp session is created."""
+    """Install the tracer provider when an endpoint is configured; whether tracing is on."""
     if not cfg.otlp_endpoint:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create({"service.name": cfg.service, "service.instance.id": cfg.instance})
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root=_Roots(cfg.trace_sample)))
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root=_Roots()))
     exporter = OTLPSpanExporter(endpoint=cfg.otlp_endpoint.rstrip("/") + "/v1/traces", timeout=2)
     # small batches, sent every 0.5 s: the encoding of each holds the GIL only briefly (one big
     # batch of 512 showed as event-loop lag on a loaded machine)
@@ -92,19 +164,15 @@ def setup(cfg: ShopConfig) -> bool:
         BatchSpanProcessor(exporter, schedule_delay_millis=500, max_export_batch_size=64)
     )
     trace.set_tracer_provider(provider)
-    AioHttpClientInstrumentor().instrument(request_hook=_on_request)
     return True
 
 
-def instrument_app(app: Any) -> None:
-    """Server spans for every route but the harness's probes (health, metrics, config, audit)."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+def client_trace_configs() -> list[Any]:
+    """The aiohttp-client instrumentation for the session that carries traced calls (client
+    spans, ``traceparent`` injected); the other session, for untraced calls and etcd, has none."""
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 
-    # without the ASGI "http send" / "http receive" spans: more than half of all spans, none
-    # of them evidence (measured on latency-orders-payments)
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="/health,/metrics,/config,/audit", exclude_spans=["receive", "send"]
-    )
+    return [create_trace_config(request_hook=_on_request)]
 
 
 def shutdown() -> None:
@@ -156,8 +224,10 @@ def tag_saga(saga_id: str) -> None:
 
 
 def current_trace_id() -> str | None:
-    """The current span's trace id in hex (for log lines), or None outside a recorded span."""
+    """The trace id in hex of the request being served, recorded or not (for log lines); None
+    outside any."""
     ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid or not ctx.trace_flags.sampled:
-        return None
-    return format(ctx.trace_id, "032x")
+    if ctx.is_valid and ctx.trace_flags.sampled:
+        return format(ctx.trace_id, "032x")
+    passed = _passed.get()
+    return passed[3:35] if passed else None

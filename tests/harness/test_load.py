@@ -332,5 +332,20 @@ def test_the_recorder_gives_every_request_a_traceparent_and_logs_its_trace_id(
     (no_args, added), (positional, untouched) = out["seen"]
     assert no_args == [] and added["traceparent"].startswith("00-")
     assert len(positional) == 5 and untouched is None
-    off = recorder_env(None, traceparent=False)
+    off = recorder_env(None, trace_sample=None)
     assert off["STORMPROOF_TRACEPARENT"] == ""
+
+
+def test_the_load_s_trace_share_sets_the_sampled_flag(tmp_path: Path) -> None:
+    for share, flags in ((0.0, {"00"}), (1.0, {"01"})):
+        done = subprocess.run(
+            [sys.executable, "-c", _TRACEPARENT, str(RECORDER)],
+            env={**os.environ, **recorder_env(tmp_path / f"{share}.jsonl", trace_sample=share)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout.splitlines()[-1])
+        assert {out["sent"][0]["traceparent"].split("-")[3]} == flags
+        assert out["seen"][0][1]["traceparent"].endswith(flags.pop())

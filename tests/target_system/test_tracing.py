@@ -80,3 +80,55 @@ def test_no_endpoint_installs_nothing(tmp_path: Path) -> None:
     assert ShopConfig.from_env(env).otlp_endpoint is None
     env["SHOP_OTLP_ENDPOINT"] = "http://127.0.0.1:4318"
     assert ShopConfig.from_env(env).otlp_endpoint == "http://127.0.0.1:4318"
+
+
+def test_the_gate_traces_a_sampled_request_and_passes_an_unsampled_one_on() -> None:
+    sampled = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    unsampled = "00-" + "c" * 32 + "-" + "d" * 16 + "-00"
+    assert tracing.decide(sampled, 0.0) == (True, None)
+    assert tracing.decide(unsampled, 1.0) == (False, unsampled)  # the caller's choice wins
+    assert tracing.decide(None, 1.0) == (True, None)
+    traced, passed = tracing.decide("garbage", 0.0)  # no valid header: the service's share
+    assert traced is False and passed is not None
+    assert passed.startswith("00-") and passed.endswith("-00") and len(passed) == 55
+    token = tracing._passed.set(unsampled)
+    try:
+        assert tracing.passed_on() == unsampled
+        assert tracing.current_trace_id() == "c" * 32  # log lines carry it, unrecorded
+    finally:
+        tracing._passed.reset(token)
+    assert tracing.passed_on() is None and tracing.current_trace_id() is None
+
+
+def test_the_gate_sends_only_sampled_requests_through_the_instrumentation() -> None:
+    import asyncio
+
+    seen: list[str | None] = []
+
+    async def app(scope, receive, send):  # the plain app: what it sees of the trace
+        seen.append(tracing.passed_on())
+
+    gate = tracing.Gate(app, 0.0)
+    went_traced: list[dict] = []
+
+    async def traced(scope, receive, send):
+        went_traced.append(scope)
+
+    gate.traced = traced
+    unsampled = "00-" + "c" * 32 + "-" + "d" * 16 + "-00"
+    sampled = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+
+    def scope(path: str, header: str | None) -> dict:
+        headers = [(b"traceparent", header.encode())] if header else []
+        return {"type": "http", "path": path, "method": "GET", "headers": headers}
+
+    async def go() -> None:
+        await gate(scope("/orders", sampled), None, None)
+        await gate(scope("/orders", unsampled), None, None)
+        await gate(scope("/health", sampled), None, None)  # probes never traced
+        await gate(scope("/orders", None), None, None)  # share 0: a new unsampled trace
+
+    asyncio.run(go())
+    assert len(went_traced) == 1
+    assert seen[0] == unsampled and seen[1] is None
+    assert seen[2] is not None and seen[2].endswith("-00")
