@@ -1,9 +1,9 @@
 """``render_report(run_dir)``: ``index.html`` from run.json, each scenario's journal and data.
 
-The page is self-contained (figures as inline SVG, one inline style sheet, no script), so it
-opens from file:// with no server. It is written whatever state the run is in: a missing
-journal, a run that never started its clock or a directory without data is described, not
-fatal.
+The page is self-contained (figures as inline SVG, trace waterfalls as HTML, one inline style
+sheet, no script), so it opens from file:// with no server. It is written whatever state the
+run is in: a missing journal, a run that never started its clock or a directory without data
+is described, not fatal.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from markupsafe import Markup
 
 from harness.records import format_figure
 from harness.report.data import read_journal, read_json
+from harness.report.evidence import Evidence
 from harness.report.figures import FAULT_SLOTS, Timeline
 from harness.report.svg import defs as svg_defs
+from harness.report.traces import read_traces
 from harness.verdict import check_fails
 
 RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
@@ -110,6 +112,11 @@ def _scenario(d: Path) -> dict[str, Any]:
             for e in c["evidence"]
         ]
     failed = sum(1 for c in checks if c["failed"])
+    ev = Evidence(d, j, read_traces(d, j["missing"]))
+    for i, c in enumerate(checks):
+        c["anchor"] = f"{base['anchor']}-c{i}"
+        if c["verdict"] == "fail":
+            c["trace_evidence"] = ev.check_evidence(c, timeline.requests(), t0)
     notes = list(j["missing"])
     if timeline.clock_note:
         notes.append(timeline.clock_note)
@@ -137,6 +144,9 @@ def _scenario(d: Path) -> dict[str, Any]:
         "raw": _raw_links(d),
         "locust": _locust_links(d),
         "max_evidence": MAX_EVIDENCE,
+        "traces": ev.source(),
+        "slowest": ev.slowest(),
+        "faulted": bool(ev.fault_windows()),
     }
 
 
