@@ -135,7 +135,6 @@ class Evidence:
         info = saved.get("traces") if isinstance(saved.get("traces"), dict) else {}
         url = traces.bounds.get("query_url") or info.get("query_url")
         self.query_url = str(url).rstrip("/") if url else None
-        self._by_saga: dict[str, list[Trace]] | None = None
 
     def source(self) -> dict[str, Any]:
         """Where the traces came from, or why there are none."""
@@ -143,16 +142,8 @@ class Evidence:
             "why_not": self.traces.why_not,
             "bounds": _bounds_text(self.traces.bounds) if self.traces.bounds else None,
             "query_url": self.query_url,
-            "count": len(self.traces.by_id),
+            "count": len(self.traces),
         }
-
-    def _saga_traces(self, saga: str) -> list[Trace]:
-        if self._by_saga is None:
-            self._by_saga = {}
-            for t in self.traces.by_id.values():
-                for s in t.saga_ids:
-                    self._by_saga.setdefault(s, []).append(t)
-        return sorted(self._by_saga.get(saga, []), key=lambda t: t.start_us)
 
     def drawn(self, trace: Trace) -> dict[str, Any]:
         mark_faulted(trace, self.faults, self.traces.services_of)
@@ -185,7 +176,7 @@ class Evidence:
         found, what = offenders(check, self.j, req, t0)
         shown = found[:MAX_OFFENDERS]
         wanted = {o[k] for o in shown for k in ("saga_id", "trace_id") if o[k]}
-        sagas = {o["saga_id"]: self._saga_traces(o["saga_id"]) for o in shown if o["saga_id"]}
+        sagas = {o["saga_id"]: self.traces.for_saga(o["saga_id"]) for o in shown if o["saga_id"]}
         wanted |= {t.trace_id for ts in sagas.values() for t in ts}
         rows = read_log_rows(self.dir, wanted)
         # a saga's log lines may name traces no saved span did: their lines without the saga's
@@ -204,7 +195,7 @@ class Evidence:
             for tid in [*ids, *(t.trace_id for t in traces), *named]:
                 if tid not in ids:
                     ids.append(tid)
-                t = self.traces.by_id.get(tid)
+                t = self.traces.get(tid)
                 if t is not None and t not in traces:
                     traces.append(t)
             mine = [r for r in rows if (saga and r.saga_id == saga) or r.trace_id in ids]
@@ -217,7 +208,9 @@ class Evidence:
                 "logs": [_log(r) for r in mine[:MAX_LOG_LINES]],
                 "logs_more": max(0, len(mine) - MAX_LOG_LINES),
             })  # fmt: skip
-        return {"what": what, "total": len(found), "offenders": out}
+        count = check["details"].get("count")  # an invariant keeps only its first violations
+        total = max(len(found), count if isinstance(count, int) and found else 0)
+        return {"what": what, "total": total, "offenders": out}
 
     def _windows(self) -> list[tuple[dict[str, Any], tuple[float, float]]]:
         """Each injected fault with the time it was active (to the scenario's end when it
@@ -235,14 +228,7 @@ class Evidence:
     def slowest(self) -> list[dict[str, Any]]:
         """The ``SLOWEST`` traces by root duration among those whose root started while a
         fault was active."""
-        windows = self.fault_windows()
-        inside = [
-            t
-            for t in self.traces.by_id.values()
-            if any(a <= t.root.start_us / 1e6 <= b for a, b in windows)
-        ]
-        inside.sort(key=lambda t: t.root.duration_us, reverse=True)
-        return [self.drawn(t) for t in inside[:SLOWEST]]
+        return [self.drawn(t) for t in self.traces.slowest(self.fault_windows(), SLOWEST)]
 
 
 def _log(r: LogRow) -> dict[str, Any]:

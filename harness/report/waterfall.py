@@ -1,7 +1,7 @@
 """A trace drawn as a waterfall in plain HTML: one row per span (nested by parent), its bar on
 the trace's time axis, service, operation and duration; an error span's bar red, a span on the
 scenario's faulted link or service outlined and marked. Styled by the page's one style sheet
-(``wf-*`` classes); the only inline styles are each bar's position and each label's indent.
+(``wf-*`` classes, ``d<N>`` per depth); the only inline style is each bar's position.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from harness.report.traces import Span, Trace
 
 MAX_SPANS = 60  # rows drawn per trace; the rest are counted
 TICKS = 4  # axis divisions
+MAX_DEPTH = 12  # indentation levels (style.css has a class per level); deeper spans stay there
 
 
 def _ms(us: float) -> str:
@@ -24,11 +25,11 @@ def _ms(us: float) -> str:
 
 
 def _title(sp: Span) -> str:
-    parts = [sp.instance or sp.service]
-    for key in ("retry.attempt", "peer.instance", "saga_id", "http.status_code", "http.route"):
-        if sp.tags.get(key) not in (None, ""):
-            parts.append(f"{key}={sp.tags[key]}")
-    return " · ".join(parts)
+    """The row's tooltip: the instance that ran the span and its HTTP status (the label
+    already says the operation, the instance called and the retry)."""
+    status = sp.tags.get("http.status_code", sp.tags.get("http.response.status_code"))
+    who = sp.instance or sp.service
+    return f"{who} · {status}" if status not in (None, "") else who
 
 
 def _peer(sp: Span) -> str:
@@ -42,16 +43,16 @@ def _peer(sp: Span) -> str:
 
 def _row(sp: Span, t0: int, total: float) -> str:
     left = 100.0 * (sp.start_us - t0) / total
-    width = max(0.3, 100.0 * sp.duration_us / total)
-    width = min(width, 100.0 - left) if left < 100 else 0.3
+    width = max(0.2, 100.0 * sp.duration_us / total)
+    width = min(width, 100.0 - left) if left < 100 else 0.2
     cls = "wf-r" + (" wf-e" if sp.error else "") + (" wf-f" if sp.faulted else "")
     marks = ("⚡" if sp.faulted else "") + ("✖" if sp.error else "")
     esc = html.escape
     return (
         f'<div class="{cls}" title="{esc(_title(sp))}">'
-        f'<span class="wf-l" style="padding-left:{4 + 12 * min(sp.depth, 12)}px">'
+        f'<span class="wf-l d{min(sp.depth, MAX_DEPTH)}">'
         f"{esc(sp.service)} <b>{esc(sp.operation)}</b>{esc(_peer(sp))}</span>"
-        f'<span class="wf-t"><i style="left:{left:.2f}%;width:{width:.2f}%"></i></span>'
+        f'<span class="wf-t"><i style="left:{left:.1f}%;width:{width:.1f}%"></i></span>'
         f'<span class="wf-d">{marks}{_ms(sp.duration_us)}</span></div>'
     )
 

@@ -21,6 +21,10 @@ PROCS = {
 }
 
 
+def _type(v: object) -> str:
+    return "bool" if isinstance(v, bool) else "int64" if isinstance(v, int) else "string"
+
+
 def sp(sid: str, parent: str | None, op: str, start: float, ms: float, pid: str, **tags) -> dict:
     """A span of Jaeger's JSON: `start` in seconds after T0, `ms` its duration."""
     return {
@@ -29,14 +33,19 @@ def sp(sid: str, parent: str | None, op: str, start: float, ms: float, pid: str,
         "references": [{"refType": "CHILD_OF", "spanID": parent}] if parent else [],
         "startTime": int((T0 + start) * US),
         "duration": int(ms * 1000),
-        "tags": [{"key": k.replace("__", "."), "value": v} for k, v in tags.items()],
+        "tags": [
+            {"key": k.replace("__", "."), "type": _type(v), "value": v} for k, v in tags.items()
+        ],
         "processID": pid,
     }
 
 
 def jtrace(tid: str, spans: list[dict]) -> dict:
     procs = {
-        p: {"serviceName": s, "tags": [{"key": "service.instance.id", "value": i}]}
+        p: {
+            "serviceName": s,
+            "tags": [{"key": "service.instance.id", "type": "string", "value": i}],
+        }
         for p, (s, i) in PROCS.items()
     }
     return {"traceID": tid, "spans": spans, "processes": procs}
@@ -134,7 +143,8 @@ def saga_check(sagas: list[str]) -> dict:
 def write_traces(d: Path, traces: list[dict], **bounds) -> None:
     b = {"traces": len(traces), "limit_per_service": 100, "at_limit": ["gateway in fault"],
          "dropped_for_size": 0, **bounds}  # fmt: skip
-    (d / "traces.json").write_text(json.dumps({"data": traces, "bounds": b}))
+    # as save_traces writes it (compact), so the report indexes it without decoding
+    (d / "traces.json").write_text(json.dumps({"data": traces, "bounds": b}, separators=(",", ":")))
 
 
 def test_a_failed_saga_check_draws_each_offenders_trace_and_logs_and_counts_the_rest(tmp_path):
@@ -156,7 +166,8 @@ def test_a_failed_saga_check_draws_each_offenders_trace_and_logs_and_counts_the_
     assert "trace <code>t0</code> at +6.00 s" in first and "9 spans" in first
     assert "1.20 s" in first and "2 with errors" in first and "4 on the faulted link" in first
     assert first.count('class="wf-r wf-e wf-f"') == 2  # the timed-out call, the 500
-    assert "orders <b>POST</b> → payments-2 (retry 1)" in first
+    assert '<span class="wf-l d3">orders <b>POST</b> → payments-2 (retry 1)' in first
+    assert '<span class="wf-l d2">orders <b>saga</b>' in first  # nested by parent
     assert 'href="http://127.0.0.1:16686/api/traces/t0"' in first
     # its log lines from both instances, by time
     assert re.search(r"payments-2.*charge taken.*orders-1.*saga cancelled", first, re.S)
@@ -217,12 +228,17 @@ def test_violations_that_name_no_saga_link_nothing_and_names_are_escaped(tmp_pat
     run = tmp_path / "r"
     inv = {**FAIL, "name": "invariant x", "kind": "invariant",
            "details": {"violations": ["stock at -1"]}}  # fmt: skip
-    d = scenario(run, journal("inv", "fail", [inv, saga_check(["s0"])]), data=False)
+    kept = {**FAIL, "name": "invariant y", "kind": "invariant",
+            "details": {"violations": [{"saga_id": "s0", "kept": 3}], "count": 12}}  # fmt: skip
+    d = scenario(run, journal("inv", "fail", [inv, kept]), data=False)
     t = saga_trace("t0", "s0", 6.0, 100)
     t["spans"][0]["operationName"] = "<script>alert(1)</script>"
     write_traces(d, [t])
     html = section(render_report(run).read_text(), "inv")
     assert "invariant x: its violations name no saga_id or trace_id" in html
+    # the function found 12, the details kept the first: counted as 12
+    assert "invariant y: the sagas and traces it names (1 of 12 shown)" in html
+    assert "11 more not drawn" in html
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
@@ -231,5 +247,37 @@ def test_malformed_traces_json_is_a_reason_not_a_crash(tmp_path):
     assert "unreadable" in (read_traces(tmp_path).why_not or "")
     (tmp_path / "traces.json").write_text(json.dumps({"data": [1, {"spans": "x"}], "bounds": 3}))
     t = read_traces(tmp_path)
-    assert t.why_not is None and t.by_id == {} and t.bounds == {}
-    assert isinstance(Traces().by_id, dict)
+    assert t.why_not is None and len(t) == 0 and t.bounds == {} and t.get("x") is None
+    assert len(Traces()) == 0
+
+
+def test_the_slowest_traces_are_ranked_by_root_duration_among_those_started_in_a_window():
+    data = [saga_trace(f"t{k}", f"s{k}", 5.5 + k, 100 * (k + 1)) for k in range(8)]
+    data.append(saga_trace("outside", "sx", 30.0, 9000))
+    traces = Traces(data)
+    slow = traces.slowest([(T0 + 5, T0 + 11)], 3)  # t0..t5 started inside
+    assert [t.trace_id for t in slow] == ["t5", "t4", "t3"]
+    assert [t.root.operation for t in slow] == ["POST /orders"] * 3
+    assert [t.trace_id for t in traces.for_saga("s2")] == ["t2"] and traces.for_saga("no") == []
+    assert traces.services_of["payments-2"] == "payments"
+
+
+def test_an_indexed_traces_json_reads_as_the_decoded_one(tmp_path):
+    data = [saga_trace(f"t{k}", f"s{k}", 5.5 + k, 100 * (k + 1)) for k in range(4)]
+    data[2]["spans"][0]["operationName"] = 'odd {"traceID":"fake","spans":[ name'
+    write_traces(tmp_path, data)
+    indexed = read_traces(tmp_path)
+    decoded = Traces(data)
+    assert Traces.index((tmp_path / "traces.json").read_text()) is not None
+    assert len(indexed) == len(decoded) == 4
+    assert indexed.services_of == decoded.services_of
+    for traces in (indexed, decoded):
+        assert [t.trace_id for t in traces.slowest([(T0, T0 + 9)], 2)] == ["t3", "t2"]
+        assert [t.trace_id for t in traces.for_saga("s1")] == ["t1"]
+        t2 = traces.get("t2")
+        assert t2 is not None and any(s.operation.startswith("odd {") for s in t2.spans)
+        assert traces.get("fake") is None
+    # another layout (indented, or a count its bounds disagree with): decoded whole
+    (tmp_path / "traces.json").write_text(json.dumps({"data": data, "bounds": {}}, indent=1))
+    assert Traces.index((tmp_path / "traces.json").read_text()) is None
+    assert len(read_traces(tmp_path)) == 4
