@@ -28,7 +28,7 @@ from harness.report.svg import defs as svg_defs
 from harness.report.traces import read_traces
 from harness.verdict import check_fails
 
-RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
+RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv", "traces.json"]
 MAX_EVIDENCE = 10  # per check shown at once; the rest folds away
 MAX_DETAILS_CHARS = 6000
 
@@ -69,6 +69,7 @@ def _raw_links(d: Path) -> list[str]:
     links = [f for f in RAW_FILES if (d / f).is_file()]
     links += sorted(p.name for p in d.glob("audit_*.json"))
     links += sorted(f"prom/{p.name}" for p in d.glob("prom/*.csv"))
+    links += sorted(f"logs/{p.name}" for p in d.glob("logs/*.log"))
     return links
 
 

@@ -185,6 +185,8 @@ def test_a_failed_saga_check_draws_each_offenders_trace_and_logs_and_counts_the_
     panel = html.split("Slowest traces in the fault window")[1].split("<h3>")[0]
     assert "<code>t0</code>" in panel and "<code>t9</code>" not in panel
     assert "Jaeger's query API at" in html and "serves no UI" in html
+    # the raw files, beside the others
+    assert 'href="sagas/traces.json"' in html and 'href="sagas/logs/payments-2.log"' in html
 
 
 def test_without_traces_json_the_page_says_why_and_still_shows_the_log_lines(tmp_path):
