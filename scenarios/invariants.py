@@ -36,6 +36,7 @@ def cancelled_orders_refunded(run: dict[str, Any]) -> list[dict[str, Any]]:
         if charged != refunded:
             violations.append({
                 "order": order["id"],
+                "saga_id": order["saga_id"],  # links the report to its traces and log lines
                 "customer": order["customer"],
                 "kept": charged - refunded,
                 "why cancelled": order["reason"],

@@ -175,7 +175,8 @@ def save_traces(
 ) -> dict[str, Any]:
     """The traces of each window (``windows_of``) into ``out`` (``{"data": [...], "bounds":
     {...}}``): at most ``per_service`` per service and window, ``max_bytes`` in all; what was
-    saved, for the journal. An empty service list means nothing exported."""
+    saved, for the journal (with the query API's address, which the report links to while the
+    stack is up). An empty service list means nothing exported."""
     services = query.services()
     by_window: dict[str, list[dict]] = {}
     at_limit: set[str] = set()
@@ -188,6 +189,7 @@ def save_traces(
             found += traces
     kept, info = bounded(by_window, max_bytes)
     info.update(
+        query_url=query.url,
         services=services,
         windows=[[n, a, b] for n, a, b in windows],
         limit_per_service=per_service,

@@ -1,9 +1,9 @@
 """``render_report(run_dir)``: ``index.html`` from run.json, each scenario's journal and data.
 
-The page is self-contained (figures as inline SVG, one inline style sheet, no script), so it
-opens from file:// with no server. It is written whatever state the run is in: a missing
-journal, a run that never started its clock or a directory without data is described, not
-fatal.
+The page is self-contained (figures as inline SVG, trace waterfalls as HTML, one inline style
+sheet, no script), so it opens from file:// with no server. It is written whatever state the
+run is in: a missing journal, a run that never started its clock or a directory without data
+is described, not fatal.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from markupsafe import Markup
 
 from harness.records import format_figure
 from harness.report.data import read_journal, read_json
+from harness.report.evidence import Evidence
 from harness.report.figures import FAULT_SLOTS, Timeline
 from harness.report.svg import defs as svg_defs
+from harness.report.traces import read_traces
 from harness.verdict import check_fails
 
-RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv"]
+RAW_FILES = ["journal.json", "requests.jsonl", "registry.csv", "traces.json"]
 MAX_EVIDENCE = 10  # per check shown at once; the rest folds away
 MAX_DETAILS_CHARS = 6000
 
@@ -67,6 +69,7 @@ def _raw_links(d: Path) -> list[str]:
     links = [f for f in RAW_FILES if (d / f).is_file()]
     links += sorted(p.name for p in d.glob("audit_*.json"))
     links += sorted(f"prom/{p.name}" for p in d.glob("prom/*.csv"))
+    links += sorted(f"logs/{p.name}" for p in d.glob("logs/*.log"))
     return links
 
 
@@ -110,6 +113,11 @@ def _scenario(d: Path) -> dict[str, Any]:
             for e in c["evidence"]
         ]
     failed = sum(1 for c in checks if c["failed"])
+    ev = Evidence(d, j, read_traces(d, j["missing"]))
+    for i, c in enumerate(checks):
+        c["anchor"] = f"{base['anchor']}-c{i}"
+        if c["verdict"] == "fail":
+            c["trace_evidence"] = ev.check_evidence(c, timeline.requests(), t0)
     notes = list(j["missing"])
     if timeline.clock_note:
         notes.append(timeline.clock_note)
@@ -137,6 +145,9 @@ def _scenario(d: Path) -> dict[str, Any]:
         "raw": _raw_links(d),
         "locust": _locust_links(d),
         "max_evidence": MAX_EVIDENCE,
+        "traces": ev.source(),
+        "slowest": ev.slowest(),
+        "faulted": bool(ev.fault_windows()),
     }
 
 

@@ -86,6 +86,8 @@ def test_the_size_cap_takes_from_every_window_in_turn_newest_first() -> None:
 
 
 class FakeQuery:
+    url = "http://127.0.0.1:16686"
+
     def __init__(self, by_service: dict[str, list[dict]], fail: bool = False) -> None:
         self.by_service = by_service
         self.fail = fail
@@ -121,6 +123,7 @@ def test_save_traces_asks_each_service_in_each_window_and_says_which_hit_the_lim
     assert saved["bounds"]["at_limit"] == ["gateway in baseline"] == info["at_limit"]
     assert info["per_window"] == {"baseline": 2, "fault": 1}
     assert info["services"] == ["gateway", "orders"] and info["limit_per_service"] == 2
+    assert saved["bounds"]["query_url"] == "http://127.0.0.1:16686"  # the report links to it
 
 
 def test_an_unreachable_jaeger_is_infrastructure_unavailable_not_a_crash() -> None:
