@@ -23,6 +23,7 @@ from harness.report.traces import LogRow, Trace, Traces, mark_faulted, read_log_
 from harness.report.waterfall import summary, waterfall
 
 MAX_OFFENDERS = 5  # per failed check, drawn; the rest counted
+PREFER_TRACED_AMONG = 50  # offenders looked at for a saved trace (each a scan of traces.json)
 MAX_TRACES = 2  # drawn per offender (a saga re-driven has a trace per drive)
 MAX_LOG_LINES = 40  # per offender; the rest counted
 SLOWEST = 5  # traces in the "slowest in the fault window" panel
@@ -155,6 +156,11 @@ class Evidence:
             "link": f"{self.query_url}/api/traces/{trace.trace_id}" if self.query_url else None,
         }
 
+    def _has_trace(self, o: dict[str, Any]) -> bool:
+        if o["trace_id"] and self.traces.get(o["trace_id"]) is not None:
+            return True
+        return bool(o["saga_id"] and self.traces.for_saga(o["saga_id"]))
+
     def _no_trace(self, ids: list[str]) -> str:
         if self.traces.why_not:
             return f"No trace: {self.traces.why_not}."
@@ -174,7 +180,9 @@ class Evidence:
     ) -> dict[str, Any]:
         """A failed check's offenders, the first ``MAX_OFFENDERS`` with traces and logs."""
         found, what = offenders(check, self.j, req, t0)
-        shown = found[:MAX_OFFENDERS]
+        # traces are sampled: among the first offenders, those with a saved trace are shown first
+        first = found[:PREFER_TRACED_AMONG]
+        shown = sorted(first, key=lambda o: not self._has_trace(o))[:MAX_OFFENDERS]
         wanted = {o[k] for o in shown for k in ("saga_id", "trace_id") if o[k]}
         sagas = {o["saga_id"]: self.traces.for_saga(o["saga_id"]) for o in shown if o["saga_id"]}
         wanted |= {t.trace_id for ts in sagas.values() for t in ts}

@@ -283,3 +283,16 @@ def test_an_indexed_traces_json_reads_as_the_decoded_one(tmp_path):
     (tmp_path / "traces.json").write_text(json.dumps({"data": data, "bounds": {}}, indent=1))
     assert Traces.index((tmp_path / "traces.json").read_text()) is None
     assert len(read_traces(tmp_path)) == 4
+
+
+def test_offenders_with_a_saved_trace_are_drawn_first(tmp_path):
+    run = tmp_path / "r"
+    sagas = [f"s{k}" for k in range(7)]  # only the last one's trace was sampled
+    d = scenario(run, journal("sampled", "fail", [saga_check(sagas)]), data=False)
+    write_traces(d, [saga_trace("t6", "s6", 6.0, 900)])
+    ev = section(render_report(run).read_text(), "sampled").split("Failed checks: traces and logs")[
+        1
+    ]
+    assert "trace <code>t6</code>" in ev and "saga s6 " in ev
+    assert ev.index("saga s6 ") < ev.index("saga s0 ")  # drawn before the untraced ones
+    assert "saga s4 " not in ev  # still 5 of 7 shown: s6, then s0..s3
