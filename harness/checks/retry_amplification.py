@@ -95,6 +95,8 @@ def entry_traces(
     out: list[EntryTrace] = []
     others: Counter[str] = Counter()
     for trace in doc.get("data") or []:
+        if not isinstance(trace, dict):
+            continue
         spans = [s for s in trace.get("spans") or [] if isinstance(s, dict)]
         if not spans:
             continue
@@ -171,24 +173,25 @@ def check(expect: RetryAmplificationExpect, data: RunData) -> CheckResult:
     if data.facts is None or not data.facts.entry:
         return make_unknown(result, "the target names no entry service (topology `entry:`)")
     entry = data.facts.entry
-    windows = {n: data.phase_window(n) for n in (baseline_name, expect.phase)}
-    for n, w in windows.items():
+    base_window = data.phase_window(baseline_name)
+    window = data.phase_window(expect.phase)
+    for n, w in ((baseline_name, base_window), (expect.phase, window)):
         if w is None:
             return make_unknown(result, f"phase {n!r} did not run (see the journal)")
+    assert base_window is not None and window is not None
     doc, why = _read(data)
     if doc is None:
         return make_unknown(result, why)
     traces, others = entry_traces(doc, entry, expect.count)
-    base = _in(traces, windows[baseline_name])  # type: ignore[arg-type]
-    judged = _in(traces, windows[expect.phase])  # type: ignore[arg-type]
-    means: dict[str, float] = {}
+    base = _in(traces, base_window)
+    judged = _in(traces, window)
     by_op: dict[str, list[int]] = defaultdict(list)
     for t in base:
         by_op[t.operation].append(t.count)
     means = {op: sum(v) / len(v) for op, v in by_op.items()}
     matched = [t for t in judged if t.operation in means]
     unmatched = Counter(t.operation for t in judged if t.operation not in means)
-    bounds = doc.get("bounds") or {}
+    bounds = doc.get("bounds") if isinstance(doc.get("bounds"), dict) else {}
     result.details = {
         "entry": entry,
         "baseline": baseline_name,
@@ -252,7 +255,7 @@ def check(expect: RetryAmplificationExpect, data: RunData) -> CheckResult:
     result.evidence += notes
     if ratio > expect.max_ratio:
         result.verdict = FAIL
-        result.violation_at = worst[0].start if worst else windows[expect.phase][0]  # type: ignore[index]
+        result.violation_at = worst[0].start if worst else window[0]
     return result
 
 

@@ -171,6 +171,8 @@ def test_unreadable_traces_file_is_unknown(tmp_path: Path) -> None:
     assert run(tmp_path).measured.startswith("unknown: traces.json: unreadable: ")
     (tmp_path / "traces.json").write_text("[]")
     assert run(tmp_path).measured == 'unknown: traces.json: expected {"data": [trace, ...]}'
+    (tmp_path / "traces.json").write_text('{"data": ["x", 1, {"spans": "y"}], "bounds": []}')
+    assert "too few entry requests" in run(tmp_path).measured
 
 
 def test_too_few_traces_is_unknown_with_the_counts(tmp_path: Path) -> None:
