@@ -1,7 +1,8 @@
 """Pure checkers over recorded run data, and the check kind registry.
 
 One module per check kind (``saga``, ``breaker``, ``discovery``, ``slo``, ``promql``,
-``invariant``, ``steady``, ``config_applied``), each declaring its expectation model, its
+``invariant``, ``steady``, ``config_applied``, ``secret_leak``,
+``retry_amplification``), each declaring its expectation model, its
 checker and the series it reads in a ``KIND``; the list below is the registry, and the
 scenario's expectation union, ``CHECKERS``, and the series the runner collects
 (``series_queries``) come from it. ``overload`` (inconclusive runs) and ``abort`` (live abort
@@ -24,6 +25,7 @@ from harness.checks import (
     discovery,
     invariant,
     promql,
+    retry_amplification,
     saga,
     secret_leak,
     slo,
@@ -45,6 +47,7 @@ CHECK_KINDS: dict[str, CheckKind] = {
         steady.KIND,
         config_applied.KIND,
         secret_leak.KIND,
+        retry_amplification.KIND,
     )
 }
 CHECKERS: dict[str, Callable[..., CheckResult]] = {n: k.check for n, k in CHECK_KINDS.items()}

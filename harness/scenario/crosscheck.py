@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.checks.config_applied import ConfigAppliedExpect
 from harness.checks.invariant import problems as invariant_problems
+from harness.checks.retry_amplification import RetryAmplificationExpect
 from harness.checks.secret_leak import SecretLeakExpect
 from harness.checks.steady import STEADY_KINDS, SteadyExpect
 from harness.durations import format_duration
@@ -197,6 +198,14 @@ def _check_expect(loc: tuple[str | int, ...], e: Any, scenario: Scenario) -> Fou
         out += [((*loc, "function"), msg) for msg in invariant_problems(e, scenario.source)]
     if phase is not None and phase not in phases:
         out.append(((*loc, "phase"), f"unknown phase {phase!r}; phases: {', '.join(phases)}"))
+    if isinstance(e, RetryAmplificationExpect):
+        base = e.baseline or (phases[0] if phases else None)
+        if e.baseline is not None and e.baseline not in phases:
+            out.append(((*loc, "baseline"), f"unknown phase {e.baseline!r}; phases: "
+                        f"{', '.join(phases)}"))  # fmt: skip
+        elif base == phase:
+            out.append(((*loc, "baseline" if e.baseline else "phase"), f"{phase!r} is the "
+                        "baseline itself; judge a later phase against it"))  # fmt: skip
     if isinstance(e, BreakerExpect):
         caller, callee = split_link(e.link)
         if not any(_touches_link(f, caller, callee) for f in scenario.faults):

@@ -277,7 +277,7 @@ def test_json_schema_describes_the_file_format() -> None:
     entry = props["expect"]["items"]["oneOf"]
     assert {next(iter(e["properties"])) for e in entry} == {
         "saga_consistency", "breaker", "discovery", "slo", "promql", "invariant",
-        "config_applied", "secret_leak",
+        "config_applied", "secret_leak", "retry_amplification",
     }  # fmt: skip
     assert "pattern" in schema["$defs"]["InvariantExpect"]["properties"]["function"]
     assert "type" not in schema["$defs"]["BreakerExpect"]["properties"]
