@@ -184,7 +184,8 @@ def test_down_after_the_harness_was_killed_leaves_nothing(tmp_path):
         states = list((tmp_path / "stacks").glob("*.json"))
         assert len(states) == 1
         pids = [p["pid"] for p in json.loads(states[0].read_text())["processes"]]
-        assert len(pids) == 10
+        expected = len(load_topology(bundled_topology_path()).instances()) + 4
+        assert len(pids) == expected  # every instance, etcd, Toxiproxy, Prometheus, Jaeger
         os.killpg(up.pid, signal.SIGKILL)
         up.wait(timeout=5)
         out = subprocess.run(
@@ -194,7 +195,7 @@ def test_down_after_the_harness_was_killed_leaves_nothing(tmp_path):
             text=True,
             timeout=60,
         )
-        assert "stopped 10 processes" in out.stdout
+        assert f"stopped {expected} processes" in out.stdout
         for pid in pids:
             assert (
                 not Path(f"/proc/{pid}").exists()
