@@ -15,7 +15,8 @@ demo: setup
 # The unit and integration tests, the smoke scenarios, and the container smoke
 # (tests/harness/test_container_smoke.py: scripts/test-containers.sh --ci, which sets up podman
 # and the images when missing and skips, saying why, when this machine cannot run containers).
-test: setup
+test:
+	STORMPROOF_PREPARE_CONTAINERS=1 bash scripts/setup.sh
 	.venv/bin/python -m pytest -m "not slow and not selftest and (not scenario or smoke)" --junitxml=reports/junit-tests.xml
 
 # The smoke scenarios on containers (after make setup-containers, or with DOCKER_HOST set);
