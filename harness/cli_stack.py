@@ -167,10 +167,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"bootstrap done after {stack.timings['bootstrapped']:.1f}s")
     for name, url in stack.urls().items():
         print(f"  {name:<14} {url}")
-    print(
-        f"  Jaeger (built from source) serves its query API, no UI: traces of a service at "
-        f"{stack.jaeger_url()}/api/traces?service={topology.entry}&limit=20"
-    )
+    if stack.jaeger_url():
+        print(
+            f"  Jaeger (built from source) serves its query API, no UI: traces of a service at "
+            f"{stack.jaeger_url()}/api/traces?service={topology.entry}&limit=20"
+        )
     if args.detach:
         print("stop it with: stormproof down")
         return 0

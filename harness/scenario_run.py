@@ -381,7 +381,11 @@ class ScenarioRun:
         j = self.journal
         url = self.stack.jaeger_url()
         if not url:
-            j.add_missing("traces.json", "not collected: this backend runs no Jaeger")
+            j.add_missing(
+                "traces.json",
+                "not collected: no Jaeger in this stack (the compose backend, or a topology "
+                "that hands no service {otlp_endpoint})",
+            )
         else:
             try:
                 phases = [(p.name, p.start, p.end) for p in j.phases]

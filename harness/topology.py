@@ -133,6 +133,15 @@ class Topology:
     profile: Profile = field(default_factory=Profile)
     # the default load of scenarios on this target (`load:`); None: each scenario names its own
     load_locustfile: Path | None = None
+
+    def exports_traces(self) -> bool:
+        """Whether some service is handed ``{otlp_endpoint}`` (then the stack runs Jaeger)."""
+        return any(
+            "{otlp_endpoint}" in t
+            for s in self.services.values()
+            for t in [*s.command, *s.env.values()]
+        )
+
     load_host: str | None = None
     # live settings in the registry, for config_change faults and the config_applied check
     config: ConfigStore | None = None

@@ -53,6 +53,7 @@ class LocalStack:
         detached: bool = False,
     ) -> None:
         self.topology = topology
+        self.traced = topology.exports_traces()  # a Jaeger only for a target that exports
         self.settings = settings
         self.dir = stack_dir
         self.target_env = dict(target_env or {})
@@ -95,12 +96,13 @@ class LocalStack:
         return f"http://{self._addr('prometheus')}"
 
     def jaeger_url(self) -> str:
-        """Jaeger's query API (``/api/traces``); it serves no UI when built from source."""
-        return f"http://{self._addr('jaeger-query')}"
+        """Jaeger's query API (``/api/traces``; no UI when built from source); "" when the
+        topology hands no service ``{otlp_endpoint}``, so the stack runs no Jaeger."""
+        return f"http://{self._addr('jaeger-query')}" if self.traced else ""
 
     def otlp_endpoint(self) -> str:
         """Where instances export traces: Jaeger's OTLP/HTTP receiver (``/v1/traces`` below)."""
-        return f"http://{self._addr('jaeger-otlp')}"
+        return f"http://{self._addr('jaeger-otlp')}" if self.traced else ""
 
     def registry_url(self) -> str:
         return f"http://{self._addr('etcd-client')}" if self.topology.registry == "etcd" else ""
@@ -109,10 +111,11 @@ class LocalStack:
         out = {
             "entry": self.entry_url(),
             "prometheus": self.prometheus_url(),
-            "jaeger-api": self.jaeger_url() + "/api/services",
-            "otlp-http": self.otlp_endpoint(),
             "toxiproxy": f"http://{self._addr('toxiproxy')}",
         }
+        if self.traced:
+            out["jaeger-api"] = self.jaeger_url() + "/api/services"
+            out["otlp-http"] = self.otlp_endpoint()
         if self.etcd is not None:
             out["registry"] = self.registry_url()
         for inst in self.topology.instances():
@@ -193,9 +196,11 @@ class LocalStack:
             self.secrets.create()  # fresh values per stack, before any instance reads them
         tox_bin = self.settings.toxiproxy_bin()
         prom_bin = self.settings.prometheus_bin()
-        jaeger_bin = self.settings.jaeger_bin()
+        jaeger_bin = self.settings.jaeger_bin() if self.traced else None
         etcd_bin = self.settings.etcd_bin() if self.topology.registry == "etcd" else None
-        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer", *JAEGER_PORTS):
+        for name in ("toxiproxy", "prometheus", "etcd-client", "etcd-peer"):
+            self.ports.get(name)
+        for name in JAEGER_PORTS if self.traced else ():
             self.ports.get(name)
         for inst in self.topology.instances():
             for port in self.topology.services[inst.service].ports:
@@ -206,7 +211,8 @@ class LocalStack:
         # Jaeger first: it starts while etcd and Toxiproxy do, and is ready before any instance
         # exports its first span
         t_jaeger = time.monotonic()
-        self._start_jaeger(jaeger_bin)
+        if jaeger_bin:
+            self._start_jaeger(jaeger_bin)
         if etcd_bin:
             data = self.dir / "etcd"
             self._spawn(
@@ -246,8 +252,9 @@ class LocalStack:
                 self._addr("proxy:" + spec.name),
                 self.address(spec.callee_instance, spec.port),
             )
-        self._wait_jaeger()
-        self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
+        if jaeger_bin:
+            self._wait_jaeger()
+            self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
             f"starting {len(self.topology.instances())} instances"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import TopologyInvalid
+from harness.settings import REPO_ROOT
 from harness.topology import bundled_topology_path, load_topology
 
 
@@ -66,3 +67,9 @@ def test_otlp_endpoint_is_a_template_the_shop_gets_its_jaeger_through(tmp_path):
     path.write_text("services: {a: {command: [x], env: {OTEL: '{otlp}'}}}\n")
     with pytest.raises(TopologyInvalid, match="otlp_endpoint"):
         load_topology(path)  # an unknown variable names the known ones
+
+
+def test_a_topology_exports_traces_only_when_a_service_is_handed_the_otlp_endpoint() -> None:
+    assert load_topology(bundled_topology_path()).exports_traces()
+    two = REPO_ROOT / "examples" / "two-service" / "topology.yaml"
+    assert not load_topology(two).exports_traces()  # the stack runs no Jaeger for it
