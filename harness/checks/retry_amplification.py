@@ -234,10 +234,12 @@ def check(expect: RetryAmplificationExpect, data: RunData) -> CheckResult:
                            + "; ".join(per_op))  # fmt: skip
     worst = sorted(matched, key=lambda t: (t.count / max(means[t.operation], 1e-9), t.start),
                    reverse=True)[:WORST]  # fmt: skip
+    violations = result.details.setdefault("violations", [])  # the report draws these traces
     for t in worst:
         if t.count <= means[t.operation]:
             break
         calls = ", ".join(f"{k} x{v}" for k, v in t.calls.most_common(4))
+        violations.append({"trace_id": t.trace_id, "operation": t.operation, "count": t.count})
         result.evidence.append(
             f"trace {t.trace_id} ({t.operation} at {data.rel(t.start)}): {t.count} {unit}, "
             f"{t.count / means[t.operation]:.1f}x its baseline mean; {calls}"

@@ -94,6 +94,8 @@ def test_a_storm_fails_and_names_its_worst_traces(tmp_path: Path) -> None:
     assert r.details["ratio"] == pytest.approx((40 * 5 + 5 * 15) / (45 * 5), abs=1e-4)
     named = [e for e in r.evidence if e.startswith("trace ")]
     assert len(named) == 5 and {e.split()[1] for e in named} == set(worst)
+    # the same traces as violations: the report draws their waterfalls
+    assert {v["trace_id"] for v in r.details["violations"]} == set(worst)
     assert "15 outbound calls (client spans), 3.0x its baseline mean" in named[0]
     assert "orders->payments x11" in named[0]
     assert r.violation_at is not None and T0 + 6 <= r.violation_at <= T0 + 11
