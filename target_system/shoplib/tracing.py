@@ -142,8 +142,11 @@ def passed_on() -> str | None:
 
 
 def recording() -> bool:
-    """Whether the current span is recorded (then a call goes through the traced session)."""
-    return trace.get_current_span().is_recording()
+    """Whether the current trace is sampled (then a call goes through the traced session).
+    The sampled flag, not ``is_recording()``: a saga's calls go on after the request's server
+    span has ended (retries, the background drive), and belong to its trace all the same."""
+    ctx = trace.get_current_span().get_span_context()
+    return ctx.is_valid and ctx.trace_flags.sampled
 
 
 def setup(cfg: ShopConfig) -> bool:

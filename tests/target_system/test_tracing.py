@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -132,3 +133,14 @@ def test_the_gate_sends_only_sampled_requests_through_the_instrumentation() -> N
     assert len(went_traced) == 1
     assert seen[0] == unsampled and seen[1] is None
     assert seen[2] is not None and seen[2].endswith("-00")
+
+
+def test_calls_after_the_request_span_ended_stay_in_its_sampled_trace() -> None:
+    p, _ = provider()
+    span = p.get_tracer("test").start_span("POST /orders", kind=SpanKind.SERVER)
+    with trace.use_span(span, end_on_exit=True):
+        assert tracing.recording()
+    assert not span.is_recording()  # ended, as when a saga retries after the reply went out
+    with trace.use_span(span):
+        assert tracing.recording()  # its calls still go through the traced session
+    assert not tracing.recording()  # no trace at all
