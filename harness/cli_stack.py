@@ -30,6 +30,7 @@ from harness.errors import (
     TopologyInvalid,
 )
 from harness.faults.kinds import FAULT_KINDS
+from harness.faults.kinds.config_change import undo_config_changes
 from harness.procs import ProcessRecord, StateFile, start_time
 from harness.settings import Settings
 
@@ -438,21 +439,6 @@ def _spawn_reverter(args: argparse.Namespace, delay: float) -> dict:
         stderr=subprocess.DEVNULL,
     )
     return {"pid": proc.pid, "start": start_time(proc.pid)}
-
-
-def undo_config_changes(store: Any, recorded: list[dict]) -> int:
-    """Write back what each recorded config change replaced (its `undo`: key -> previous value,
-    None: delete), newest first so the oldest change's previous values win; how many."""
-    undone = 0
-    for f in reversed(recorded):
-        undo = f.get("undo")
-        if undo and store is not None:
-            store.write(
-                {k: v for k, v in undo.items() if v is not None},
-                [k for k, v in undo.items() if v is None],
-            )
-            undone += 1
-    return undone
 
 
 def cmd_faults(args: argparse.Namespace) -> int:

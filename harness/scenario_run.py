@@ -20,8 +20,8 @@ from harness.checks.steady import (
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
+from harness.evidence import save_evidence
 from harness.hostpressure import PressureSampler
-from harness.infra import jaeger
 from harness.infra import logs as logcut
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
@@ -376,50 +376,8 @@ class ScenarioRun:
         return "; ".join(str(exc) for _, exc in cleanup.errors) or None
 
     def _save_evidence(self, start: float, end: float) -> None:
-        """The window's traces (traces.json) and every instance's log lines (logs/); what is
-        missing goes in the journal, never an error: evidence is read, not judged."""
-        j = self.journal
-        url = self.stack.jaeger_url()
-        if not url:
-            j.add_missing(
-                "traces.json",
-                "not collected: no Jaeger in this stack (the compose backend, or a topology "
-                "that hands no service {otlp_endpoint})",
-            )
-        else:
-            try:
-                phases = [(p.name, p.start, p.end) for p in j.phases]
-                info = jaeger.save_traces(
-                    jaeger.JaegerQuery(url, self.engine.settings.timeouts.http * 3),
-                    jaeger.windows_of(start, end, phases),
-                    self.out / "traces.json",
-                )
-            except (HarnessError, OSError) as exc:
-                j.add_missing("traces.json", f"unavailable: {exc}")
-            else:
-                j.evidence["traces"] = info
-                if not info["services"]:
-                    (self.out / "traces.json").unlink(missing_ok=True)
-                    j.add_missing(
-                        "traces.json",
-                        "not collected: no service exported traces (OTLP/HTTP to {otlp_endpoint})",
-                    )
-        logs: dict[str, Any] = {}
-        for name, path in self.stack.instance_logs().items():
-            if not path.exists():
-                continue
-            try:
-                logs[name] = logcut.save_window(
-                    path,
-                    self.log_marks.get(str(path), 0),
-                    start,
-                    end,
-                    self.out / "logs" / f"{name}.log",
-                )
-            except OSError as exc:
-                j.add_missing(f"logs/{name}.log", f"unreadable: {exc}")
-        if logs:
-            j.evidence["logs"] = logs
+        save_evidence(self.journal, self.stack, self.out, start, end, self.log_marks,
+                      lambda: self.engine.settings.timeouts.http * 3)  # fmt: skip
 
     def _save_pressure(self, psi: PressureSampler) -> None:
         psi.stop()

@@ -31,6 +31,7 @@ from harness.procs import stop as stop_process
 from harness.settings import Settings
 from harness.stack.addresses import AddressBook
 from harness.stack.base import deferred_interrupts, healthy, settle
+from harness.stack.bootstrap import run_bootstrap
 from harness.stack.stale import cleanup_stale, stacks_dir
 from harness.topology import Topology
 
@@ -271,32 +272,7 @@ class LocalStack:
         self._save()
 
     def _bootstrap(self) -> None:
-        """Run the topology's bootstrap commands once, in order, each bounded in time; recorded
-        as processes while they run, output in ``logs/bootstrap-N.log``. Not run again when an
-        instance restarts: what they set up lives in the instances' own state."""
-        values = self.bootstrap_values()
-        for n, step in enumerate(self.topology.bootstrap, 1):
-            name = f"bootstrap-{n}"
-            cmd = self.topology.render_bootstrap(step, values)
-            self.say(f"bootstrap {n}/{len(self.topology.bootstrap)}: {' '.join(cmd)}")
-            self._spawn(name, cmd)
-            proc = self._procs[name]
-            try:
-                status = proc.wait(timeout=step.timeout)
-            except subprocess.TimeoutExpired:
-                stop_process(self.records[name], self.settings.timeouts.process_stop, proc)
-                status = None
-            log = Path(self.records[name].log)
-            self._procs.pop(name, None)
-            self.forget(name)
-            if status != 0:
-                tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-                why = (
-                    f"did not finish within {step.timeout:g}s"
-                    if status is None
-                    else f"exit status {status}"
-                )
-                raise StackError(f"bootstrap command {n} ({cmd[0]}) {why}; log {log}:\n{tail}")
+        run_bootstrap(self)
 
     def _start_jaeger(self, binary: str | None = None) -> None:
         """Jaeger with its config (``<stack>/jaeger.yaml``) on the stack's ports."""

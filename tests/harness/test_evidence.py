@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from harness.errors import InfraUnavailable
+from harness.evidence import save_evidence
 from harness.infra import jaeger
 from harness.infra import logs as logcut
 from harness.journal import Journal, ScenarioInfo
-from harness.scenario_run import ScenarioRun
 
 # -- Jaeger's config ------------------------------------------------------------------------
 
@@ -220,13 +220,13 @@ def test_evidence_never_fails_a_run_it_notes_what_is_missing(tmp_path: Path) -> 
     good = tmp_path / "good.log"
     good.write_text('{"ts": 5.0, "msg": "in", "saga_id": "s"}\n')
     (tmp_path / "bad.log").mkdir()  # there, but unreadable as a file
-    run = ScenarioRun.__new__(ScenarioRun)  # only what _save_evidence reads
-    run.out, run.log_marks = tmp_path / "out", {}
-    run.journal = Journal(run_id="r", scenario=ScenarioInfo(name="s"))
-    run.stack = SimpleNamespace(
+    run = SimpleNamespace(
+        out=tmp_path / "out", journal=Journal(run_id="r", scenario=ScenarioInfo(name="s"))
+    )
+    stack = SimpleNamespace(
         jaeger_url=lambda: "", instance_logs=lambda: {"a-1": good, "b-1": tmp_path / "bad.log"}
     )
-    run._save_evidence(0.0, 10.0)
+    save_evidence(run.journal, stack, run.out, 0.0, 10.0, {}, lambda: 1.0)
     assert run.journal.evidence["logs"]["a-1"]["with_saga_id"] == 1
     assert "b-1" not in run.journal.evidence["logs"]
     assert run.journal.missing[0].startswith("traces.json: not collected: no Jaeger in this stack")

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from harness.cli import build_parser
-from harness.cli_stack import build_fault, undo_config_changes
+from harness.cli_stack import build_fault
 from harness.errors import FaultError, InputInvalid, ScenarioInvalid, TopologyInvalid
 from harness.facts import ConfigFacts
-from harness.faults.kinds.config_change import ConfigChange
+from harness.faults.kinds.config_change import ConfigChange, undo_config_changes
 from harness.scenario import load_scenario, markers
 from harness.targets import FaultDriver, facts_of
 from harness.topology import bundled_topology_path, load_topology

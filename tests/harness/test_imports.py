@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, str, str, str]] = [
      "cli cli_stack compose pytest_plugin selftest ui",
      "engine drivers readers report scenario kinds models foundation"),
     ("engine", "runs scenarios: stacks, the timeline, collection, verdicts",
-     "dryrun runner scenario_run targets",
+     "dryrun evidence runner scenario_run targets",
      "drivers readers report scenario kinds models foundation"),
     ("drivers", "start, stop and measure real processes and servers",
      "hostpressure infra load locust_main locust_recorder membership metrics ports procs stack",

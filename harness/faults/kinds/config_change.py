@@ -145,3 +145,18 @@ KIND = FaultKind(
     fields="`set: {key: value}` (keys and types from the topology's `config:`)",
     randomizable=False,
 )
+
+
+def undo_config_changes(store: Any, recorded: list[dict]) -> int:
+    """Write back what each recorded config change replaced (its `undo`: key -> previous value,
+    None: delete), newest first so the oldest change's previous values win; how many."""
+    undone = 0
+    for f in reversed(recorded):
+        undo = f.get("undo")
+        if undo and store is not None:
+            store.write(
+                {k: v for k, v in undo.items() if v is not None},
+                [k for k, v in undo.items() if v is None],
+            )
+            undone += 1
+    return undone
