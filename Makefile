@@ -1,5 +1,5 @@
 # The two commands at the top of README.md. Both install everything first (idempotent).
-.PHONY: setup setup-containers demo test test-containers test-all selftest lint
+.PHONY: setup setup-containers demo test test-containers test-all selftest bench lint
 
 setup:
 	bash scripts/setup.sh
@@ -29,6 +29,11 @@ test-all: setup
 
 selftest: setup
 	.venv/bin/stormproof selftest
+
+# Every benchmark in one go (about 15 minutes); rewrites the table at the end of
+# docs/performance.md. ARGS, e.g. ARGS="--only shop_throughput --no-write".
+bench: setup
+	.venv/bin/python bench/run_all.py $(ARGS)
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
