@@ -271,6 +271,7 @@ def compose_file(
     }
     volumes: dict[str, Any] = {}
     book = ComposeAddresses(topology)
+    root = os.path.relpath(REPO_ROOT, out_dir.resolve())
     for n, inst in enumerate(topology.instances()):
         svc = topology.services[inst.service]
         links = {}
@@ -299,7 +300,9 @@ def compose_file(
             env[key] = value.replace("{instance}", inst.name).replace("{port}", str(SERVICE_PORT))
         volumes[f"{inst.service}-data"] = {}
         build = (
-            {"build": {"context": ".", "dockerfile": extra.dockerfile}} if extra.dockerfile else {}
+            # the context is the repository root (the dockerfile's path is from there), wherever
+            # the file is written
+            {"build": {"context": root, "dockerfile": extra.dockerfile}} if extra.dockerfile else {}
         )
         own = extra.image or f"stormproof-{topology.name}:local"
         if images and target_role(topology) in images:

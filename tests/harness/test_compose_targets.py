@@ -42,6 +42,14 @@ def test_two_service_runs_its_own_commands_from_its_folder_in_the_image():
         assert services[name]["build"]["dockerfile"] == "examples/two-service/Containerfile"
 
 
+def test_the_build_context_is_the_repository_root_wherever_the_file_goes(tmp_path):
+    out = tmp_path / "elsewhere"
+    for where in (REPO_ROOT, out):
+        build = compose_file(TWO, where)["services"]["web-1"]["build"]
+        assert (where / build["context"]).resolve() == REPO_ROOT
+        assert (where / build["context"] / build["dockerfile"]).resolve().is_file()
+
+
 def test_two_service_reaches_quotes_through_its_shared_proxy_in_the_toxiproxy_container():
     env = compose_file(TWO)["services"]["web-1"]["environment"]
     proxy = {p["name"]: p for p in toxiproxy_config(TWO)}
