@@ -7,6 +7,13 @@ target's is ``target_system/Dockerfile`` itself, on the project's Python image i
 Debian mirror and PyPI during the build (``--network host``; the containers themselves publish
 on 127.0.0.1 only).
 
+A topology other than the bundled shop gets its own image the same way
+(``stormproof engine build --topology FILE``, role ``target-NAME``): the Dockerfile its profile's
+``compose.dockerfile`` names, on the Python image, with the topology's folder as context.
+The Python dependencies are pinned (``compose/images/target/requirements.txt``, written by
+``scripts/lock-images.sh``) and installed with ``--no-deps`` before the sources, then
+``pip check``: the same versions at every build, and a source change rebuilds in seconds.
+
 Every image is tagged with a content hash: of its Containerfile, of every file of its build
 context and of its parent's tag, so an unchanged image is not rebuilt and a changed parent
 rebuilds its children. The tags of the last build are in ``.stormproof/engine/images.json``,
