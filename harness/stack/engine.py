@@ -206,11 +206,10 @@ def unmount_storage(settings: Settings) -> str:
     running = podman(settings, "ps", "-q", timeout=60)
     if running.returncode != 0 or running.stdout.strip():
         return f"storage left mounted: containers still run (podman ps) under {root}"
-    failed = [
-        str(p)
-        for p in points
-        if subprocess.run(["umount", str(p)], capture_output=True, timeout=30).returncode
-    ]
+    for point in points:
+        subprocess.run(["umount", str(point)], capture_output=True, timeout=30)
+    # podman's own cleanup may unmount the same points meanwhile: what counts is what is left
+    failed = [str(p) for p in mounts_under(root, Path("/proc/self/mountinfo").read_text())]
     if failed:
         return f"could not unmount {', '.join(failed)} (umount failed)"
     return f"unmounted podman's storage ({len(points)} mount points under {root})"
