@@ -174,3 +174,25 @@ def test_engine_down_unmounts_only_what_lies_in_the_projects_storage():
         root / "run/a b",
         root / "storage/overlay",
     ]
+
+
+def test_a_run_on_a_missing_topology_image_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    from harness.errors import InfraUnavailable
+    from harness.stack import compose
+
+    settings = Settings(state_dir=tmp_path)
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setattr(compose, "docker_client", lambda _settings: object())
+    monkeypatch.setattr(compose, "uses_project_engine", lambda _settings: True)
+    # the stack's images current, the example's never built
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "images.json").write_text(json.dumps({"images": expected(settings)}))
+    stack = compose.ComposeStack(TWO, settings)
+    assert stack.compose_file == tmp_path / "compose" / "two-service" / "docker-compose.yml"
+    with pytest.raises(InfraUnavailable) as info:
+        stack.start()
+    assert "missing or older than the sources (target-two-service)" in str(info.value)
+    assert "run 'stormproof engine build --topology examples/two-service/topology.yaml'" in str(
+        info.value
+    )
+    assert not stack.compose_file.exists()  # refused before anything was written or started
