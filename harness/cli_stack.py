@@ -24,7 +24,6 @@ from harness.backend import StackBackend
 from harness.durations import parse_duration
 from harness.errors import (
     FaultError,
-    InfraUnavailable,
     InputInvalid,
     StackError,
     TopologyInvalid,
@@ -68,16 +67,6 @@ def register(sub: Any) -> None:
     f.add_argument("--for", dest="for_", help="revert after DURATION (blocks unless --detach)")
     f.add_argument("--detach", action="store_true", help="with --for: revert in the background")
     f.set_defaults(func=cmd_fault)
-
-    e = sub.add_parser("engine", help="the project's container engine (podman) and images")
-    e.add_argument(
-        "action",
-        choices=("up", "down", "status", "build", "check"),
-        help="up/down: podman's Docker-API service on .stormproof/engine/podman.sock; "
-        "build: the local images (no registry); check: run one container on a network of "
-        "its own (exit 3 naming the failing step)",
-    )
-    e.set_defaults(func=cmd_engine)
 
     fs = sub.add_parser("faults", help="list or clear the faults in force")
     fs.add_argument("action", choices=("list", "clear"))
@@ -265,51 +254,6 @@ def cmd_down(args: argparse.Namespace) -> int:
         stack.stop()
         compose_state(settings).remove()
         print(f"removed compose project {data['project']}")
-    return 0
-
-
-def cmd_engine(args: argparse.Namespace) -> int:
-    from harness.stack import engine
-    from harness.stack.images import build_all, local_images
-
-    settings = Settings()
-    if args.action == "build":
-        t0 = time.monotonic()
-        built = build_all(settings)
-        print(
-            f"{sum(b.built for b in built)} of {len(built)} images built in "
-            f"{time.monotonic() - t0:.1f}s"
-        )
-        return 0
-    if args.action == "up":
-        got = engine.up(settings)
-        if got.how == "yours":
-            print(f"DOCKER_HOST is set ({got.host}): using your engine, starting none")
-        elif got.how == "running":
-            print(f"engine already running ({got.version}) at {got.host}")
-        else:
-            print(f"engine started in {got.seconds:.1f}s ({got.version}) at {got.host}")
-        if got.how != "yours":
-            print(f"  for docker / docker-compose: export DOCKER_HOST={got.host}")
-            if local_images(settings) is None:
-                print("  no local images yet: stormproof engine build")
-        return 0
-    if args.action == "down":
-        print("engine stopped" if engine.down(settings) else "engine was not running")
-        return 0
-    if args.action == "check":
-        images = local_images(settings)
-        if images is None or "base" not in images:
-            raise InfraUnavailable("engine check: no local images yet: stormproof engine build")
-        took = engine.check(settings, images["base"])
-        print(f"engine check: a container ran on a network of its own in {took:.1f}s")
-        return 0
-    host = engine.docker_host(settings)
-    rec = engine.project_engine(settings)
-    print(f"Docker API: {host or 'none'}")
-    print(f"project engine: {f'pid {rec.pid}' if rec else 'not running'}")
-    for role, image in (local_images(settings) or {}).items():
-        print(f"  {role:<11} {image}")
     return 0
 
 

@@ -359,7 +359,9 @@ class TargetStack:
 
 def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> None:
     """Refuse a backend that cannot run here, once, before any scenario starts: no engine
-    (exit 3), or a scenario that needs the local backend (exit 2, located)."""
+    (exit 3), or a scenario that needs the local backend (exit 2, located), or a topology the
+    containers cannot run (exit 2, naming what it lacks)."""
+    scenarios = list(scenarios)
     if settings.backend == "compose":
         from harness.stack.compose import docker_client
         from harness.yamlsource import Problem, display, read_yaml, walk
@@ -388,6 +390,10 @@ def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> Non
                 "\n".join(map(str, problems))
                 + "\nrun these with --backend local, or leave them out (-m 'not slow_start')"
             )
+        from harness.stack.composefile import require_one_port
+
+        for path in dict.fromkeys(topology_path_for(s.target, s.source) for s in scenarios):
+            require_one_port(_topology(path))  # exit 2 naming what the containers lack
         docker_client(settings).close()
 
 

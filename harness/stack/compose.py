@@ -50,8 +50,9 @@ from harness.stack.composefile import (
     write,
 )
 from harness.stack.engine import docker_host, uses_project_engine
-from harness.stack.images import local_images, stale
+from harness.stack.images import local_images, stale, target_recipe
 from harness.topology import Topology
+from harness.yamlsource import display
 
 
 def docker_client(settings: Settings | None = None) -> Any:
@@ -140,6 +141,7 @@ class ComposeStack:
         if compose_file is None and client is None and uses_project_engine(settings):
             self.images = local_images(settings)
         if self.images is not None:
+            target_recipe(topology)  # exit 2 now when the topology names no image to build
             compose_file = local_out_dir(settings, topology) / "docker-compose.yml"
         self.compose_file = compose_file or REPO_ROOT / "docker-compose.yml"
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
@@ -181,11 +183,15 @@ class ComposeStack:
 
     def start(self) -> None:
         if self.images is not None:
-            old = stale(self.settings)
+            old = stale(self.settings, self.topology)
             if old:
+                build = "stormproof engine build"
+                own = target_recipe(self.topology).role
+                if own != "target" and own in old and self.topology.path is not None:
+                    build += f" --topology {display(self.topology.path)}"
                 raise InfraUnavailable(
-                    f"the local images are older than the sources ({', '.join(old)}): "
-                    "run 'stormproof engine build' (an unchanged image is not rebuilt)"
+                    f"the local images are missing or older than the sources ({', '.join(old)}):"
+                    f" run '{build}' (an unchanged image is not rebuilt)"
                 )
             out = self.compose_file.parent
             write(render_topology(self.topology, out, self.images), out)

@@ -34,8 +34,11 @@ import yaml
 
 from harness.errors import InputInvalid
 from harness.loadconf import DEFAULT_HOST, render_host
+from harness.ports import PortAllocator
 from harness.settings import REPO_ROOT, Settings
+from harness.stack.addresses import AddressBook
 from harness.topology import Service, Topology, load_topology
+from harness.yamlsource import display
 
 
 @dataclass(frozen=True)
@@ -63,26 +66,37 @@ PROMETHEUS_URL = PORTS.published(PORTS.prometheus)
 ETCD_URL = PORTS.published(PORTS.etcd_published)
 
 
-def require_one_port(topology: Topology) -> None:
-    """The compose backend maps one container port per instance and probes health over HTTP;
-    a topology with named ports, TCP health, per-instance proxies or bootstrap commands needs
-    the local backend (for now)."""
+def unsupported(topology: Topology) -> list[str]:
+    """What of a topology the compose backend cannot run (empty: it can). It maps one HTTP
+    port per instance, every link through the Toxiproxy container, and runs no commands of
+    its own beside the containers."""
+    out = []
     if topology.proxy_mode == "per_instance":
-        raise InputInvalid(
-            f"{topology.path}: proxy_mode per_instance needs the local backend: use --backend local"
-        )
+        out.append("proxy_mode per_instance (one proxy per caller instance)")
     if topology.bootstrap:
-        raise InputInvalid(
-            f"{topology.path}: bootstrap commands run on the local backend only: use "
-            "--backend local"
-        )
+        out.append("bootstrap commands run on the local backend only")
     for svc in topology.services.values():
-        if len(svc.ports) > 1 or svc.health.path is None:
-            raise InputInvalid(
-                f"{topology.path}: service {svc.name} has {len(svc.ports)} named ports or a TCP "
-                "health check; the compose backend supports one HTTP port per instance: use "
-                "--backend local"
+        if len(svc.ports) > 1:
+            out.append(
+                f"service {svc.name} has {len(svc.ports)} named ports (containers: one port "
+                "per instance)"
             )
+        if svc.health.path is None:
+            out.append(f"service {svc.name} has a TCP health check (containers: HTTP only)")
+    return out
+
+
+def require_one_port(topology: Topology) -> None:
+    """InputInvalid (exit 2) naming everything :func:`unsupported` found, before anything
+    starts."""
+    found = unsupported(topology)
+    if found:
+        raise InputInvalid(
+            f"{display(topology.path) if topology.path else topology.name}: the compose backend "
+            "cannot run this topology: "
+            + "; ".join(found)
+            + ": use --backend local (README, 'Containers')"
+        )
 
 
 SECRETS_MOUNT = "/stormproof/secrets"  # {secrets_dir} inside a container
@@ -164,6 +178,44 @@ UPSTREAM = {
     "locust": LOCUST_IMAGE,
 }
 BUNDLED_DOCKERFILE = "target_system/Dockerfile"
+# {dir} inside a target's container: an image built for a topology whose commands name files
+# of its folder copies that folder here (examples/two-service/Containerfile)
+TARGET_DIR = "/target"
+
+
+def target_role(topology: Topology) -> str:
+    """The role of a topology's own image among the local images (images.json): ``target``
+    for the bundled shop's Dockerfile, ``target-NAME`` for any other topology's."""
+    if topology.profile.compose.dockerfile == BUNDLED_DOCKERFILE:
+        return "target"
+    return f"target-{topology.name}"
+
+
+class _FixedPorts(PortAllocator):
+    """The compose file's ports, fixed, where :class:`AddressBook` asks its allocator: a
+    proxy's listener in the Toxiproxy container, every instance's SERVICE_PORT."""
+
+    def __init__(self, topology: Topology) -> None:
+        super().__init__()
+        self.proxies = proxy_ports(topology)
+
+    def get(self, key: str) -> int:
+        if key.startswith("proxy:"):
+            return self.proxies[key.removeprefix("proxy:")]
+        return SERVICE_PORT
+
+
+class ComposeAddresses(AddressBook):
+    """The address templates of an instance inside the compose network: a proxy is
+    ``toxiproxy:PORT``, an instance ``NAME:SERVICE_PORT``."""
+
+    def __init__(self, topology: Topology) -> None:
+        super().__init__(topology, _FixedPorts(topology), "0.0.0.0")
+
+    def addr(self, name: str) -> str:
+        if name.startswith("proxy:"):
+            return f"toxiproxy:{self.ports.get(name)}"
+        return f"{name.split(':')[0]}:{SERVICE_PORT}"
 
 
 def compose_file(
@@ -218,6 +270,8 @@ def compose_file(
         },
     }
     volumes: dict[str, Any] = {}
+    book = ComposeAddresses(topology)
+    root = os.path.relpath(REPO_ROOT, out_dir.resolve())
     for n, inst in enumerate(topology.instances()):
         svc = topology.services[inst.service]
         links = {}
@@ -226,7 +280,7 @@ def compose_file(
                 for callee in topology.instances_of(link.callee):
                     name = topology.proxy_for(inst.service, callee.name)
                     links[callee.name] = f"toxiproxy:{pports[name]}"
-        _cmd, env = topology.render(
+        cmd, env = topology.render(
             inst,
             {
                 "python": "python",
@@ -237,6 +291,8 @@ def compose_file(
                 "links_json": links,
                 "otlp_endpoint": "",  # no Jaeger in the compose stack yet: nothing exported
                 "secrets_dir": SECRETS_MOUNT,
+                "dir": TARGET_DIR,
+                **book.template_values(inst.name),
             },
         )
         extra = topology.profile.compose
@@ -244,15 +300,18 @@ def compose_file(
             env[key] = value.replace("{instance}", inst.name).replace("{port}", str(SERVICE_PORT))
         volumes[f"{inst.service}-data"] = {}
         build = (
-            {"build": {"context": ".", "dockerfile": extra.dockerfile}} if extra.dockerfile else {}
+            # the context is the repository root (the dockerfile's path is from there), wherever
+            # the file is written
+            {"build": {"context": root, "dockerfile": extra.dockerfile}} if extra.dockerfile else {}
         )
         own = extra.image or f"stormproof-{topology.name}:local"
-        if images and "target" in images and extra.dockerfile == BUNDLED_DOCKERFILE:
-            build, own = {}, images["target"]
+        if images and target_role(topology) in images:
+            build, own = {}, images[target_role(topology)]
         secret = {"group_add": [SECRETS_GROUP]} if reads_secrets(svc) and topology.secrets else {}
         services[inst.name] = {
             **build,
             "image": own,
+            "command": cmd,  # the topology's, as natively ({dir}: TARGET_DIR in the image)
             "environment": env,
             **secret,
             "volumes": [f"{inst.service}-data:/data/{inst.service}"]

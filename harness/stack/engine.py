@@ -176,6 +176,45 @@ def down(settings: Settings) -> bool:
     return rec is not None
 
 
+def mounts_under(root: Path, mountinfo: str) -> list[Path]:
+    """The mount points at or below `root` in a /proc/self/mountinfo text, deepest first."""
+    found = []
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            # octal escapes (\040 for a space) as the kernel writes them
+            point = Path(fields[4].encode().decode("unicode_escape"))
+            if point == root or root in point.parents:
+                found.append(point)
+    return sorted(set(found), key=lambda p: (-len(p.parts), str(p)))
+
+
+def unmount_storage(settings: Settings) -> str:
+    """Unmount podman's mounts inside the project's storage (containers/storage bind-mounts
+    its overlay directory onto itself, private, and leaves it after every command), so
+    ``rm -rf .stormproof`` works; the next podman command mounts it again. Only mount points
+    under ``.stormproof/engine/``, never another's, and none while a container of the project's
+    storage still runs (its root file system is one of them). Returns what was done, for
+    the command's output."""
+    root = engine_dir(settings).resolve()
+    try:
+        points = mounts_under(root, Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        return ""
+    if not points:
+        return ""
+    running = podman(settings, "ps", "-q", timeout=60)
+    if running.returncode != 0 or running.stdout.strip():
+        return f"storage left mounted: containers still run (podman ps) under {root}"
+    for point in points:
+        subprocess.run(["umount", str(point)], capture_output=True, timeout=30)
+    # podman's own cleanup may unmount the same points meanwhile: what counts is what is left
+    failed = [str(p) for p in mounts_under(root, Path("/proc/self/mountinfo").read_text())]
+    if failed:
+        return f"could not unmount {', '.join(failed)} (umount failed)"
+    return f"unmounted podman's storage ({len(points)} mount points under {root})"
+
+
 def version(settings: Settings) -> str:
     """``podman X.Y.Z`` of the project engine, by its API."""
     try:

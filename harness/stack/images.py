@@ -7,6 +7,13 @@ target's is ``target_system/Dockerfile`` itself, on the project's Python image i
 Debian mirror and PyPI during the build (``--network host``; the containers themselves publish
 on 127.0.0.1 only).
 
+A topology other than the bundled shop gets its own image the same way
+(``stormproof engine build --topology FILE``, role ``target-NAME``): the Dockerfile its profile's
+``compose.dockerfile`` names, on the Python image, with the topology's folder as context.
+The Python dependencies are pinned (``compose/images/target/requirements.txt``, written by
+``scripts/lock-images.sh``) and installed with ``--no-deps`` before the sources, then
+``pip check``: the same versions at every build, and a source change rebuilds in seconds.
+
 Every image is tagged with a content hash: of its Containerfile, of every file of its build
 context and of its parent's tag, so an unchanged image is not rebuilt and a changed parent
 rebuilds its children. The tags of the last build are in ``.stormproof/engine/images.json``,
@@ -21,18 +28,22 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.errors import InfraUnavailable, StackError
+from harness.errors import InfraUnavailable, InputInvalid, StackError
 from harness.settings import REPO_ROOT, Settings
+from harness.stack.composefile import BUNDLED_DOCKERFILE, target_role
 from harness.stack.engine import engine_dir, podman, podman_env
+from harness.topology import Topology
 
 IMAGES_DIR = REPO_ROOT / "compose" / "images"
 SUITE = "bookworm"
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", SUITE]
 PACKAGE_SOURCES = ("pyproject.toml", "README.md", "harness", "target_system")
+# the package's dependencies, pinned (scripts/lock-images.sh); installed before the sources
+TARGET_LOCK = IMAGES_DIR / "target" / "requirements.txt"
 # The host's pip configuration and CA bundle, lent read-only to the RUN steps of the builds that
 # run pip (bind mounts: nothing of them lands in an image), so pip inside reaches PyPI exactly
 # as the host does, through a TLS-intercepting proxy included. Not to the others: apt's
@@ -58,6 +69,7 @@ def _package(_settings: Settings) -> dict[str, Path]:
     # rebuilding the image
     found = {name: REPO_ROOT / name for name in PACKAGE_SOURCES}
     found["README.md"] = IMAGES_DIR / "README.image.md"
+    found[str(TARGET_LOCK.relative_to(REPO_ROOT))] = TARGET_LOCK
     return found
 
 
@@ -70,9 +82,42 @@ RECIPES = (
     Recipe("toxiproxy", "base", IMAGES_DIR / "toxiproxy" / "Containerfile", _toxiproxy),
     Recipe("prometheus", "base", IMAGES_DIR / "prometheus" / "Containerfile", _nothing),
     Recipe("etcd", "base", IMAGES_DIR / "etcd" / "Containerfile", _nothing),
-    Recipe("target", "python", REPO_ROOT / "target_system" / "Dockerfile", _package, pip=True),
+    Recipe("target", "python", REPO_ROOT / BUNDLED_DOCKERFILE, _package, pip=True),
     Recipe("locust", "target", IMAGES_DIR / "locust" / "Containerfile", _nothing),
 )
+
+
+def target_recipe(topology: Topology) -> Recipe:
+    """The recipe of a topology's own image: its profile's ``compose.dockerfile`` (relative to
+    the repository root) on the project's Python image, its build context the topology's
+    folder under its path from the root (as the Dockerfile's COPY lines name it on an upstream
+    build, whose context is the root). The bundled shop's is :data:`RECIPES`' ``target``.
+    InputInvalid (exit 2) when the topology names no Dockerfile: with no registry, every image
+    is built here."""
+    dockerfile = topology.profile.compose.dockerfile
+    if dockerfile == BUNDLED_DOCKERFILE:
+        return next(r for r in RECIPES if r.role == "target")
+    where = topology.path or topology.name
+    if dockerfile is None:
+        raise InputInvalid(
+            f"{where}: the project engine builds every image here (no registry), and the "
+            "topology's profile names no compose.dockerfile to build its services' image from "
+            "(docs/own-system.md, 'With Docker Compose'); or set DOCKER_HOST to an engine that "
+            "has its image"
+        )
+    folder = (topology.path or Path(".")).resolve().parent
+    try:
+        name = str(folder.relative_to(REPO_ROOT))
+    except ValueError:
+        raise InputInvalid(
+            f"{where}: a topology's own image is built from a folder under {REPO_ROOT}, "
+            "where its compose.dockerfile is"
+        ) from None
+
+    def context(_settings: Settings) -> dict[str, Path]:
+        return {name: folder}
+
+    return Recipe(target_role(topology), "python", REPO_ROOT / dockerfile, context, pip=True)
 
 
 @dataclass
@@ -176,6 +221,7 @@ def build_one(settings: Settings, recipe: Recipe, parent: str) -> Built:
     with tempfile.TemporaryDirectory(dir=engine_dir(settings)) as tmp:
         ctx = Path(tmp)
         for name, src in context.items():
+            (ctx / name).parent.mkdir(parents=True, exist_ok=True)
             if src.is_dir():
                 shutil.copytree(
                     src, ctx / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -203,14 +249,21 @@ def build_one(settings: Settings, recipe: Recipe, parent: str) -> Built:
     return Built(recipe.role, image, time.monotonic() - t0, _size_mb(settings, image), True)
 
 
-def build_all(settings: Settings, progress: Callable[[str], None] = print) -> list[Built]:
-    """Build what changed, in order; write images.json; one line of progress per image."""
+def build_all(
+    settings: Settings,
+    progress: Callable[[str], None] = print,
+    topologies: Sequence[Topology] = (),
+) -> list[Built]:
+    """Build what changed, in order: the stack's images, then the own image of each of
+    `topologies`; write images.json (the roles built before and not now are kept); one line
+    of progress per image."""
     if shutil.which("podman") is None:
         raise InfraUnavailable("podman is not installed: run 'make setup-containers'")
+    extra = [target_recipe(t) for t in topologies]  # a topology without one: before any build
     out = [build_base(settings, progress)]
     progress(_line(out[-1]))
-    by_role = {"base": out[0].image}
-    for recipe in RECIPES:
+    by_role = {**(local_images(settings) or {}), "base": out[0].image}
+    for recipe in (*RECIPES, *(r for r in extra if r.role not in {x.role for x in RECIPES})):
         assert recipe.parent is not None
         built = build_one(settings, recipe, by_role[recipe.parent])
         by_role[recipe.role] = built.image
@@ -236,13 +289,17 @@ def prune(settings: Settings, keep: set[str]) -> list[str]:
 
 def _line(b: Built) -> str:
     what = f"built in {b.seconds:.1f}s" if b.built else "unchanged"
-    return f"  {b.role:<11} {b.image:<45} {b.size_mb:7.1f} MB  {what}"
+    return f"  {b.role:<18} {b.image:<55} {b.size_mb:7.1f} MB  {what}"
 
 
-def expected(settings: Settings) -> dict[str, str]:
-    """role -> the image the sources make now (hashes only: nothing is built or asked)."""
+def expected(settings: Settings, topology: Topology | None = None) -> dict[str, str]:
+    """role -> the image the sources make now (hashes only: nothing is built or asked): the
+    stack's images, and `topology`'s own when given."""
+    recipes = [*RECIPES]
+    if topology is not None and target_recipe(topology).role != "target":
+        recipes.append(target_recipe(topology))
     out = {"base": image_name("base", base_hash())}
-    for recipe in RECIPES:
+    for recipe in recipes:
         assert recipe.parent is not None
         parent_tag = out[recipe.parent].rsplit(":", 1)[1]
         tag = content_hash(recipe.containerfile, recipe.context(settings), parent_tag)
@@ -250,10 +307,12 @@ def expected(settings: Settings) -> dict[str, str]:
     return out
 
 
-def stale(settings: Settings) -> list[str]:
+def stale(settings: Settings, topology: Topology | None = None) -> list[str]:
     """The roles whose last-built image is not what the sources make now ([] when current)."""
     built = local_images(settings) or {}
-    return [role for role, image in expected(settings).items() if built.get(role) != image]
+    return [
+        role for role, image in expected(settings, topology).items() if built.get(role) != image
+    ]
 
 
 def images_file(settings: Settings) -> Path:
