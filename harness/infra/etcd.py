@@ -54,8 +54,13 @@ class Etcd:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def healthy(self) -> bool:
-        r = httpx.get(self.url + "/health", timeout=self.timeout)
+    def healthy(self, client: httpx.Client | None = None) -> bool:
+        """``client``: one to reuse when polling (a new one costs ~25 ms of CPU)."""
+        url = self.url + "/health"
+        if client is not None:
+            r = client.get(url, timeout=self.timeout)
+        else:
+            r = httpx.get(url, timeout=self.timeout)
         return r.status_code == 200 and r.json().get("health") == "true"
 
     def members(self, layout: Registry) -> list[dict]:
