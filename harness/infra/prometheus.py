@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import yaml
 
 from harness.infra.waiting import wait_for
 
+SCRAPE_INTERVAL = 1.0  # seconds, every job (harness/stack/composefile.py writes 1 s too)
 
-def write_config(path: Path, targets: list[dict], interval: str = "1s") -> None:
+
+def write_config(path: Path, targets: list[dict], interval: str = f"{SCRAPE_INTERVAL:g}s") -> None:
     """``targets``: dicts with job, address, metrics path and labels (instance, service)."""
     jobs: dict[str, dict] = {}
     for t in targets:
@@ -68,3 +71,40 @@ def wait_targets_up(
             every=0.1,
             alive=alive,
         )
+
+
+def fewest_scrapes_since(url: str, since: float, client: httpx.Client) -> int:
+    """The fewest samples of ``up`` that any target has stamped at or after ``since`` (unix s).
+
+    A sample's timestamp is when its scrape began, so a sample stamped after ``since`` read
+    the target's counters after that moment. A target with no such sample counts 0.
+    """
+    now = time.time()
+    window_ms = int((now - since) * 1000)  # rounded down: the window never reaches before since
+    if window_ms <= 0:
+        return 0
+    query = f"count_over_time(up[{window_ms}ms]) or (up * 0)"
+    counts = [
+        int(float(s["value"][1]))
+        for s in _query(client, url, {"query": query, "time": f"{now:.3f}"})
+    ]
+    return min(counts) if counts else 0
+
+
+def wait_scrapes_since(
+    url: str, since: float, scrapes: int = 2, timeout: float = 10.0, every: float = 0.1
+) -> bool:
+    """Poll until every target has ``scrapes`` samples stamped at or after ``since``: the data
+    then holds the state of that moment, whatever the scrapes' phase. False after ``timeout``
+    (Prometheus unreachable, or a scrape loop stalled); the caller says so in the journal."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            try:
+                if fewest_scrapes_since(url, since, client) >= scrapes:
+                    return True
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass  # unreachable or an odd answer: keep polling until the deadline
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(every)
