@@ -11,6 +11,7 @@ localhost:4317). Built from source, Jaeger serves no UI assets: only the API is 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ VERSION = "v1.76.0"  # the module version scripts/setup.sh builds
 MAX_TRACES_IN_MEMORY = 50_000  # Jaeger's memory store drops the oldest beyond this
 TRACES_PER_SERVICE = 100  # per scenario, per phase and per service: the query's limit
 TRACES_MAX_BYTES = 8 * 1024 * 1024  # per scenario: traces.json never grows beyond this
+QUERIES_AT_ONCE = 4  # trace queries in flight while saving a scenario's traces
 
 
 def config(host: str, otlp_http: int, query_http: int, query_grpc: int) -> dict[str, Any]:
@@ -184,15 +186,16 @@ def save_traces(
     saved, for the journal (with the query API's address, which the report links to while the
     stack is up). An empty service list means nothing exported."""
     services = query.services()
-    by_window: dict[str, list[dict]] = {}
+    asks = [(name, start, end, service) for name, start, end in windows for service in services]
+    # a few queries at once: Jaeger searches and encodes one while this process decodes another
+    with ThreadPoolExecutor(max_workers=QUERIES_AT_ONCE) as pool:
+        answers = list(pool.map(lambda a: query.traces(a[3], a[1], a[2], per_service), asks))
+    by_window: dict[str, list[dict]] = {name: [] for name, _, _ in windows}
     at_limit: set[str] = set()
-    for name, start, end in windows:
-        found = by_window.setdefault(name, [])
-        for service in services:
-            traces = query.traces(service, start, end, per_service)
-            if len(traces) >= per_service:
-                at_limit.add(f"{service} in {name}")
-            found += traces
+    for (name, _, _, service), traces in zip(asks, answers, strict=True):
+        if len(traces) >= per_service:
+            at_limit.add(f"{service} in {name}")
+        by_window[name] += traces
     kept, info = bounded(by_window, max_bytes)
     info.update(
         query_url=query.url,
