@@ -231,15 +231,12 @@ class LocalStack:
                     self.ports.get("etcd-peer"),
                 ),
             )
-            self.etcd = Etcd(self.registry_url())
+            self.etcd = Etcd(self.registry_url(), client=httpx.Client())  # closed in stop()
         self._spawn("toxiproxy", toxiproxy_command(tox_bin, self.host, self.ports.get("toxiproxy")))
         self.toxiproxy = Toxiproxy(f"http://{self._addr('toxiproxy')}", self.settings.timeouts.http)
         with httpx.Client(timeout=1.0) as probe:  # one client for every poll (~25 ms of CPU each)
             if self.etcd is not None:
-                etcd = self.etcd
-                wait_for(
-                    "etcd", lambda: etcd.healthy(probe), timeout, alive=lambda: self._died("etcd")
-                )
+                wait_for("etcd", self.etcd.healthy, timeout, alive=lambda: self._died("etcd"))
             tox = self.toxiproxy
             wait_for(
                 "Toxiproxy",
@@ -472,8 +469,9 @@ class LocalStack:
                 )
             except OSError as exc:
                 problems.append(f"{name}: {exc}")
-        if self.toxiproxy is not None:
-            self.toxiproxy.close()
+        for client in (self.toxiproxy, self.etcd.client if self.etcd is not None else None):
+            if client is not None:
+                client.close()
         if self.secrets is not None:
             self.secrets.remove()  # no secret outlives the stack (its folder is in the run's)
         self.state.remove()
