@@ -80,7 +80,8 @@ def fewest_scrapes_since(url: str, since: float, client: httpx.Client) -> int:
     the target's counters after that moment. A target with no such sample counts 0.
     """
     now = time.time()
-    window_ms = int((now - since) * 1000)  # rounded down: the window never reaches before since
+    # rounded down, less 1 ms for `now` sent to the millisecond: never reaches before `since`
+    window_ms = int((now - since) * 1000) - 1
     if window_ms <= 0:
         return 0
     query = f"count_over_time(up[{window_ms}ms]) or (up * 0)"
