@@ -11,13 +11,25 @@ scenario spent outside the phases, and how long the report took to render (run.j
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from harness.report.data import read_journal, read_json
-from harness.report.render import scenario_dirs, time_budget
+from harness.report.render import STEP_LABELS, scenario_dirs, time_budget
+
+
+def _median_step(scenarios: list[dict], label: str) -> float:
+    """The median over the scenarios of the step shown as `label` (0 where it did not run)."""
+    keys = [k for k, v in STEP_LABELS.items() if v == label] or [label]
+    values = [
+        sum(float((s["journal"].get("steps") or {}).get(k, 0.0)) for k in keys)
+        for s in scenarios
+        if s["journal"]
+    ]
+    return statistics.median(values) if values else 0.0
 
 
 def main() -> int:
@@ -42,10 +54,14 @@ def main() -> int:
         return 1
     n = sum(1 for s in scenarios if s["journal"])
     print(f"{run_dir}: {n} scenarios, declared phases {budget['phases']:.1f} s")
+    print("     total    mean s/scenario  median  step")
     for label, seconds in budget["steps"]:
-        print(f"  {seconds:8.1f} s  {seconds / max(n, 1):6.2f} s/scenario  {label}")
+        med = _median_step(scenarios, label)
+        print(f"  {seconds:8.1f} s  {seconds / max(n, 1):6.2f}  {med:6.2f}  {label}")
     outside = budget["outside"]
-    print(f"  {outside:8.1f} s  {outside / max(n, 1):6.2f} s/scenario  all steps")
+    totals = [sum((s["journal"].get("steps") or {}).values()) for s in scenarios if s["journal"]]
+    med = statistics.median(totals) if totals else 0.0
+    print(f"  {outside:8.1f} s  {outside / max(n, 1):6.2f}  {med:6.2f}  all steps")
     if budget["wall"]:
         rest = budget["wall"] - budget["phases"] - budget["outside"]
         print(f"wall {budget['wall']:.1f} s = {budget['ratio']:.3f}x the phases "

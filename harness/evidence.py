@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from harness.errors import HarnessError
 from harness.infra import jaeger
 from harness.infra import logs as logcut
@@ -34,13 +36,14 @@ def save_evidence(
             "that hands no service {otlp_endpoint})",
         )
     else:
+        phases = [(p.name, p.start, p.end) for p in j.phases]
         try:
-            phases = [(p.name, p.start, p.end) for p in j.phases]
-            info = jaeger.save_traces(
-                jaeger.JaegerQuery(url, http_timeout()),
-                jaeger.windows_of(start, end, phases),
-                out / "traces.json",
-            )
+            with httpx.Client() as client:  # one for every query (services x windows)
+                info = jaeger.save_traces(
+                    jaeger.JaegerQuery(url, http_timeout(), client),
+                    jaeger.windows_of(start, end, phases),
+                    out / "traces.json",
+                )
         except (HarnessError, OSError) as exc:
             j.add_missing("traces.json", f"unavailable: {exc}")
         else:

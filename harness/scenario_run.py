@@ -23,6 +23,7 @@ from harness.errors import HarnessError, RevertFailed
 from harness.evidence import save_evidence
 from harness.hostpressure import PressureSampler
 from harness.infra import logs as logcut
+from harness.infra import prometheus as prom
 from harness.journal import FaultRecord, Journal, ScenarioInfo, TargetInfo
 from harness.load import LoadPlan, LocustProcess, RequestTail, wait_spawned
 from harness.metrics import PrometheusQuery, collect
@@ -33,7 +34,7 @@ from harness.settings import Settings
 from harness.targets import TargetStack
 from harness.verdict import check_fails, final_verdict
 
-SCRAPE_GRACE = 2.5  # two more scrapes at 1 s after load stops, before querying
+SCRAPES_AFTER = 2  # scrapes of every target after the work settled, before querying
 SPAWN_TIMEOUT = 60.0
 TICK = 0.05
 
@@ -379,6 +380,16 @@ class ScenarioRun:
         save_evidence(self.journal, self.stack, self.out, start, end, self.log_marks,
                       lambda: self.engine.settings.timeouts.http * 3)  # fmt: skip
 
+    def _wait_scrapes(self, since: float) -> None:
+        """Two scrapes of every target stamped after `since` (the work settled), as the design
+        notes ask once load stops; bounded, and a timeout is said in the journal."""
+        url = self.stack.prometheus_url()
+        timeout = self.engine.settings.timeouts.scrape_wait
+        if not prom.wait_scrapes_since(url, since, SCRAPES_AFTER, timeout):
+            self.journal.event("scrape", f"Prometheus had not scraped every target "
+                               f"{SCRAPES_AFTER} times within {timeout:g}s after the work "
+                               "settled: the series may lack the last seconds")  # fmt: skip
+
     def _save_pressure(self, psi: PressureSampler) -> None:
         psi.stop()
         why = psi.save(self.out / "host_pressure.csv")
@@ -422,13 +433,14 @@ class ScenarioRun:
         end_of_load = time.time()
         settle = max([getattr(e, "settle_within", 0) or 0 for e in self.scenario.expect] + [10.0])
         if self.stack is not None and error is None:
-            with j.step("scrape_grace"):
-                time.sleep(SCRAPE_GRACE)
             with j.step("settle_after"):
                 waited = self.stack.wait_sagas_settled(settle + 10.0, raise_on_timeout=False)
+            settled = time.time()
             j.event("settle", f"sagas settled {waited:.1f}s after load stopped")
             with j.step("audit_after"):
                 self._snapshot_audit("audit_after.json")
+            with j.step("scrape_wait"):
+                self._wait_scrapes(settled)
             queries = {
                 **self.stack.series_queries(),
                 **series_queries(self.scenario.expect, facts=self.stack.facts),

@@ -32,6 +32,7 @@ class Timeouts:
     prometheus_targets: float = 30.0  # every target has up == 1
     process_stop: float = 5.0  # SIGTERM before SIGKILL
     settle: float = 30.0  # stack settles between scenarios
+    scrape_wait: float = 10.0  # every target scraped twice after a scenario's work settled
 
 
 @dataclass(frozen=True)

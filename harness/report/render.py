@@ -171,10 +171,12 @@ STEP_LABELS = {
     "audit_before": "audit snapshot before",
     "load_start": "start Locust until every user is spawned",
     "stop": "revert faults, stop Locust and the poller",
-    "scrape_grace": "wait for the last scrape",
+    "scrape_grace": "wait for the last scrape",  # runs before the scrape wait
     "settle_after": "wait until no work is in flight (after)",
     "audit_after": "audit snapshot after",
+    "scrape_wait": "wait for two scrapes after the work settled",
     "collect": "read the series from Prometheus",
+    "evidence": "save the traces and log lines",
     "checks": "run the checks",
 }
 

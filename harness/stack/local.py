@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx
+
 from harness.errors import StackError
 from harness.infra import jaeger
 from harness.infra import prometheus as prom
@@ -32,6 +34,7 @@ from harness.settings import Settings
 from harness.stack.addresses import AddressBook
 from harness.stack.base import deferred_interrupts, healthy, settle
 from harness.stack.bootstrap import run_bootstrap
+from harness.stack.local_infra import prometheus_targets, toxiproxy_command
 from harness.stack.stale import cleanup_stale, stacks_dir
 from harness.topology import Topology
 
@@ -209,11 +212,13 @@ class LocalStack:
         for spec in self.topology.proxies():
             self.ports.get("proxy:" + spec.name)
         timeout = self.settings.timeouts.infra_start
-        # Jaeger first: it starts while etcd and Toxiproxy do, and is ready before any instance
-        # exports its first span
+        # Every infrastructure process at once, Prometheus too (its targets' ports are known):
+        # it loads its first targets only after a 5 s throttle, paid while the rest starts.
+        # Jaeger is ready before any instance exports its first span.
         t_jaeger = time.monotonic()
         if jaeger_bin:
             self._start_jaeger(jaeger_bin)
+        targets = self._start_prometheus(prom_bin)
         if etcd_bin:
             data = self.dir / "etcd"
             self._spawn(
@@ -226,36 +231,29 @@ class LocalStack:
                     self.ports.get("etcd-peer"),
                 ),
             )
-            self.etcd = Etcd(self.registry_url())
-            wait_for("etcd", self.etcd.healthy, timeout, alive=lambda: self._died("etcd"))
-        self._spawn(
-            "toxiproxy",
-            [
-                tox_bin,
-                "-host",
-                self.host,
-                "-port",
-                str(self.ports.get("toxiproxy")),
-                "-proxy-metrics",
-                "-runtime-metrics",
-            ],
-        )
+            self.etcd = Etcd(self.registry_url(), client=httpx.Client())  # closed in stop()
+        self._spawn("toxiproxy", toxiproxy_command(tox_bin, self.host, self.ports.get("toxiproxy")))
         self.toxiproxy = Toxiproxy(f"http://{self._addr('toxiproxy')}", self.settings.timeouts.http)
-        wait_for(
-            "Toxiproxy",
-            lambda: bool(self.toxiproxy.version()),
-            timeout,
-            alive=lambda: self._died("toxiproxy"),
-        )
-        for spec in self.topology.proxies():
-            self.toxiproxy.create_proxy(
-                spec.name,
-                self._addr("proxy:" + spec.name),
-                self.address(spec.callee_instance, spec.port),
+        with httpx.Client(timeout=1.0) as probe:  # one client for every poll (~25 ms of CPU each)
+            if self.etcd is not None:
+                wait_for("etcd", self.etcd.healthy, timeout, alive=lambda: self._died("etcd"))
+            tox = self.toxiproxy
+            wait_for(
+                "Toxiproxy",
+                lambda: bool(tox.version()),
+                timeout,
+                alive=lambda: self._died("toxiproxy"),
             )
-        if jaeger_bin:
-            self._wait_jaeger()
-            self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
+            for spec in self.topology.proxies():
+                tox.create_proxy(
+                    spec.name,
+                    self._addr("proxy:" + spec.name),
+                    self.address(spec.callee_instance, spec.port),
+                )
+            if jaeger_bin:
+                self._wait_jaeger(probe)
+                self.timings["jaeger_ready"] = time.monotonic() - t_jaeger
+        self.timings["infra"] = time.monotonic() - t0
         self.say(
             f"infrastructure up in {time.monotonic() - t0:.1f}s; "
             f"starting {len(self.topology.instances())} instances"
@@ -267,7 +265,12 @@ class LocalStack:
         if self.topology.bootstrap:
             self._bootstrap()
             self.timings["bootstrapped"] = time.monotonic() - t0
-        self._start_prometheus(prom_bin)
+        prom.wait_targets_up(
+            self.prometheus_url(),
+            targets,
+            self.settings.timeouts.prometheus_targets,
+            alive=lambda: self._died("prometheus"),
+        )
         self.timings["scraped"] = time.monotonic() - t0
         self._save()
 
@@ -280,42 +283,23 @@ class LocalStack:
         jaeger.write_config(config, self.host, *(self.ports.get(p) for p in JAEGER_PORTS))
         self._spawn("jaeger", jaeger.command(binary or self.settings.jaeger_bin(), config))
 
-    def _wait_jaeger(self) -> None:
+    def _wait_jaeger(self, client: httpx.Client | None = None) -> None:
         wait_for(
             "Jaeger",
-            lambda: jaeger.ready(self.jaeger_url()),
+            lambda: jaeger.ready(self.jaeger_url(), client=client),
             self.settings.timeouts.infra_start,
             alive=lambda: self._died("jaeger"),
         )
 
-    def _start_prometheus(self, binary: str) -> None:
-        targets = []
-        for inst in self.topology.instances():
-            svc = self.topology.services[inst.service]
-            if svc.metrics:
-                targets.append(
-                    {
-                        "job": inst.service,
-                        "address": self.address(inst.name, svc.metrics.port),
-                        "path": svc.metrics.path,
-                        "labels": {"instance": inst.name, "service": inst.service},
-                    }
-                )
-        targets.append(
-            {
-                "job": "toxiproxy",
-                "address": self._addr("toxiproxy"),
-                "labels": {"instance": "toxiproxy", "service": "toxiproxy"},
-            }
+    def _start_prometheus(self, binary: str) -> int:
+        """Prometheus with every target of the stack (``<stack>/prometheus.yml``); not waited
+        for. Returns how many targets it scrapes."""
+        targets = prometheus_targets(
+            self.topology,
+            self.address,
+            self._addr("toxiproxy"),
+            self._addr("etcd-client") if self.topology.registry == "etcd" else None,
         )
-        if self.etcd is not None:
-            targets.append(
-                {
-                    "job": "etcd",
-                    "address": self._addr("etcd-client"),
-                    "labels": {"instance": "etcd", "service": "etcd"},
-                }
-            )
         config = self.dir / "prometheus.yml"
         prom.write_config(config, targets)
         self._spawn(
@@ -324,13 +308,7 @@ class LocalStack:
                 binary, config, self.dir / "prometheus-data", self.ports.get("prometheus")
             ),
         )
-        wait_for(
-            f"Prometheus scraping all {len(targets)} targets",
-            lambda: prom.targets_up(self.prometheus_url(), len(targets)),
-            self.settings.timeouts.prometheus_targets,
-            every=0.25,
-            alive=lambda: self._died("prometheus"),
-        )
+        return len(targets)
 
     def start_instance(self, instance: str, wait: bool = True, prefix: Sequence[str] = ()) -> None:
         inst = self.topology.instance(instance)
@@ -365,7 +343,7 @@ class LocalStack:
         def probe() -> bool:
             for name in sorted(pending):
                 svc = self.topology.services[self.topology.instance(name).service]
-                if healthy(self.address(name, svc.health.port), svc.health):
+                if healthy(self.address(name, svc.health.port), svc.health, client=client):
                     pending.discard(name)
             return not pending
 
@@ -376,9 +354,14 @@ class LocalStack:
                     return f"{name}: {why}"
             return None
 
-        wait_for(
-            f"instances {', '.join(sorted(pending))} healthy", probe, timeout, every=0.1, alive=dead
-        )
+        with httpx.Client() as client:
+            wait_for(
+                f"instances {', '.join(sorted(pending))} healthy",
+                probe,
+                timeout,
+                every=0.05,
+                alive=dead,
+            )
         return time.monotonic() - t0
 
     def is_running(self, instance: str) -> bool:
@@ -486,8 +469,9 @@ class LocalStack:
                 )
             except OSError as exc:
                 problems.append(f"{name}: {exc}")
-        if self.toxiproxy is not None:
-            self.toxiproxy.close()
+        for client in (self.toxiproxy, self.etcd.client if self.etcd is not None else None):
+            if client is not None:
+                client.close()
         if self.secrets is not None:
             self.secrets.remove()  # no secret outlives the stack (its folder is in the run's)
         self.state.remove()

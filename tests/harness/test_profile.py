@@ -183,9 +183,16 @@ def test_in_flight_counts_what_the_profile_names(tmp_path: Path) -> None:
     profile = "profile:\n  in_flight: {audit: api, list: jobs, state: phase, terminal: [done]}\n"
     stack = TargetStack.__new__(TargetStack)
     stack.topology = load_topology(_topology(tmp_path, profile))
-    stack.audit = lambda: {"api": {"jobs": [{"phase": "done"}, {"phase": "running"}]}}
+    asked = []
+
+    def audit(services=None):  # only the audit the profile names is read
+        asked.append(list(services))
+        return {"api": {"jobs": [{"phase": "done"}, {"phase": "running"}]}}
+
+    stack.audit = audit
     assert stack.in_flight() == 1
-    stack.audit = lambda: {"api": {"other": []}}
+    assert asked == [["api"]]
+    stack.audit = lambda services=None: {"api": {"other": []}}
     assert stack.in_flight() is None  # the named list is absent: unknown, not zero
     stack.topology = load_topology(_topology(tmp_path, ""))
     assert stack.in_flight() == 0  # nothing named: nothing to wait for

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from harness.faults import KINDS
+from harness.infra import prometheus as prom
 from harness.settings import Settings
 from harness.stack.local import LocalStack, cleanup_stale
 from harness.topology import bundled_topology_path, load_topology
@@ -51,6 +52,21 @@ def test_every_target_is_scraped(stack):
     expected = {i.name for i in stack.topology.instances()} | {"toxiproxy", "etcd"}
     assert set(up) == expected
     assert set(up.values()) == {"1"}
+
+
+def test_scrapes_are_counted_from_a_moment(stack):
+    url = stack.prometheus_url()
+    since = time.time()
+    assert prom.wait_scrapes_since(url, since, scrapes=2, timeout=10)
+    # every target's raw samples: at least two stamped at or after `since`
+    r = httpx.get(url + "/api/v1/query", params={"query": "up[10s]"}, timeout=5)
+    stamps = {
+        s["metric"]["instance"]: [t for t, _ in s["values"]] for s in r.json()["data"]["result"]
+    }
+    assert len(stamps) == len(stack.topology.instances()) + 2  # and Toxiproxy, etcd
+    assert all(sum(t >= since for t in ts) >= 2 for ts in stamps.values())
+    # 1 s scrapes cannot give 10 samples in the last 3.5 s
+    assert not prom.wait_scrapes_since(url, time.time() - 3, scrapes=10, timeout=0.5)
 
 
 def test_latency_shows_in_timings_and_only_on_its_link(stack):
