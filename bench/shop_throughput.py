@@ -96,6 +96,8 @@ def start_profiles(
     """py-spy on each instance for ``duration`` seconds (raw collapsed stacks, 200 Hz, without
     pausing the process: sampling must not slow what it measures)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     out = []
     for name in names:
         path = folder / f"{name}.txt"
