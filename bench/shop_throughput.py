@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -72,22 +73,74 @@ def figures(name: str, ok: int, failed: int, lat: list[float], duration: float) 
 
 
 PACKAGES = (
-    # (a frame's file contains, the name shown): the first match names a self sample
+    # (where a frame's file is, the name shown): the first match names a self sample. py-spy
+    # names files from their import root (``starlette/routing.py``). A sample whose innermost
+    # Python frame is ``Runner.run`` was in uvloop's C loop: polling, socket reads and writes.
+    ("asyncio/runners.py", "event loop (uvloop, native I/O)"),
     ("target_system/", "target_system (the shop)"),
-    ("/starlette/", "starlette"),
-    ("/fastapi/", "fastapi"),
-    ("/pydantic", "pydantic"),
-    ("/uvicorn/", "uvicorn"),
-    ("/aiohttp/", "aiohttp"),
-    ("/opentelemetry/", "opentelemetry"),
-    ("/prometheus_client/", "prometheus_client"),
-    ("/json/", "json"),
-    ("/logging/", "logging"),
-    ("/sqlite3/", "sqlite3"),
-    ("/concurrent/", "concurrent.futures"),
-    ("/threading.py", "threading"),
-    ("/asyncio/", "asyncio"),
+    ("starlette/", "starlette"),
+    ("fastapi/", "fastapi"),
+    ("pydantic", "pydantic"),
+    ("anyio/", "anyio"),
+    ("uvicorn/", "uvicorn"),
+    ("aiohttp/", "aiohttp"),
+    ("multidict/", "aiohttp"),
+    ("yarl/", "aiohttp"),
+    ("aiohappyeyeballs/", "aiohttp"),
+    ("aiosignal/", "aiohttp"),
+    # OpenTelemetry's SDK, instrumentations and OTLP exporter (http.client, protobuf)
+    ("opentelemetry/", "opentelemetry"),
+    ("aiohttp_client/", "opentelemetry"),
+    ("instrumentation/", "opentelemetry"),
+    ("_shared_internal/", "opentelemetry"),
+    ("trace/", "opentelemetry"),
+    ("attributes/", "opentelemetry"),
+    ("util/", "opentelemetry"),
+    ("common/_internal/", "opentelemetry"),
+    ("_semconv.py", "opentelemetry"),
+    ("protobuf/", "opentelemetry"),
+    ("http/client.py", "opentelemetry"),
+    ("/trace_exporter/", "opentelemetry"),
+    ("prometheus_client/", "prometheus_client"),
+    ("json/", "json"),
+    ("logging/", "logging"),
+    ("sqlite3/", "sqlite3"),
+    ("concurrent/", "concurrent.futures (the SQLite thread's queue)"),
+    ("threading.py", "threading"),
+    ("asyncio/", "asyncio"),
 )
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU of each process (its threads included) so far; the machine's busy CPU
+    (all cores, every process on it) as ``machine``."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / TICK
+    cpu = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    idle = int(cpu[3]) + int(cpu[4])
+    out["machine"] = (sum(int(v) for v in cpu[:8]) - idle) / TICK
+    return out
+
+
+def cpu_figures(before: dict[str, float], after: dict[str, float], done: int, s: float) -> None:
+    """CPU per completed request by process, and each process's share of a core."""
+    used = {k: after[k] - before[k] for k in after if k in before}
+    machine = used.pop("machine")
+    stack = sum(used.values())
+    print(
+        f"  CPU per request: {stack / done * 1000:.2f} ms in the stack and the bench "
+        f"({stack / s:.2f} cores); the machine {machine / s:.2f} cores busy"
+    )
+    top = sorted(used.items(), key=lambda kv: -kv[1])
+    print("  " + ", ".join(f"{k} {v / done * 1000:.2f} ms ({v / s:.0%})" for k, v in top if v))
 
 
 def start_profiles(
@@ -138,8 +191,10 @@ def profile_top(name: str, path: Path, top: int, seconds: float) -> None:
         own[frames[-1]] += n
         for f in set(frames):
             total[f] += n
-        leaf = stack.rsplit(";", 1)[-1]
-        pkg[next((label for key, label in PACKAGES if key in leaf), "other")] += n
+        leaf = frames[-1].rpartition(" (")[2]
+        pkg[
+            next((label for key, label in PACKAGES if leaf.startswith(key) or key in leaf), "other")
+        ] += n
     busy = samples / (200 * seconds)
     print(f"\nprofile {name}: {samples} samples of busy threads ({busy:.2f} thread-seconds/s)")
     shares = ", ".join(f"{k} {v / samples:.0%}" for k, v in pkg.most_common())
@@ -227,9 +282,12 @@ def main() -> None:
         # sampling starts a second into the load and stops a second before its end
         seconds = max(1.0, args.duration - 2)
 
+        pids = {name: rec.pid for name, rec in stack.records.items()} | {"bench": os.getpid()}
+
         def run(what, label: str, profiled: bool) -> float:
             async def go():
                 load = asyncio.ensure_future(hammer(what, args.duration, args.concurrency))
+                cpu0 = cpu_seconds(pids)
                 profiles = []
                 if profiled and args.profile:
                     await asyncio.sleep(1)
@@ -237,10 +295,11 @@ def main() -> None:
                     folder.mkdir()
                     profiles = start_profiles(stack, args.profile, seconds, folder)
                 result = await load
-                return result, profiles
+                return result, profiles, cpu0, cpu_seconds(pids)
 
-            result, profiles = asyncio.run(go())
+            result, profiles, cpu0, cpu1 = asyncio.run(go())
             rate = figures(label, *result, args.duration)
+            cpu_figures(cpu0, cpu1, result[0], args.duration)
             if profiles:
                 finish_profiles(profiles, args.profile_top, seconds)
             return rate
