@@ -278,7 +278,7 @@ def main() -> None:
             f"tracing {'off' if args.no_tracing else 'on'}"
             + ("" if args.trace_sample is None else f", sampling {args.trace_sample:g}")
         )
-        spied = Path(tempfile.mkdtemp(prefix="stormproof-spy-"))
+        spied = Path(tempfile.mkdtemp(prefix="stormproof-spy-")) if args.profile else root
         # sampling starts a second into the load and stops a second before its end
         seconds = max(1.0, args.duration - 2)
 
