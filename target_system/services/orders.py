@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, saga_id TEXT, idempotenc
   sku TEXT, quantity INTEGER, customer TEXT, amount INTEGER, state TEXT, reason TEXT,
   comp_from INTEGER, created_at REAL, updated_at REAL);
 CREATE TABLE IF NOT EXISTS steps (id INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT, step TEXT,
-  status TEXT, ts REAL, detail TEXT)"""
+  status TEXT, ts REAL, detail TEXT);
+CREATE INDEX IF NOT EXISTS orders_saga ON orders (saga_id);
+CREATE INDEX IF NOT EXISTS steps_saga ON steps (saga_id)"""
 
 
 def price(sku: str) -> int:
@@ -67,9 +69,23 @@ class Saga:
         self.mine: set[str] = set()  # sagas this process started (re-driven even with no_redrive)
 
     async def _set(
-        self, saga: str, state: str, reason: str | None = None, comp_from: int | None = None
-    ) -> None:
-        def tx(conn: sqlite3.Connection) -> None:
+        self,
+        saga: str,
+        state: str,
+        reason: str | None = None,
+        comp_from: int | None = None,
+        logged: tuple[str, str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The saga's new state, in the same commit as the outcome of the step before it
+        (``logged``: step, status, detail), so a step costs one commit, not two; returns the
+        order as committed."""
+
+        def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+            if logged is not None:
+                conn.execute(
+                    "INSERT INTO steps (saga_id, step, status, ts, detail) VALUES (?, ?, ?, ?, ?)",
+                    (saga, logged[0], logged[1], time.time(), logged[2]),
+                )
             conn.execute(
                 "UPDATE orders SET state=?, reason=COALESCE(?, reason),"
                 " comp_from=COALESCE(?, comp_from),"
@@ -81,8 +97,9 @@ class Saga:
                 " VALUES (?, 'state', ?, ?, ?)",
                 (saga, state, time.time(), reason),
             )
+            return dict(conn.execute("SELECT * FROM orders WHERE saga_id=?", (saga,)).fetchone())
 
-        await self.db.write(tx)
+        return await self.db.write(tx)
 
     async def _log(self, saga: str, step: str, status: str, detail: str = "") -> None:
         await self.db.write(
@@ -98,10 +115,12 @@ class Saga:
         )
         return None if row is None else dict(row)
 
-    def start(self, saga: str) -> asyncio.Task:
+    def start(self, saga: str, order: dict[str, Any] | None = None) -> asyncio.Task:
+        """Drive the saga (``order``: its row, when the caller has just written it); the task's
+        result is the order as committed when this drive ended it, else None."""
         task = self.running.get(saga)
         if task is None or task.done():
-            task = asyncio.create_task(self._drive(saga))
+            task = asyncio.create_task(self._drive(saga, order))
             self.running[saga] = task
             m.SAGAS_IN_FLIGHT.set(len(self.running))
             task.add_done_callback(lambda _t, s=saga: self._done(s))
@@ -149,42 +168,45 @@ class Saga:
         if r.status >= 400:
             raise CallFailed(service, "rejected", f"compensation answered HTTP {r.status}")
 
-    async def _drive(self, saga: str) -> None:
+    async def _drive(self, saga: str, order: dict[str, Any] | None) -> dict[str, Any] | None:
         with tracing.saga(saga):
-            await self._drive_steps(saga)
+            return await self._drive_steps(saga, order)
 
-    async def _drive_steps(self, saga: str) -> None:
-        o = await self.order(saga)
+    async def _drive_steps(self, saga: str, o: dict[str, Any] | None) -> dict[str, Any] | None:
+        if o is None:
+            o = await self.order(saga)
         if o is None or o["state"] in TERMINAL:
-            return
+            return o
         extra = {"saga_id": saga}
         try:
             if o["state"] != "COMPENSATING":
                 start = RESUME_AT.get(o["state"], 0)
+                # a step's outcome is logged with the state that follows it: a crash before that
+                # commit leaves the state of the step, which a re-drive runs again (idempotent)
+                done: tuple[str, str, str] | None = None
                 for k in range(start, len(STEPS)):
                     step = STEPS[k]
-                    await self._set(saga, STATE_OF[step])
+                    await self._set(saga, STATE_OF[step], logged=done)
                     outcome, detail = await self._call(step, o)
-                    await self._log(saga, step, outcome, detail)
+                    done = (step, outcome, detail)
                     if outcome == "ok":
                         continue
                     log.info("step %s %s: %s", step, outcome, detail, extra=extra)
                     # A clean business rejection had no effect; a failure may have had one.
                     comp_from = k - 1 if outcome == "rejected" else k
+                    reason = f"{step} {outcome}: {detail}"
                     if step == "charge" and self.cfg.has_bug("no_compensation"):
-                        await self._finish(saga, "CANCELLED", f"{step} {outcome}: {detail}")
-                        return
-                    await self._set(saga, "COMPENSATING", f"{step} {outcome}: {detail}", comp_from)
-                    o = await self.order(saga)
+                        return await self._finish(saga, "CANCELLED", reason, logged=done)
+                    o = await self._set(saga, "COMPENSATING", reason, comp_from, logged=done)
                     break
                 else:
-                    await self._finish(saga, "COMPLETED", None)
-                    return
-            await self._run_compensations(saga, o)
+                    return await self._finish(saga, "COMPLETED", None, logged=done)
+            return await self._run_compensations(saga, o)
         except Exception:
             log.exception("saga driver error", extra=extra)
+            return None
 
-    async def _run_compensations(self, saga: str, o: dict[str, Any]) -> None:
+    async def _run_compensations(self, saga: str, o: dict[str, Any]) -> dict[str, Any] | None:
         done = await self.db.read(
             lambda c: {
                 r["step"]
@@ -210,15 +232,22 @@ class Saga:
                     exc,
                     extra={"saga_id": saga},
                 )
-                return
+                return None
             await self._log(saga, step, "compensated")
             m.SAGA_COMPENSATIONS.labels(step).inc()
-        await self._finish(saga, "CANCELLED", None)
+        return await self._finish(saga, "CANCELLED", None)
 
-    async def _finish(self, saga: str, state: str, reason: str | None) -> None:
-        await self._set(saga, state, reason)
+    async def _finish(
+        self,
+        saga: str,
+        state: str,
+        reason: str | None,
+        logged: tuple[str, str, str] | None = None,
+    ) -> dict[str, Any]:
+        o = await self._set(saga, state, reason, logged=logged)
         m.SAGAS_TOTAL.labels("completed" if state == "COMPLETED" else "cancelled").inc()
         log.info("saga %s", state.lower(), extra={"saga_id": saga})
+        return o
 
     async def unfinished(self) -> list[str]:
         rows = await self.db.read(
@@ -264,12 +293,12 @@ def orders(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
         new_id = uuid.uuid4().hex
         now = time.time()
 
-        def tx(conn: sqlite3.Connection) -> str:
+        def tx(conn: sqlite3.Connection) -> tuple[str, dict[str, Any] | None]:
             row = conn.execute(
                 "SELECT saga_id FROM orders WHERE idempotency_key=?", (body.idempotency_key,)
             ).fetchone()
             if row is not None:
-                return row["saga_id"]
+                return row["saga_id"], None
             conn.execute(
                 "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, 'PENDING', NULL, NULL, ?, ?)",
                 (
@@ -284,15 +313,18 @@ def orders(app: FastAPI, cfg: ShopConfig, ctx: AppContext) -> None:
                     now,
                 ),
             )
-            return new_id
+            new = conn.execute("SELECT * FROM orders WHERE saga_id=?", (new_id,)).fetchone()
+            return new_id, dict(new)
 
-        saga_id = await db.write(tx)
-        if saga_id == new_id:
+        saga_id, new = await db.write(tx)
+        if new is not None:
             saga.mine.add(saga_id)
-        task = saga.start(saga_id)
+        task = saga.start(saga_id, new)
+        o = None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=cfg.order_wait)
-        o = await saga.order(saga_id)
+            o = await asyncio.wait_for(asyncio.shield(task), timeout=cfg.order_wait)
+        if o is None:  # not terminal yet (or this drive did not end it): as committed now
+            o = await saga.order(saga_id)
         assert o is not None
         return JSONResponse(public(o), status_code=201 if o["state"] in TERMINAL else 202)
 

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -179,21 +179,34 @@ def require_credential(app: FastAPI, cfg: ShopConfig, prefix: str) -> None:
     SHOP_SECRETS_DIR nothing is required (the shop run on its own)."""
     if cfg.secrets_dir is None:
         return
-    verifier = Verifier(cfg.secrets_dir)
     for reason in ("missing", "wrong"):
         m.AUTH_REJECTIONS.labels(prefix, reason)  # series at 0 from the start
 
-    @app.middleware("http")
-    async def _authorize(request: Request, call_next: Any) -> Response:
-        if not request.url.path.startswith(prefix):
-            return await call_next(request)
-        header = request.headers.get("authorization")
-        why = verifier.check(header)
+    app.add_middleware(Authorize, verifier=Verifier(cfg.secrets_dir), prefix=prefix)
+
+
+class Authorize:
+    """ASGI (not ``@app.middleware``: docs/performance.md): a request under ``prefix`` without
+    an accepted credential is answered 401 and counted, before it reaches the route."""
+
+    def __init__(self, app: Any, verifier: Verifier, prefix: str) -> None:
+        self.app, self.verifier, self.prefix = app, verifier, prefix
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        header = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+        )
+        why = self.verifier.check(header)
         if why is None:
-            return await call_next(request)
-        m.AUTH_REJECTIONS.labels(prefix, why).inc()
-        log.info("401 on %s: %s credential", request.url.path, why)  # never the value
-        return JSONResponse({"result": "unauthorized", "reason": why}, status_code=401)
+            await self.app(scope, receive, send)
+            return
+        m.AUTH_REJECTIONS.labels(self.prefix, why).inc()
+        log.info("401 on %s: %s credential", scope["path"], why)  # never the value
+        response = JSONResponse({"result": "unauthorized", "reason": why}, status_code=401)
+        await response(scope, receive, send)
 
 
 def payments(app: FastAPI, cfg: ShopConfig) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -165,15 +165,7 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
     app.state.on_stop = []
     app.state.trace_sample = cfg.trace_sample if traced else None
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Any) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        m.HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-        m.HTTP_DURATION.labels(request.method, name).observe(time.perf_counter() - t0)
-        return response
+    app.add_middleware(Measure)
 
     @app.get("/health")
     async def health() -> Response:
@@ -200,6 +192,36 @@ def make_app(cfg: ShopConfig) -> tuple[FastAPI, AppContext]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app, ctx
+
+
+class Measure:
+    """ASGI: every request counted and timed by method, route and status (``shop_http_*``).
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs
+    each request through a task group and memory streams, a cost paid per request served
+    (docs/performance.md)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500  # an exception before the response started: the server answers 500
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            m.HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            m.HTTP_DURATION.labels(scope["method"], route).observe(time.perf_counter() - t0)
 
 
 def _session(trace_configs: list[Any] | None = None) -> aiohttp.ClientSession:

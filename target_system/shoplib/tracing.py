@@ -7,8 +7,9 @@ its endpoint drops the batch (the SDK logs a warning); a request never waits for
 
 What is sampled: a request whose ``traceparent`` has the sampled flag (Locust's recorder sets
 it for the load's share of requests), a request without one for ``SHOP_TRACE_SAMPLE`` of them,
-and every explicit span of the shop (a saga re-driven in the background); a client call that
-starts a trace of its own (etcd polling, lease keep-alives, discovery) is not recorded.
+and an explicit span of the shop that starts a trace (a saga re-driven in the background; the
+saga of a request is in the request's trace, sampled or not); a client call that starts a
+trace of its own (etcd polling, lease keep-alives, discovery) is not recorded.
 
 A request that is not sampled never enters the instrumentation (``Gate``): the ASGI and
 aiohttp instrumentations cost about a third of the shop's throughput per request even when
@@ -30,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import (
@@ -88,7 +90,7 @@ def decide(header: str | None, ratio: float) -> tuple[bool, str | None]:
     found = _TRACEPARENT.match(header.strip().lower()) if header else None
     if found is not None:
         sampled = (int(found.group(2), 16) & 1) == 1
-        return sampled, None if sampled else header
+        return sampled, None if sampled else header.strip().lower()
     if ratio >= 1 or random.random() < ratio:
         return True, None
     return False, f"00-{random.getrandbits(128):032x}-{random.getrandbits(64):016x}-00"
@@ -130,10 +132,29 @@ class Gate:
             await self.traced(scope, receive, send)
             return
         token = _passed.set(passed)
+        # its trace, unsampled, as the current context: a span the shop starts while serving it
+        # (the saga's) is a child that is not recorded either (ParentBased), as are its calls
+        attached = otel_context.attach(_unsampled(passed))
         try:
             await self.app(scope, receive, send)
         finally:
+            otel_context.detach(attached)
             _passed.reset(token)
+
+
+def _unsampled(traceparent: str | None) -> Context:
+    """A context whose current span is the (remote, unsampled) one of ``traceparent``."""
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(
+            int(traceparent[3:35], 16),
+            int(traceparent[36:52], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(0),
+        )
+        if traceparent
+        else trace.INVALID_SPAN_CONTEXT
+    )
+    return trace.set_span_in_context(span)
 
 
 def passed_on() -> str | None:

@@ -101,3 +101,26 @@ def test_shipment_cancel_before_create(tmp_path):
     assert ship.post("/shipments", json={"saga_id": "s1", "customer": "c"}).status_code == 409
     states = {s["saga_id"]: s["state"] for s in ship.get("/audit").json()["shipments"]}
     assert states == {"s1": "tombstone"}
+
+
+def test_a_charge_without_the_credential_is_refused_and_counted(tmp_path):
+    from target_system.shoplib import metrics as m
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "payments_token").write_text("s3cret\n")
+    cfg = ShopConfig(
+        service="payments", instance="payments-1", port=1, data_dir=tmp_path, secrets_dir=secrets
+    )
+    app = FastAPI()
+    participants.payments(app, cfg)
+    pay = Client(app)
+    refused = m.AUTH_REJECTIONS.labels("/charges", "missing")
+    before = refused._value.get()
+    body = {"saga_id": "s9", "customer": "c1", "amount": 100}
+    r = pay.post("/charges", json=body)
+    assert r.status_code == 401 and r.json() == {"result": "unauthorized", "reason": "missing"}
+    assert refused._value.get() == before + 1
+    assert pay.get("/audit").json()["ledger"] == []  # never reached the route
+    ok = pay._req("POST", "/charges", json=body, headers={"authorization": "Bearer s3cret"})
+    assert ok.status_code == 200

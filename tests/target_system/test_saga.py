@@ -133,3 +133,68 @@ def test_no_redrive_bug_skips_sagas_of_a_previous_process(tmp_path):
 
     assert run(go(frozenset())) == "COMPLETED"
     assert run(go(frozenset({"no_redrive"}))) == "CHARGING"
+
+
+def test_a_step_outcome_is_committed_with_the_next_state_and_the_log_keeps_its_order(tmp_path):
+    """Four commits for a completed saga (one per state), the steps' rows as before: each
+    state written before its step, each outcome before the next state."""
+
+    class Counting(Database):
+        writes = 0
+
+        async def write(self, fn):
+            Counting.writes += 1
+            return await super().write(fn)
+
+    async def go():
+        db = Counting(tmp_path / "orders.db", SCHEMA)
+        saga = Saga(cfg(tmp_path), db, FakeClient({}))
+        sid = await new_saga(saga)
+        before = Counting.writes
+        ended = await saga.start(sid)
+        rows = await db.read(
+            lambda c: [
+                (r["step"], r["status"])
+                for r in c.execute(
+                    "SELECT step, status FROM steps WHERE saga_id=? ORDER BY id", (sid,)
+                )
+            ]
+        )
+        stored = await saga.order(sid)
+        db.close()
+        return Counting.writes - before, ended, stored, rows
+
+    writes, ended, stored, rows = run(go())
+    assert writes == 4
+    assert ended == stored and stored["state"] == "COMPLETED"  # the drive returns the commit
+    assert rows == [
+        ("state", "RESERVING"),
+        ("reserve", "ok"),
+        ("state", "CHARGING"),
+        ("charge", "ok"),
+        ("state", "SHIPPING"),
+        ("ship", "ok"),
+        ("state", "COMPLETED"),
+    ]
+
+
+def test_a_failed_step_is_logged_with_compensating_and_the_drive_returns_the_end(tmp_path):
+    async def go():
+        db = Database(tmp_path / "orders.db", SCHEMA)
+        saga = Saga(cfg(tmp_path), db, FakeClient({"payments /charges": FAIL}))
+        sid = await new_saga(saga)
+        ended = await saga.start(sid)
+        rows = await db.read(
+            lambda c: [
+                (r["step"], r["status"])
+                for r in c.execute(
+                    "SELECT step, status FROM steps WHERE saga_id=? ORDER BY id", (sid,)
+                )
+            ]
+        )
+        db.close()
+        return ended, rows
+
+    ended, rows = run(go())
+    assert ended["state"] == "CANCELLED" and ended["comp_from"] == 1
+    assert rows[2:5] == [("state", "CHARGING"), ("charge", "failed"), ("state", "COMPENSATING")]

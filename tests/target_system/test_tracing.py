@@ -144,3 +144,36 @@ def test_calls_after_the_request_span_ended_stay_in_its_sampled_trace() -> None:
     with trace.use_span(span):
         assert tracing.recording()  # its calls still go through the traced session
     assert not tracing.recording()  # no trace at all
+
+
+def test_a_saga_driven_for_an_unsampled_request_records_nothing() -> None:
+    """Its saga span is a child of the request's unsampled trace (not a new sampled root), so
+    its calls go out untraced; a saga started outside any request is still recorded."""
+    import asyncio
+
+    p, exporter = provider()
+    t = p.get_tracer("test")
+    unsampled = "00-" + "c" * 32 + "-" + "d" * 16 + "-00"
+    seen: list[tuple[bool, bool, str | None]] = []
+
+    async def app(scope, receive, send):  # what orders does: a saga span, then its calls
+        with t.start_as_current_span("saga") as span:
+            seen.append((span.is_recording(), tracing.recording(), tracing.current_trace_id()))
+            seen.append((False, False, tracing.passed_on()))
+
+    gate = tracing.Gate(app, 0.0)
+    scope = {"type": "http", "path": "/orders", "method": "POST"}
+
+    async def go() -> None:
+        await gate({**scope, "headers": [(b"traceparent", unsampled.encode())]}, None, None)
+        await gate({**scope, "headers": []}, None, None)  # share 0: a new unsampled trace
+
+    asyncio.run(go())
+    assert seen[0] == (False, False, "c" * 32)
+    assert seen[1][2] == unsampled
+    assert seen[2][:2] == (False, False) and seen[2][2] == seen[3][2][3:35]
+    assert exporter.get_finished_spans() == ()
+    assert not tracing.recording()  # the request's context is gone after it
+    with t.start_as_current_span("saga"):  # a re-drive in the background
+        pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["saga"]
