@@ -1,15 +1,21 @@
 """One bundled-shop stack shared by the integration tests that can share it.
 
 Starting the shop's stack (etcd, Toxiproxy, Jaeger, seven instances, Prometheus scraping them
-all) costs several seconds and as much again to stop; three test modules used to start one
-each. A test asks for ``shop_stack`` instead and gets the one stack of the session, brought
-back to a steady state first, as the engine does between two scenarios:
+all) costs about 10 s, and stopping it 1.5 s more. A test asks for ``shop_stack`` instead of
+starting its own and gets the one stack of the session, brought back to a steady state first,
+as the engine does between two scenarios:
 
 - settled: no toxic, every proxy enabled, nothing paused, every instance (and Jaeger) running
   and healthy (``LocalStack.settle``);
 - no saga in flight (the target profile's ``in_flight`` audit);
 - Prometheus holding a sample of ``up == 1`` from every target, so a restarted instance is
   scraped again before the next test reads a series.
+
+Only tests that leave nothing in the processes' memory that this cannot reset may share it.
+A test that kills an instance under load does leave such state: its callers' breakers open or
+half-open (tests/target_system/test_shop_integration.py keeps a stack of its own for that; run
+before the traces test on one stack, the gateway refused that test's first order with "every
+breaker to orders is open").
 
 The tests that use it run one after the other, where the first of them was collected (their
 order among themselves kept), and the stack is stopped right after the last of them, so it

@@ -10,14 +10,22 @@ import uuid
 import httpx
 import pytest
 
+from harness.settings import Settings
+from harness.stack.local import LocalStack
+from harness.topology import bundled_topology_path, load_topology
+
 pytestmark = pytest.mark.integration
 TERMINAL = {"COMPLETED", "CANCELLED"}
 
 
-@pytest.fixture
-def shop(shop_stack):
-    """The session's shared shop stack, steady (tests/shared_stack.py)."""
-    return shop_stack
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shop")
+    s = LocalStack(
+        load_topology(bundled_topology_path()), Settings(state_dir=root / "state"), root / "run"
+    )
+    with s:
+        yield s
 
 
 async def place(
