@@ -17,25 +17,16 @@ import pytest
 from harness.faults import KINDS
 from harness.infra import prometheus as prom
 from harness.settings import Settings
-from harness.stack.local import LocalStack, cleanup_stale
+from harness.stack.local import cleanup_stale
 from harness.topology import bundled_topology_path, load_topology
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack")
-    settings = Settings(state_dir=root / "state", reports_dir=root / "reports")
-    s = LocalStack(load_topology(bundled_topology_path()), settings, root / "run")
-    with s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def clean(stack):
-    yield
-    stack.settle()
+@pytest.fixture
+def stack(shop_stack):
+    """The session's shared shop stack, steady (tests/shared_stack.py)."""
+    return shop_stack
 
 
 def via(stack, caller: str, callee_instance: str, path: str = "/stock/sku-1", timeout: float = 3.0):

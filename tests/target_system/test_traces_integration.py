@@ -13,9 +13,6 @@ import pytest
 
 from harness.errors import InfraUnavailable
 from harness.infra.jaeger import JaegerQuery
-from harness.settings import Settings
-from harness.stack.local import LocalStack
-from harness.topology import bundled_topology_path, load_topology
 
 pytestmark = pytest.mark.integration
 
@@ -28,73 +25,70 @@ def tags(span: dict) -> dict:
     return {t["key"]: t["value"] for t in span.get("tags", [])}
 
 
-def test_an_order_is_one_trace_across_services_with_its_saga_id(tmp_path) -> None:
-    stack = LocalStack(
-        load_topology(bundled_topology_path()), Settings(state_dir=tmp_path / "state"), tmp_path
-    )
-    with stack:
-        assert stack.timings["jaeger_ready"] < 20
-        t0 = time.time()
-        trace_ids = []
-        with httpx.Client(timeout=20) as client:
-            for i in range(3):
-                trace_id = uuid.uuid4().hex
-                r = client.post(
-                    stack.entry_url() + "/orders",
-                    json={
-                        "sku": "sku-1",
-                        "quantity": 1,
-                        "customer": f"c-{i}",
-                        "idempotency_key": str(uuid.uuid4()),
-                    },
-                    headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
-                )
-                assert r.status_code in (201, 202), r.text
-                trace_ids.append(trace_id)
-        query = JaegerQuery(stack.jaeger_url())
-        deadline = time.monotonic() + 20
-        found: list[dict] = []
-        while time.monotonic() < deadline:
-            found = [
-                t
-                for t in query.traces("gateway", t0 - 1, time.time() + 1, 50)
-                if t["traceID"] in trace_ids and {"gateway", "orders", "payments"} <= services_of(t)
-            ]
-            if found:
-                break
-            time.sleep(0.5)
-        assert found, f"no trace gateway -> orders -> payments among {trace_ids}"
-        trace = found[0]
-        spans = trace["spans"]
-        by_service = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
-        sagas = {tags(s).get("saga_id") for s in spans} - {None}
-        assert len(sagas) == 1, sagas
-        saga = sagas.pop()
-        charged = [
-            s
-            for s in spans
-            if by_service[s["processID"]] == "payments" and tags(s).get("saga_id") == saga
+def test_an_order_is_one_trace_across_services_with_its_saga_id(shop_stack) -> None:
+    stack = shop_stack
+    assert stack.timings["jaeger_ready"] < 20
+    t0 = time.time()
+    trace_ids = []
+    with httpx.Client(timeout=20) as client:
+        for i in range(3):
+            trace_id = uuid.uuid4().hex
+            r = client.post(
+                stack.entry_url() + "/orders",
+                json={
+                    "sku": "sku-1",
+                    "quantity": 1,
+                    "customer": f"c-{i}",
+                    "idempotency_key": str(uuid.uuid4()),
+                },
+                headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+            )
+            assert r.status_code in (201, 202), r.text
+            trace_ids.append(trace_id)
+    query = JaegerQuery(stack.jaeger_url())
+    deadline = time.monotonic() + 20
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        found = [
+            t
+            for t in query.traces("gateway", t0 - 1, time.time() + 1, 50)
+            if t["traceID"] in trace_ids and {"gateway", "orders", "payments"} <= services_of(t)
         ]
-        assert charged, "the payments server span carries the saga id"
-        attempts = [s for s in spans if "retry.attempt" in tags(s)]
-        assert attempts and all(tags(s)["retry.attempt"] == 0 for s in attempts)
-        # the entry span continues the caller's traceparent (its parent is the caller's span)
-        assert trace["traceID"] in trace_ids
-        # the orders log's lines about this saga carry this trace id
+        if found:
+            break
         time.sleep(0.5)
-        lines = [
-            json.loads(x)
-            for x in (tmp_path / "logs" / "orders-1.log").read_text().splitlines()
-            if x.startswith("{")
-        ]
-        about = [x for x in lines if x.get("saga_id") == saga]
-        assert about and all(x.get("trace_id") == trace["traceID"] for x in about)
-        # Jaeger gone: the query is "unavailable", the stack's settle starts it again
-        stack.records["jaeger"].signal(signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while stack.records["jaeger"].alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with pytest.raises(InfraUnavailable):
-            query.services()
-        stack.settle()
-        assert stack.records["jaeger"].alive() and query.services() == []
+    assert found, f"no trace gateway -> orders -> payments among {trace_ids}"
+    trace = found[0]
+    spans = trace["spans"]
+    by_service = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
+    sagas = {tags(s).get("saga_id") for s in spans} - {None}
+    assert len(sagas) == 1, sagas
+    saga = sagas.pop()
+    charged = [
+        s
+        for s in spans
+        if by_service[s["processID"]] == "payments" and tags(s).get("saga_id") == saga
+    ]
+    assert charged, "the payments server span carries the saga id"
+    attempts = [s for s in spans if "retry.attempt" in tags(s)]
+    assert attempts and all(tags(s)["retry.attempt"] == 0 for s in attempts)
+    # the entry span continues the caller's traceparent (its parent is the caller's span)
+    assert trace["traceID"] in trace_ids
+    # the orders log's lines about this saga carry this trace id
+    time.sleep(0.5)
+    lines = [
+        json.loads(x)
+        for x in stack.log_files()["orders-1"].read_text().splitlines()
+        if x.startswith("{")
+    ]
+    about = [x for x in lines if x.get("saga_id") == saga]
+    assert about and all(x.get("trace_id") == trace["traceID"] for x in about)
+    # Jaeger gone: the query is "unavailable", the stack's settle starts it again
+    stack.records["jaeger"].signal(signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while stack.records["jaeger"].alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(InfraUnavailable):
+        query.services()
+    stack.settle()
+    assert stack.records["jaeger"].alive() and query.services() == []
