@@ -31,7 +31,6 @@ from pathlib import Path
 import pytest
 
 from harness.infra import prometheus as prom
-from harness.infra.waiting import wait_for
 from harness.settings import Settings
 from harness.stack.local import LocalStack
 from harness.targets import StackKey, TargetStack
@@ -96,11 +95,8 @@ def steady(stack: LocalStack) -> None:
     target = TargetStack(StackKey(bundled_topology_path(), (), True), stack, stack.settings)
     target.wait_sagas_settled(SAGAS_SETTLE_S)
     expected = scrape_targets(stack)
-    wait_for(
-        f"Prometheus scraping all {expected} targets again",
-        lambda: prom.targets_up(stack.prometheus_url(), expected),
-        timeouts.prometheus_targets,
-        every=0.25,
+    prom.wait_targets_up(
+        stack.prometheus_url(), expected, timeouts.prometheus_targets, alive=lambda: None
     )
 
 
