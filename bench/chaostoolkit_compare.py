@@ -173,7 +173,8 @@ def main() -> int:
     print(
         "  stormproof checked: breaker opens/closes, saga consistency (audit), 2 invariants, "
         "baseline SLO, steady state before/after, secret_leak; chaos toolkit: entry health and "
-        "no breaker open before/after, breaker opened during the fault (its transitions read once after it)"
+        "no breaker open before/after, breaker opened during the fault (its transitions read "
+        "once after it)"
     )
     return 0 if all(r["ok"] for r in sp + ck) else 1
 
