@@ -67,6 +67,16 @@ def drive(tmp_path: Path, script: dict, state: str = "PENDING", bugs=frozenset()
 FAIL = CallFailed("x", "timeout", "no answer")
 
 
+async def step_rows(db: Database, sid: str) -> list[tuple[str, str]]:
+    """The saga's log, (step, status) in the order it was written."""
+    return await db.read(
+        lambda c: [
+            (r["step"], r["status"])
+            for r in c.execute("SELECT step, status FROM steps WHERE saga_id=? ORDER BY id", (sid,))
+        ]
+    )
+
+
 def test_happy_path_completes_in_order(tmp_path):
     order, calls = drive(tmp_path, {})
     assert order["state"] == "COMPLETED"
@@ -152,14 +162,7 @@ def test_a_step_outcome_is_committed_with_the_next_state_and_the_log_keeps_its_o
         sid = await new_saga(saga)
         before = Counting.writes
         ended = await saga.start(sid)
-        rows = await db.read(
-            lambda c: [
-                (r["step"], r["status"])
-                for r in c.execute(
-                    "SELECT step, status FROM steps WHERE saga_id=? ORDER BY id", (sid,)
-                )
-            ]
-        )
+        rows = await step_rows(db, sid)
         stored = await saga.order(sid)
         db.close()
         return Counting.writes - before, ended, stored, rows
@@ -184,14 +187,7 @@ def test_a_failed_step_is_logged_with_compensating_and_the_drive_returns_the_end
         saga = Saga(cfg(tmp_path), db, FakeClient({"payments /charges": FAIL}))
         sid = await new_saga(saga)
         ended = await saga.start(sid)
-        rows = await db.read(
-            lambda c: [
-                (r["step"], r["status"])
-                for r in c.execute(
-                    "SELECT step, status FROM steps WHERE saga_id=? ORDER BY id", (sid,)
-                )
-            ]
-        )
+        rows = await step_rows(db, sid)
         db.close()
         return ended, rows
 
