@@ -9,7 +9,8 @@ under ``reports/bench/<stamp>/<name>.txt``, and rewrites the table between the
 its command, its wall time, its exit status and its summary lines. A benchmark that fails
 keeps its row, marked, and makes the exit status 1; the others still run.
 
-Not in it: ``no_false_alarms.py --runs 10`` (about 3 hours; run it by hand) and
+Not in it: ``no_false_alarms.py --runs 10`` (about 3 hours, more than a session: its rounds
+are kept in a ledger by code key, see that script; run it by hand) and
 ``report_render.py`` without ``--run`` (the synthetic soak; by hand).
 """
 
