@@ -92,9 +92,10 @@ class CircuitBreaker:
                 self._move(OPEN)
 
     def release_probe(self) -> None:
-        """A probe that ended without a verdict (e.g. a 4xx) frees the half-open slot."""
+        """A probe that ended without a verdict (its call was cancelled) frees the half-open
+        slot for the next call; the breaker stays half-open."""
         if self._state == HALF_OPEN:
-            self._move(CLOSED)
+            self._probe_out = False
 
     def _record(self, ok: bool) -> None:
         now = self.clock()

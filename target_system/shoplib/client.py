@@ -198,10 +198,15 @@ class ServiceClient:
                 # Only calls that go out fund retries: calls an open breaker refused must not
                 # grow the budget while the callee is sick.
                 budget.request()
-            with tracing.attempt(attempt, ep.instance):
-                outcome, reply, last_error = await self._attempt(
-                    service, ep, method, path, json, timeout
-                )
+            try:
+                with tracing.attempt(attempt, ep.instance):
+                    outcome, reply, last_error = await self._attempt(
+                        service, ep, method, path, json, timeout
+                    )
+            except asyncio.CancelledError:
+                if br is not None:
+                    br.release_probe()  # else a cancelled probe holds the half-open slot forever
+                raise
             cred = self.credentials.get(service)
             if reply is not None and reply.status == 401 and cred is not None and cred.reload():
                 # the credential was rotated under us: reload (done) and retry once, at once

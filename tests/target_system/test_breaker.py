@@ -89,3 +89,53 @@ def test_stuck_open_bug_never_half_opens():
     clock.t += 60
     assert br.state == OPEN
     assert not br.allow()
+
+
+def test_a_released_probe_frees_the_half_open_slot_without_closing():
+    clock = Clock()
+    br, moves = make(clock)
+    for _ in range(5):
+        br.record_failure()
+    clock.t += 2.0
+    assert br.allow()  # the probe
+    assert not br.allow()
+    br.release_probe()  # it ended without a verdict
+    assert br.state == HALF_OPEN
+    assert br.allow()  # the next call may probe
+    assert moves == [(CLOSED, OPEN), (OPEN, HALF_OPEN)]
+
+
+def test_a_cancelled_probe_call_does_not_leave_the_breaker_half_open_for_good():
+    import asyncio
+    from pathlib import Path
+
+    from target_system.shoplib.client import ServiceClient
+    from target_system.shoplib.config import ShopConfig
+    from target_system.shoplib.discovery import Endpoint
+
+    class OneInstance:
+        def endpoints(self, service: str) -> list[Endpoint]:
+            return [Endpoint("payments-1", "127.0.0.1:1")]
+
+    cfg = ShopConfig(service="orders", instance="orders-1", port=1, data_dir=Path())
+    client = ServiceClient(cfg, discovery=OneInstance(), session=None)  # type: ignore[arg-type]
+    br = client.breaker("payments", "payments-1")
+    for _ in range(cfg.breaker_min_calls):
+        br.record_failure()
+    br._opened_at -= cfg.breaker_open_for  # its open period is over: the next call probes
+
+    async def hangs(*args, **kwargs):
+        await asyncio.sleep(3600)
+
+    client._attempt = hangs  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        probe = asyncio.create_task(client.call("payments", "GET", "/x"))
+        await asyncio.sleep(0.01)
+        assert br.state == HALF_OPEN and not br.allow()  # the probe is out
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert br.state == HALF_OPEN
+    assert br.allow()  # the slot is free again: the next call probes
