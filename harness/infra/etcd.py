@@ -58,12 +58,10 @@ class Etcd:
         self.client = client
 
     def _send(self, path: str, body: dict, timeout: float) -> httpx.Response:
-        post = self.client.post if self.client is not None else httpx.post
-        return post(self.url + path, json=body, timeout=timeout)
+        return (self.client or httpx).post(self.url + path, json=body, timeout=timeout)
 
     def healthy(self) -> bool:
-        get = self.client.get if self.client is not None else httpx.get
-        r = get(self.url + "/health", timeout=self.timeout)
+        r = (self.client or httpx).get(self.url + "/health", timeout=self.timeout)
         return r.status_code == 200 and r.json().get("health") == "true"
 
     def members(self, layout: Registry) -> list[dict]:

@@ -77,10 +77,7 @@ def command(binary: str, config_file: Path) -> list[str]:
 def ready(query_url: str, timeout: float = 1.0, client: httpx.Client | None = None) -> bool:
     """The query API answers (the receiver starts before it). ``client``: one to reuse when
     polling (a new one costs ~25 ms of CPU)."""
-    url = query_url + "/api/services"
-    if client is not None:
-        return client.get(url, timeout=timeout).status_code == 200
-    return httpx.get(url, timeout=timeout).status_code == 200
+    return (client or httpx).get(query_url + "/api/services", timeout=timeout).status_code == 200
 
 
 class JaegerQuery:
@@ -93,9 +90,8 @@ class JaegerQuery:
         self.client = client  # reused for every query when given (a new one costs ~25 ms)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        get = self.client.get if self.client is not None else httpx.get
         try:
-            r = get(self.url + path, params=params, timeout=self.timeout)
+            r = (self.client or httpx).get(self.url + path, params=params, timeout=self.timeout)
             r.raise_for_status()
             return r.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -17,7 +17,10 @@ def wait_for(
 ) -> float:
     """Call ``probe`` until it returns True; return the seconds it took.
 
-    ``alive`` may return a reason when the thing waited for has died, to fail at once.
+    ``alive`` may return a reason when the thing waited for has died, to fail at once. A probe
+    that raises is "not ready yet", except for the errors of a wrong call (TypeError,
+    AttributeError, NameError): those are the harness's bug and raise at once instead of
+    being waited out.
     """
     t0 = time.monotonic()
     last_error = ""
@@ -25,6 +28,8 @@ def wait_for(
         try:
             if probe():
                 return time.monotonic() - t0
+        except (TypeError, AttributeError, NameError):
+            raise
         except Exception as exc:  # a probe failing is what waiting is for
             last_error = f" (last error: {exc})"
         if alive is not None:

@@ -68,8 +68,6 @@ def healthy(
             return False
     url = f"http://{address}{health.path}"
     try:
-        if client is not None:
-            return client.get(url, timeout=timeout).status_code == 200
-        return httpx.get(url, timeout=timeout).status_code == 200
+        return (client or httpx).get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
