@@ -141,8 +141,10 @@ def load(ledger: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
 
 
-def run_round(paths: list[str], out: Path, lock: Path | None) -> tuple[int, float]:
-    """One `stormproof run` of the suite into ``out`` (under the lock if given)."""
+def run_round(paths: list[str], out: Path, lock: Path | None) -> tuple[int, float, str, float]:
+    """One `stormproof run` of the suite into ``out`` (under the lock if given): its exit
+    status, its seconds, when it started (UTC) and the load average then (both once the lock
+    was held)."""
     cmd = [sys.executable, "-m", "harness.cli", "run", *paths, "-m", "not slow"]
     cmd += ["--report", str(out)]
     handle = None
@@ -150,10 +152,12 @@ def run_round(paths: list[str], out: Path, lock: Path | None) -> tuple[int, floa
         handle = open(lock, "a")  # noqa: SIM115 - held across the round
         fcntl.flock(handle, fcntl.LOCK_EX)
     try:
+        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        load_before = os.getloadavg()[0]
         t0 = time.monotonic()
         with open(out.parent / f"{out.name}.log", "w") as log:
             rc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
-        return rc, time.monotonic() - t0
+        return rc, time.monotonic() - t0, started, load_before
     finally:
         if handle is not None:
             handle.close()
@@ -178,9 +182,7 @@ def main() -> int:
     print(f"key {key}, commit {commit}; reports and logs under {root}", flush=True)
     for n in range(1, args.runs + 1):
         out = root / f"round-{n}"
-        load_before = os.getloadavg()[0]
-        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rc, seconds = run_round(paths, out, args.lock)
+        rc, seconds, started, load_before = run_round(paths, out, args.lock)
         verdicts, problems = read_round(out)
         entry = {
             "key": key,
