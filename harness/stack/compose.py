@@ -10,6 +10,11 @@ created before ``up`` and bind-mounted into the readers' containers (``composefi
 in place by ``secret_rotate`` and removed after ``down``; the containers' logs are saved under
 ``<stack dir>/logs/`` for ``secret_leak`` (:meth:`ComposeStack.log_files`).
 
+Every instance's container starts through the start gate (``harness/stack/startgate.py``),
+with the start folder ``<stack dir>/start`` mounted: ``start_instance(prefix=...)`` writes the
+prefix there, then starts the stopped container, whose gate runs the command under it once
+(``slow_start``: the shell that sleeps, then execs the command, as natively).
+
 Every SDK call goes through :func:`docker_errors`: the SDK's own errors, and the ``requests``
 errors it lets through when the engine goes away mid-run, become a :class:`StackError` naming
 the call (``raise ... from exc``), so a fault or a revert that fails on Docker is one of the
@@ -51,6 +56,7 @@ from harness.stack.composefile import (
 )
 from harness.stack.engine import docker_host, uses_project_engine
 from harness.stack.images import local_images, stale, target_recipe
+from harness.stack.startgate import START_ENV, clear, prepare, write_prefix
 from harness.topology import Topology
 from harness.yamlsource import display
 
@@ -116,7 +122,7 @@ def docker_errors(what: str) -> Iterator[None]:
 class ComposeStack:
     """The ``StackBackend`` over the containers of one compose project."""
 
-    prefixes_commands = False  # an image's command is fixed: no slow_start here
+    prefixes_commands = True  # through the start gate every container starts with (slow_start)
 
     def __init__(
         self,
@@ -158,6 +164,7 @@ class ComposeStack:
             if topology.secrets
             else None
         )
+        self.start_dir = self.dir / "start"  # the start gate's folder, mounted in every instance
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -171,6 +178,7 @@ class ComposeStack:
         host = docker_host(self.settings)
         if host is not None:
             env["DOCKER_HOST"] = host
+        env[START_ENV] = str(self.start_dir.resolve())
         if self.secrets is not None:
             env[SECRETS_ENV] = str(self.secrets.dir.resolve())
             env[SECRETS_GID_ENV] = str(os.getgid())
@@ -199,6 +207,7 @@ class ComposeStack:
             self._remove_stale_secrets()
             self.secrets.create()  # fresh values per stack, before any container mounts them
             self._secrets_record().write_text(str(self.secrets.dir.resolve()))
+        prepare(self.start_dir)  # empty: no container starts under an old run's prefix
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
         self.wait_healthy()
@@ -212,6 +221,7 @@ class ComposeStack:
             if self.secrets is not None:
                 self.secrets.remove()  # no secret outlives the stack
                 self._secrets_record().unlink(missing_ok=True)
+            clear(self.start_dir)
 
     def _secrets_record(self) -> Path:
         """Where the project's live secrets folder is written down, so that the next start
@@ -265,17 +275,19 @@ class ComposeStack:
 
     def restart(self, instance: str) -> None:
         c = self.container(instance)
+        clear(self.start_dir, instance)  # a plain restart: no prefix left from a failed start
         with docker_errors(f"restart {instance}"):
             c.restart(timeout=int(self.settings.timeouts.process_stop))
         self.wait_healthy(instance)
 
     def start_instance(self, instance: str, wait: bool = True, prefix: Sequence[str] = ()) -> None:
-        if prefix:
-            raise StackError(
-                f"cannot start {instance} under {' '.join(prefix)}: the compose backend runs "
-                "each image's own command; use the local backend"
-            )
+        """Start the stopped container; with `prefix`, its start gate runs its command under
+        it, this once."""
         c = self.container(instance)
+        if prefix:
+            write_prefix(self.start_dir, instance, prefix)
+        else:
+            clear(self.start_dir, instance)
         with docker_errors(f"start {instance}"):
             c.start()
         if wait:

@@ -20,6 +20,11 @@ so the ``..data`` symlink swap of a rotation shows inside the containers as it d
 The file names the host folder through ``$STORMPROOF_SECRETS_DIR`` and its group through
 ``$STORMPROOF_SECRETS_GID`` (the compose backend sets both), so one committed file serves
 every run; the readers' containers get that group (``group_add``) to read the 0640 files.
+
+Every instance's container starts through the start gate (``harness/stack/startgate.py``): its
+``entrypoint`` is the gate, its ``command`` the topology's command, and the stack's start folder
+(``$STORMPROOF_START_DIR``) is mounted at :data:`START_MOUNT`, so a fault can start a stopped
+container under a command prefix (``slow_start``) as the local backend starts a process.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from harness.loadconf import DEFAULT_HOST, render_host
 from harness.ports import PortAllocator
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.addresses import AddressBook
+from harness.stack.startgate import START_MOUNT, START_SOURCE, gate_entrypoint
 from harness.topology import Service, Topology, load_topology
 from harness.yamlsource import display
 
@@ -311,11 +317,15 @@ def compose_file(
         services[inst.name] = {
             **build,
             "image": own,
+            # the gate execs the command, with a prefix when the harness left one (slow_start)
+            # ($$: compose interpolates $ in the file; the container gets the script's $)
+            "entrypoint": [a.replace("$", "$$") for a in gate_entrypoint(inst.name)],
             "command": cmd,  # the topology's, as natively ({dir}: TARGET_DIR in the image)
             "environment": env,
             **secret,
             "volumes": [f"{inst.service}-data:/data/{inst.service}"]
-            + ([f"{SECRETS_SOURCE}:{SECRETS_MOUNT}:ro"] if secret else []),
+            + ([f"{SECRETS_SOURCE}:{SECRETS_MOUNT}:ro"] if secret else [])
+            + [f"{START_SOURCE}:{START_MOUNT}"],  # read-write: the gate empties its file
             "ports": [f"127.0.0.1:{PORTS.instances_from + n}:{SERVICE_PORT}"],
             "healthcheck": {
                 "test": [

@@ -24,6 +24,7 @@ from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
 from harness.stack.composefile import SECRETS_GROUP, SECRETS_MOUNT, SECRETS_SOURCE
 from harness.stack.images import expected, images_file, local_images, stale
+from harness.stack.startgate import START_ENV, START_MOUNT, gate_entrypoint
 from harness.topology import bundled_topology_path, load_topology
 
 TOPOLOGY = load_topology(bundled_topology_path())
@@ -81,19 +82,32 @@ def test_compose_agrees_with_the_topology_on_instances_links_and_ports():
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_accepts_the_file(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMPROOF_SECRETS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMPROOF_")}
 
-    def config(**extra: str) -> subprocess.CompletedProcess:
-        cmd = ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"]
+    def config(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        cmd = ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", *args]
         return subprocess.run(
             cmd, capture_output=True, text=True, timeout=60, env={**env, **extra}, check=False
         )
 
-    done = config(STORMPROOF_SECRETS_DIR=str(tmp_path), STORMPROOF_SECRETS_GID="0")
+    folders = {
+        "STORMPROOF_SECRETS_DIR": str(tmp_path / "secrets"),
+        "STORMPROOF_SECRETS_GID": "0",
+        START_ENV: str(tmp_path / "start"),
+    }
+    done = config(**folders)
     assert done.returncode == 0, done.stderr
-    # without the secrets folder compose refuses the file, saying what is missing
-    done = config()
-    assert done.returncode != 0 and "set by stormproof" in done.stderr
+    # every instance's start gate survives interpolation: each $ of the script stays a literal
+    # $ (config prints the resolved file escaped again, $$; an unescaped $f would print empty)
+    services = yaml.safe_load(done.stdout)["services"]
+    for inst in TOPOLOGY.instances():
+        gate = [a.replace("$", "$$") for a in gate_entrypoint(inst.name)]
+        assert services[inst.name]["entrypoint"] == gate
+        assert f"{tmp_path / 'start'}:{START_MOUNT}:rw" in services[inst.name]["volumes"]
+    # without the secrets or the start folder compose refuses the file, saying what is missing
+    for missing in folders:
+        done = config("-q", **{k: v for k, v in folders.items() if k != missing})
+        assert done.returncode != 0 and "set by stormproof" in done.stderr
 
 
 def test_the_readers_of_a_secret_mount_the_secrets_folder_read_only():
@@ -436,11 +450,15 @@ def test_a_scenario_that_needs_the_local_backend_is_refused_located_before_anyth
     from harness import cli
 
     monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
-    status = cli.main(["run", "--backend", "compose", "scenarios/", "-m", "smoke"])
+    chosen = ["scenarios/retry-budget-orders-payments.yaml", "scenarios/slow-start-payments.yaml"]
+    status = cli.main(["run", "--backend", "compose", *chosen])
     assert status == cli.EXIT_INPUT
     err = capsys.readouterr().err
-    assert "scenarios/slow-start-payments.yaml:15: faults[0]: slow_start needs the local" in err
-    assert "crash-payments" not in err
+    assert (
+        "scenarios/retry-budget-orders-payments.yaml:12: target_env: target_env needs the local"
+        in err
+    )
+    assert "slow-start-payments" not in err  # slow_start runs in containers (the start gate)
     assert not (tmp_path / "engine").exists()  # nothing was started, no engine asked
 
 
