@@ -36,6 +36,7 @@ import httpx
 
 from harness.backend import ProcessEntry
 from harness.errors import InfraUnavailable, StackError
+from harness.infra import jaeger
 from harness.infra.etcd import Etcd
 from harness.infra.secrets import SecretVolume, remove_secrets
 from harness.infra.toxiproxy import Toxiproxy
@@ -44,6 +45,7 @@ from harness.settings import REPO_ROOT, Settings
 from harness.stack.base import settle
 from harness.stack.composefile import (
     ETCD_URL,
+    JAEGER_URL,
     PORTS,
     PROMETHEUS_URL,
     SECRETS_ENV,
@@ -153,6 +155,7 @@ class ComposeStack:
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
         self.paused: set[str] = set()
+        self.traced = topology.exports_traces()  # a Jaeger container only then, as natively
         self.dir = stack_dir or local_out_dir(settings, topology)
         # the secrets folder the readers' containers mount; None without `secrets:`
         self.secrets: SecretVolume | None = (
@@ -210,7 +213,18 @@ class ComposeStack:
         prepare(self.start_dir)  # empty: no container starts under an old run's prefix
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
+        self.wait_jaeger()
         self.wait_healthy()
+
+    def wait_jaeger(self) -> None:
+        """Until the Jaeger container's query API answers (nothing without one)."""
+        if self.traced:
+            wait_for(
+                "jaeger's query API",
+                lambda: jaeger.ready(JAEGER_URL),
+                self.settings.timeouts.process_start,
+                alive=lambda: self._exited_service("jaeger"),
+            )
 
     def stop(self) -> None:
         # the project's containers, networks and volumes (compose labels): nothing else
@@ -347,16 +361,20 @@ class ComposeStack:
         return PROMETHEUS_URL
 
     def jaeger_url(self) -> str:
-        """No Jaeger in the compose stack yet: traces are not collected ("" says so)."""
-        return ""
+        """The Jaeger container's query API; "" when the topology hands no service
+        ``{otlp_endpoint}``, so the stack runs no Jaeger."""
+        return JAEGER_URL if self.traced else ""
 
     def urls(self) -> dict[str, str]:
-        return {
+        out = {
             "entry": self.entry_url(),
             "prometheus": PROMETHEUS_URL,
             "toxiproxy": TOXIPROXY_URL,
             "registry": ETCD_URL,
         }
+        if self.traced:
+            out["jaeger-api"] = JAEGER_URL + "/api/services"
+        return out
 
     def registry_members(self) -> list[dict]:
         layout = self.topology.profile.registry
@@ -392,8 +410,12 @@ class ComposeStack:
     def exited(self, instance: str, lines: int = 10) -> str | None:
         """Why the instance's container is gone (its state, exit code and last log lines),
         or None while it runs or starts."""
-        c = self.container(instance)
-        with docker_errors(f"inspect {instance}"):
+        self.topology.instance(instance)  # an unknown instance is refused before any call
+        return self._exited_service(instance, lines)
+
+    def _exited_service(self, service: str, lines: int = 10) -> str | None:
+        c = self._service_container(service)
+        with docker_errors(f"inspect {service}"):
             c.reload()
             if c.status not in ("exited", "dead"):
                 return None
