@@ -32,8 +32,8 @@ def save_evidence(
     if not url:
         j.add_missing(
             "traces.json",
-            "not collected: no Jaeger in this stack (the compose backend, or a topology "
-            "that hands no service {otlp_endpoint})",
+            "not collected: no Jaeger in this stack (its topology hands no service "
+            "{otlp_endpoint})",
         )
     else:
         phases = [(p.name, p.start, p.end) for p in j.phases]

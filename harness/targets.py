@@ -363,8 +363,8 @@ class TargetStack:
 
 def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> None:
     """Refuse a backend that cannot run here, once, before any scenario starts: no engine
-    (exit 3), or a scenario that needs the local backend (exit 2, located), or a topology the
-    containers cannot run (exit 2, naming what it lacks)."""
+    (exit 3), or a scenario that needs the local backend (``target_env``: exit 2, located),
+    or a topology the containers cannot run (exit 2, naming what it lacks)."""
     scenarios = list(scenarios)
     if settings.backend == "compose":
         from harness.stack.compose import docker_client
@@ -375,15 +375,6 @@ def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> Non
             where = []
             if s.target_env:
                 where.append((("target_env",), "target_env needs the local backend"))
-            for i, f in enumerate(s.faults):
-                if f.kind == "slow_start":
-                    where.append(
-                        (
-                            ("faults", i),
-                            "slow_start needs the local backend (a container runs "
-                            "its image's own command)",
-                        )
-                    )
             root = read_yaml(s.source, "a scenario")[1] if where and s.source else None
             for loc, msg in where:
                 line, field = walk(root, loc) if root is not None else (0, ".".join(map(str, loc)))
@@ -392,7 +383,7 @@ def check_backend(settings: Settings, scenarios: Iterable[Scenario] = ()) -> Non
         if problems:
             raise InputInvalid(
                 "\n".join(map(str, problems))
-                + "\nrun these with --backend local, or leave them out (-m 'not slow_start')"
+                + "\nrun these with --backend local, or leave them out"
             )
         from harness.stack.composefile import require_one_port
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The container smoke (`make test-containers`; `make test` runs it with --ci through
-# tests/harness/test_container_smoke.py): the smoke scenarios that can run in containers
-# (`-m "smoke and not slow_start"`), on the compose backend, in one run (one stack, images built
-# once). Engine: $DOCKER_HOST when set, else the project engine (images built or checked first,
+# tests/harness/test_container_smoke.py): the smoke scenarios (`-m smoke`), on the compose
+# backend, in one run (one stack, images built once). Engine: $DOCKER_HOST when set, else the project engine (images built or checked first,
 # started and stopped here if it was not running).
 #
 # A machine that cannot run containers is a skip, never a silent one: the script prints
@@ -19,7 +18,7 @@ skip() { log "SKIPPED: $*"; exit 0; }
 SP=".venv/bin/stormproof"
 ci=0
 if [ "${1:-}" = "--ci" ]; then ci=1; shift; fi
-if [ $# -eq 0 ]; then set -- scenarios/ -m "smoke and not slow_start"; fi
+if [ $# -eq 0 ]; then set -- scenarios/ -m smoke; fi
 t0=$(date +%s)
 
 # the last lines of a failed step's output, on one line, for the skip reason

@@ -10,6 +10,11 @@ created before ``up`` and bind-mounted into the readers' containers (``composefi
 in place by ``secret_rotate`` and removed after ``down``; the containers' logs are saved under
 ``<stack dir>/logs/`` for ``secret_leak`` (:meth:`ComposeStack.log_files`).
 
+Every instance's container starts through the start gate (``harness/stack/startgate.py``),
+with the start folder ``<stack dir>/start`` mounted: ``start_instance(prefix=...)`` writes the
+prefix there, then starts the stopped container, whose gate runs the command under it once
+(``slow_start``: the shell that sleeps, then execs the command, as natively).
+
 Every SDK call goes through :func:`docker_errors`: the SDK's own errors, and the ``requests``
 errors it lets through when the engine goes away mid-run, become a :class:`StackError` naming
 the call (``raise ... from exc``), so a fault or a revert that fails on Docker is one of the
@@ -31,6 +36,7 @@ import httpx
 
 from harness.backend import ProcessEntry
 from harness.errors import InfraUnavailable, StackError
+from harness.infra import jaeger
 from harness.infra.etcd import Etcd
 from harness.infra.secrets import SecretVolume, remove_secrets
 from harness.infra.toxiproxy import Toxiproxy
@@ -39,6 +45,7 @@ from harness.settings import REPO_ROOT, Settings
 from harness.stack.base import settle
 from harness.stack.composefile import (
     ETCD_URL,
+    JAEGER_URL,
     PORTS,
     PROMETHEUS_URL,
     SECRETS_ENV,
@@ -51,6 +58,7 @@ from harness.stack.composefile import (
 )
 from harness.stack.engine import docker_host, uses_project_engine
 from harness.stack.images import local_images, stale, target_recipe
+from harness.stack.startgate import START_ENV, clear, prepare, write_prefix
 from harness.topology import Topology
 from harness.yamlsource import display
 
@@ -116,7 +124,7 @@ def docker_errors(what: str) -> Iterator[None]:
 class ComposeStack:
     """The ``StackBackend`` over the containers of one compose project."""
 
-    prefixes_commands = False  # an image's command is fixed: no slow_start here
+    prefixes_commands = True  # through the start gate every container starts with (slow_start)
 
     def __init__(
         self,
@@ -147,6 +155,7 @@ class ComposeStack:
         self.toxiproxy = Toxiproxy(TOXIPROXY_URL, settings.timeouts.http)
         self.etcd: Etcd | None = Etcd(ETCD_URL) if topology.registry == "etcd" else None
         self.paused: set[str] = set()
+        self.traced = topology.exports_traces()  # a Jaeger container only then, as natively
         self.dir = stack_dir or local_out_dir(settings, topology)
         # the secrets folder the readers' containers mount; None without `secrets:`
         self.secrets: SecretVolume | None = (
@@ -158,6 +167,7 @@ class ComposeStack:
             if topology.secrets
             else None
         )
+        self.start_dir = self.dir / "start"  # the start gate's folder, mounted in every instance
 
     # -- containers ----------------------------------------------------------------------------
 
@@ -171,6 +181,7 @@ class ComposeStack:
         host = docker_host(self.settings)
         if host is not None:
             env["DOCKER_HOST"] = host
+        env[START_ENV] = str(self.start_dir.resolve())
         if self.secrets is not None:
             env[SECRETS_ENV] = str(self.secrets.dir.resolve())
             env[SECRETS_GID_ENV] = str(os.getgid())
@@ -199,9 +210,21 @@ class ComposeStack:
             self._remove_stale_secrets()
             self.secrets.create()  # fresh values per stack, before any container mounts them
             self._secrets_record().write_text(str(self.secrets.dir.resolve()))
+        prepare(self.start_dir)  # empty: no container starts under an old run's prefix
         # docker-compose v1 has no --wait; wait_healthy probes every instance either way
         self._compose("up", "-d")
+        self.wait_jaeger()
         self.wait_healthy()
+
+    def wait_jaeger(self) -> None:
+        """Until the Jaeger container's query API answers (nothing without one)."""
+        if self.traced:
+            wait_for(
+                "jaeger's query API",
+                lambda: jaeger.ready(JAEGER_URL),
+                self.settings.timeouts.process_start,
+                alive=lambda: self._exited_service("jaeger"),
+            )
 
     def stop(self) -> None:
         # the project's containers, networks and volumes (compose labels): nothing else
@@ -212,6 +235,7 @@ class ComposeStack:
             if self.secrets is not None:
                 self.secrets.remove()  # no secret outlives the stack
                 self._secrets_record().unlink(missing_ok=True)
+            clear(self.start_dir)
 
     def _secrets_record(self) -> Path:
         """Where the project's live secrets folder is written down, so that the next start
@@ -265,17 +289,19 @@ class ComposeStack:
 
     def restart(self, instance: str) -> None:
         c = self.container(instance)
+        clear(self.start_dir, instance)  # a plain restart: no prefix left from a failed start
         with docker_errors(f"restart {instance}"):
             c.restart(timeout=int(self.settings.timeouts.process_stop))
         self.wait_healthy(instance)
 
     def start_instance(self, instance: str, wait: bool = True, prefix: Sequence[str] = ()) -> None:
-        if prefix:
-            raise StackError(
-                f"cannot start {instance} under {' '.join(prefix)}: the compose backend runs "
-                "each image's own command; use the local backend"
-            )
+        """Start the stopped container; with `prefix`, its start gate runs its command under
+        it, this once."""
         c = self.container(instance)
+        if prefix:
+            write_prefix(self.start_dir, instance, prefix)
+        else:
+            clear(self.start_dir, instance)
         with docker_errors(f"start {instance}"):
             c.start()
         if wait:
@@ -335,16 +361,20 @@ class ComposeStack:
         return PROMETHEUS_URL
 
     def jaeger_url(self) -> str:
-        """No Jaeger in the compose stack yet: traces are not collected ("" says so)."""
-        return ""
+        """The Jaeger container's query API; "" when the topology hands no service
+        ``{otlp_endpoint}``, so the stack runs no Jaeger."""
+        return JAEGER_URL if self.traced else ""
 
     def urls(self) -> dict[str, str]:
-        return {
+        out = {
             "entry": self.entry_url(),
             "prometheus": PROMETHEUS_URL,
             "toxiproxy": TOXIPROXY_URL,
             "registry": ETCD_URL,
         }
+        if self.traced:
+            out["jaeger-api"] = JAEGER_URL + "/api/services"
+        return out
 
     def registry_members(self) -> list[dict]:
         layout = self.topology.profile.registry
@@ -380,8 +410,12 @@ class ComposeStack:
     def exited(self, instance: str, lines: int = 10) -> str | None:
         """Why the instance's container is gone (its state, exit code and last log lines),
         or None while it runs or starts."""
-        c = self.container(instance)
-        with docker_errors(f"inspect {instance}"):
+        self.topology.instance(instance)  # an unknown instance is refused before any call
+        return self._exited_service(instance, lines)
+
+    def _exited_service(self, service: str, lines: int = 10) -> str | None:
+        c = self._service_container(service)
+        with docker_errors(f"inspect {service}"):
             c.reload()
             if c.status not in ("exited", "dead"):
                 return None

@@ -1,7 +1,8 @@
 """The project's container images, built locally with no registry (``stormproof engine build``).
 
 A base image from ``debootstrap --variant=minbase bookworm`` (imported with ``podman import``),
-then one image per role from a committed Containerfile under ``compose/images/`` (the bundled
+then one image per role from a committed Containerfile under ``compose/images/`` (Toxiproxy and
+Jaeger from the binaries the setup builds; the bundled
 target's is ``target_system/Dockerfile`` itself, on the project's Python image instead of
 ``python:3.11-slim``). Debian packages and the package's Python dependencies come from the
 Debian mirror and PyPI during the build (``--network host``; the containers themselves publish
@@ -64,6 +65,10 @@ def _toxiproxy(settings: Settings) -> dict[str, Path]:
     return {"toxiproxy-server": Path(settings.toxiproxy_bin())}
 
 
+def _jaeger(settings: Settings) -> dict[str, Path]:
+    return {"jaeger": Path(settings.jaeger_bin())}
+
+
 def _package(_settings: Settings) -> dict[str, Path]:
     # the package's metadata names README.md; a one-line stand-in keeps doc edits from
     # rebuilding the image
@@ -80,6 +85,7 @@ def _nothing(_settings: Settings) -> dict[str, Path]:
 RECIPES = (
     Recipe("python", "base", IMAGES_DIR / "python" / "Containerfile", _nothing),
     Recipe("toxiproxy", "base", IMAGES_DIR / "toxiproxy" / "Containerfile", _toxiproxy),
+    Recipe("jaeger", "base", IMAGES_DIR / "jaeger" / "Containerfile", _jaeger),
     Recipe("prometheus", "base", IMAGES_DIR / "prometheus" / "Containerfile", _nothing),
     Recipe("etcd", "base", IMAGES_DIR / "etcd" / "Containerfile", _nothing),
     Recipe("target", "python", REPO_ROOT / BUNDLED_DOCKERFILE, _package, pip=True),

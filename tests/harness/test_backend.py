@@ -14,7 +14,7 @@ import pytest
 from harness import cli, pytest_plugin, runner, targets
 from harness.backend import StackBackend
 from harness.cli_stack import attach
-from harness.errors import InfraUnavailable, InputInvalid, StackError
+from harness.errors import InfraUnavailable, InputInvalid
 from harness.settings import Settings
 from harness.stack.compose import ComposeStack
 from harness.stack.local import LocalStack
@@ -56,11 +56,7 @@ def test_each_backend_method_takes_the_protocol_parameters(method, tmp_path) -> 
             )
 
 
-def test_compose_refuses_a_command_prefix_before_touching_a_container() -> None:
-    stack = ComposeStack(TOPOLOGY, Settings(), client=FakeDocker())  # no containers to call
-    assert not stack.prefixes_commands
-    with pytest.raises(StackError, match="local backend"):
-        stack.start_instance("payments-1", prefix=["sleep", "1"])
+# a command prefix on compose (the start gate): tests/harness/test_startgate.py
 
 
 # -------------------------------------------------------------- one choice, three entry points

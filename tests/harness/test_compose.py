@@ -22,8 +22,14 @@ from harness.errors import InfraUnavailable
 from harness.faults import KINDS
 from harness.settings import REPO_ROOT, Settings
 from harness.stack.compose import ComposeStack, docker_client
-from harness.stack.composefile import SECRETS_GROUP, SECRETS_MOUNT, SECRETS_SOURCE
+from harness.stack.composefile import (
+    SECRETS_GROUP,
+    SECRETS_MOUNT,
+    SECRETS_SOURCE,
+    render_topology,
+)
 from harness.stack.images import expected, images_file, local_images, stale
+from harness.stack.startgate import START_ENV, START_MOUNT, gate_entrypoint
 from harness.topology import bundled_topology_path, load_topology
 
 TOPOLOGY = load_topology(bundled_topology_path())
@@ -31,7 +37,9 @@ TOPOLOGY = load_topology(bundled_topology_path())
 
 def test_committed_files_are_what_the_generator_makes():
     files = render(bundled_topology_path(), REPO_ROOT)
-    for rel in ("docker-compose.yml", "compose/toxiproxy.json", "compose/prometheus.yml"):
+    rels = ("docker-compose.yml", "compose/toxiproxy.json", "compose/prometheus.yml")
+    assert set(files) == {REPO_ROOT / r for r in (*rels, "compose/jaeger.yaml")}
+    for rel in (*rels, "compose/jaeger.yaml"):
         fresh = files[REPO_ROOT / rel].split("\n", 1)[1]
         committed = (REPO_ROOT / rel).read_text().split("\n", 1)[1]
         assert fresh == committed, f"{rel} is stale: run 'stormproof compose generate'"
@@ -81,19 +89,53 @@ def test_compose_agrees_with_the_topology_on_instances_links_and_ports():
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_accepts_the_file(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMPROOF_SECRETS")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORMPROOF_")}
 
-    def config(**extra: str) -> subprocess.CompletedProcess:
-        cmd = ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "-q"]
+    def config(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        cmd = ["docker-compose", "-f", str(REPO_ROOT / "docker-compose.yml"), "config", *args]
         return subprocess.run(
             cmd, capture_output=True, text=True, timeout=60, env={**env, **extra}, check=False
         )
 
-    done = config(STORMPROOF_SECRETS_DIR=str(tmp_path), STORMPROOF_SECRETS_GID="0")
+    folders = {
+        "STORMPROOF_SECRETS_DIR": str(tmp_path / "secrets"),
+        "STORMPROOF_SECRETS_GID": "0",
+        START_ENV: str(tmp_path / "start"),
+    }
+    done = config(**folders)
     assert done.returncode == 0, done.stderr
-    # without the secrets folder compose refuses the file, saying what is missing
-    done = config()
-    assert done.returncode != 0 and "set by stormproof" in done.stderr
+    # every instance's start gate survives interpolation: each $ of the script stays a literal
+    # $ (config prints the resolved file escaped again, $$; an unescaped $f would print empty)
+    services = yaml.safe_load(done.stdout)["services"]
+    for inst in TOPOLOGY.instances():
+        gate = [a.replace("$", "$$") for a in gate_entrypoint(inst.name)]
+        assert services[inst.name]["entrypoint"] == gate
+        assert f"{tmp_path / 'start'}:{START_MOUNT}:rw" in services[inst.name]["volumes"]
+    # without the secrets or the start folder compose refuses the file, saying what is missing
+    for missing in folders:
+        done = config("-q", **{k: v for k, v in folders.items() if k != missing})
+        assert done.returncode != 0 and "set by stormproof" in done.stderr
+
+
+def test_a_target_that_exports_traces_gets_the_jaeger_container_and_its_endpoint(tmp_path):
+    services = compose_file(TOPOLOGY)["services"]
+    assert services["jaeger"]["ports"] == ["127.0.0.1:16686:16686"]
+    assert services["jaeger"]["volumes"] == ["./compose/jaeger.yaml:/jaeger/jaeger.yaml:ro"]
+    config = yaml.safe_load((REPO_ROOT / "compose" / "jaeger.yaml").read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["extensions"]["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
+    for inst in TOPOLOGY.instances():
+        assert services[inst.name]["environment"]["SHOP_OTLP_ENDPOINT"] == "http://jaeger:4318"
+        assert services[inst.name]["depends_on"]["jaeger"] == {"condition": "service_started"}
+    stack = ComposeStack(TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker())
+    assert stack.jaeger_url() == "http://127.0.0.1:16686"
+    # a topology that hands no service {otlp_endpoint}: no Jaeger, no config, no URL
+    echo = load_topology(REPO_ROOT / "tests" / "harness" / "fixtures" / "echo_topology.yaml")
+    assert not echo.exports_traces()
+    assert "jaeger" not in compose_file(echo)["services"]
+    assert not any(p.name == "jaeger.yaml" for p in render_topology(echo, tmp_path))
+    stack = ComposeStack(echo, Settings(state_dir=tmp_path), client=FakeDocker())
+    assert stack.jaeger_url() == "" and "jaeger-api" not in stack.urls()
 
 
 def test_the_readers_of_a_secret_mount_the_secrets_folder_read_only():
@@ -135,6 +177,7 @@ def test_the_compose_stack_makes_its_secrets_folder_before_up_and_removes_it_aft
         TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker(), stack_dir=tmp_path / "stack"
     )
     monkeypatch.setattr(stack, "wait_healthy", lambda *a, **k: 0.0)
+    monkeypatch.setattr(stack, "wait_jaeger", lambda: None)
     stack.start()
     folder = tmp_path / "stack" / "secrets"
     assert stack.secrets is not None and stack.secrets.dir == folder
@@ -166,6 +209,7 @@ def test_a_killed_runs_secrets_folder_is_removed_by_the_next_start(tmp_path, mon
             TOPOLOGY, Settings(state_dir=tmp_path), client=FakeDocker(), stack_dir=tmp_path / run
         )
         monkeypatch.setattr(s, "wait_healthy", lambda *a, **k: 0.0)
+        monkeypatch.setattr(s, "wait_jaeger", lambda: None)
         return s
 
     stack("killed").start()  # and never stopped
@@ -352,6 +396,7 @@ def test_local_images_replace_every_upstream_image_and_the_build():
         "prometheus": "localhost/stormproof-prometheus:1",
         "locust": "localhost/stormproof-locust:1",
         "target": "localhost/stormproof-target:1",
+        "jaeger": "localhost/stormproof-jaeger:1",
     }
     services = compose_file(TOPOLOGY, REPO_ROOT, images)["services"]
     for name, svc in services.items():
@@ -368,7 +413,9 @@ def test_images_older_than_the_sources_are_named(tmp_path):
     settings = Settings(state_dir=tmp_path)
     assert local_images(settings) is None
     now = expected(settings)
-    assert set(now) == {"base", "python", "toxiproxy", "prometheus", "etcd", "target", "locust"}
+    assert set(now) == {
+        "base", "python", "toxiproxy", "jaeger", "prometheus", "etcd", "target", "locust"
+    }  # fmt: skip
     images_file(settings).parent.mkdir(parents=True)
     images_file(settings).write_text(json.dumps({"images": now}))
     assert stale(settings) == []
@@ -436,11 +483,15 @@ def test_a_scenario_that_needs_the_local_backend_is_refused_located_before_anyth
     from harness import cli
 
     monkeypatch.setenv("STORMPROOF_STATE_DIR", str(tmp_path))
-    status = cli.main(["run", "--backend", "compose", "scenarios/", "-m", "smoke"])
+    chosen = ["scenarios/retry-budget-orders-payments.yaml", "scenarios/slow-start-payments.yaml"]
+    status = cli.main(["run", "--backend", "compose", *chosen])
     assert status == cli.EXIT_INPUT
     err = capsys.readouterr().err
-    assert "scenarios/slow-start-payments.yaml:15: faults[0]: slow_start needs the local" in err
-    assert "crash-payments" not in err
+    assert (
+        "scenarios/retry-budget-orders-payments.yaml:12: target_env: target_env needs the local"
+        in err
+    )
+    assert "slow-start-payments" not in err  # slow_start runs in containers (the start gate)
     assert not (tmp_path / "engine").exists()  # nothing was started, no engine asked
 
 
