@@ -327,6 +327,9 @@ def test_a_trace_recorded_from_a_sagas_first_trouble_draws_without_its_root(tmp_
     log(d, "orders-1", [line(7.9, "step charge timeout", "s1", "e1")])
     ev = section(render_report(run).read_text(), "late").split("Failed checks: traces and logs")[1]
     assert "trace <code>e1</code>" in ev and "4 spans" in ev
-    assert '<span class="wf-l d0">orders <b>saga (traced from first error)</b>' in ev
+    assert (
+        '<span class="wf-l d0">orders <b>saga (traced from first error)</b>: payments timeout: '
+        "payments-2: no answer within 1s</span>"
+    ) in ev
     assert "→ payments-2 (retry 1)" in ev and "step charge timeout" in ev
     assert "1 of 3 traces of the failed checks&#39; offenders added by id" in ev  # the source
