@@ -72,9 +72,7 @@ class _SagaTrace:
         self.context: Context | None = None
 
 
-_saga: contextvars.ContextVar[_SagaTrace | None] = contextvars.ContextVar(
-    "shop_saga", default=None
-)
+_saga: contextvars.ContextVar[_SagaTrace | None] = contextvars.ContextVar("shop_saga", default=None)
 # the traceparent of the request being served when it is not sampled, passed on by its calls
 _passed: contextvars.ContextVar[str | None] = contextvars.ContextVar("shop_passed", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
