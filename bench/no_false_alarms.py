@@ -1,7 +1,7 @@
 """Run the default scenario suite N times against the correct target; keep every round.
 
     .venv/bin/python bench/no_false_alarms.py --runs 10 [--lock FILE] [scenarios/]
-    .venv/bin/python bench/no_false_alarms.py --summary
+    .venv/bin/python bench/no_false_alarms.py --summary | --table
 
 Each round is one `stormproof run -m "not slow"` (a fresh stack per round). The script prints a
 line per round and, at the end, every scenario that did not pass with the reason. A flaky
@@ -135,6 +135,26 @@ def describe(t: dict[str, Any]) -> list[str]:
     return lines
 
 
+def table(rounds: list[dict[str, Any]]) -> list[str]:
+    """The ledger as a markdown table, a row per round (for docs/performance.md)."""
+    out = [
+        "| key | commit | started (UTC) | passed | wall | load before -> after "
+        "| PSI cpu some avg300 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rounds:
+        passed = sum(v == "pass" for v in r["verdicts"].values())
+        load = (
+            f"{r['load_before']} -> {r['load_after']}" if r.get("load_before") is not None else "-"
+        )
+        psi = f"{r['cpu_some_avg300']} %" if r.get("cpu_some_avg300") is not None else "-"
+        out.append(
+            f"| {r['key']} | {r['commit'][:7]} | {r['started'][:16].replace('T', ' ')} "
+            f"| {passed}/{len(r['verdicts'])} | {r['seconds']} s | {load} | {psi} |"
+        )
+    return out
+
+
 def load(ledger: Path) -> list[dict[str, Any]]:
     if not ledger.exists():
         return []
@@ -169,9 +189,13 @@ def main() -> int:
     ap.add_argument("--ledger", type=Path, default=LEDGER)
     ap.add_argument("--lock", type=Path, help="flock this file for each round")
     ap.add_argument("--summary", action="store_true", help="print the ledger's tally, run nothing")
+    ap.add_argument("--table", action="store_true", help="print the ledger as a markdown table")
     ap.add_argument("paths", nargs="*", default=["scenarios"])
     args = ap.parse_args()
     paths = [str(Path(p).resolve()) for p in args.paths]
+    if args.table:
+        print("\n".join(table(load(args.ledger))))
+        return 0
     key, commit = code_key()
     if args.summary:
         for k in dict.fromkeys(r["key"] for r in load(args.ledger)):

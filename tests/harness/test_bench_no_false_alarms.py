@@ -93,3 +93,14 @@ def test_the_key_follows_the_keyed_trees_and_refuses_a_dirty_checkout(tmp_path: 
     assert e.value.code == 2
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "scenario")
     assert nfa.code_key(tmp_path)[0] != key1
+
+
+def test_the_table_has_a_row_per_round_with_what_it_recorded() -> None:
+    r = _round("k", {"a": "pass", "b": "fail"})
+    r.update(started="2026-12-02T05:32:32Z", seconds=1073, load_before=1.62, load_after=0.43)
+    r["cpu_some_avg300"] = 9.93
+    old = _round("k", {"a": "pass"})
+    old.update(started="2026-12-02T03:55:03Z", seconds=1072, load_before=None)
+    rows = nfa.table([r, old])
+    assert rows[2] == "| k | c0ffee | 2026-12-02 05:32 | 1/2 | 1073 s | 1.62 -> 0.43 | 9.93 % |"
+    assert rows[3] == "| k | c0ffee | 2026-12-02 03:55 | 1/1 | 1072 s | - | - |"

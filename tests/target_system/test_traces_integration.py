@@ -25,6 +25,13 @@ def tags(span: dict) -> dict:
     return {t["key"]: t["value"] for t in span.get("tags", [])}
 
 
+def orders_log_about(stack, saga: str) -> list[dict]:
+    """The JSON lines orders-1 logged about ``saga``."""
+    lines = stack.log_files()["orders-1"].read_text().splitlines()
+    records = [json.loads(x) for x in lines if x.startswith("{")]
+    return [r for r in records if r.get("saga_id") == saga]
+
+
 def test_an_unsampled_saga_in_trouble_is_traced_from_then_on_in_its_trace_id(shop_stack) -> None:
     """An order whose traceparent is not sampled records nothing while it goes well; once its
     charge is refused (a customer with no money), orders records the rest of the saga (the
@@ -67,12 +74,7 @@ def test_an_unsampled_saga_in_trouble_is_traced_from_then_on_in_its_trace_id(sho
     assert not [op for svc, op, _ in spans if svc == "payments"]  # the refused charge: before
     # the orders log's lines about the saga carry the same trace id
     time.sleep(0.2)
-    lines = [
-        json.loads(x)
-        for x in stack.log_files()["orders-1"].read_text().splitlines()
-        if x.startswith("{")
-    ]
-    about = [x for x in lines if x.get("saga_id") == saga]
+    about = orders_log_about(stack, saga)
     assert about and all(x.get("trace_id") == ids["broke"] for x in about)
     # the healthy one recorded nothing; an id Jaeger never saw is None, not an error
     assert query.trace(ids["healthy"]) is None
@@ -129,12 +131,7 @@ def test_an_order_is_one_trace_across_services_with_its_saga_id(shop_stack) -> N
     assert trace["traceID"] in trace_ids
     # the orders log's lines about this saga carry this trace id
     time.sleep(0.5)
-    lines = [
-        json.loads(x)
-        for x in stack.log_files()["orders-1"].read_text().splitlines()
-        if x.startswith("{")
-    ]
-    about = [x for x in lines if x.get("saga_id") == saga]
+    about = orders_log_about(stack, saga)
     assert about and all(x.get("trace_id") == trace["traceID"] for x in about)
     # Jaeger gone: the query is "unavailable", the stack's settle starts it again
     stack.records["jaeger"].signal(signal.SIGKILL)
