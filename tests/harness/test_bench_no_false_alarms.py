@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("nfa", ROOT / "bench" / "no_false_alarms.py")
-assert _spec is not None and _spec.loader is not None
-nfa = importlib.util.module_from_spec(_spec)
-sys.modules["nfa"] = nfa
-_spec.loader.exec_module(nfa)
+from tests.harness.bench_module import load
+
+nfa = load("no_false_alarms")
 
 
 def _journal(folder: Path, name: str, verdict: str, checks: list[dict] | None = None) -> None:

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("run_all", ROOT / "bench" / "run_all.py")
-assert _spec is not None and _spec.loader is not None
-run_all = importlib.util.module_from_spec(_spec)
-sys.modules["run_all"] = run_all
-_spec.loader.exec_module(run_all)
+from tests.harness.bench_module import load
+
+run_all = load("run_all")
 
 
 def test_keeps_the_lines_its_pattern_names_and_the_status(tmp_path: Path) -> None:
