@@ -20,7 +20,7 @@ from harness.checks.steady import (
 )
 from harness.cleanup import Cleanup
 from harness.errors import HarnessError, RevertFailed
-from harness.evidence import save_evidence
+from harness.evidence import add_offender_traces, save_evidence
 from harness.hostpressure import PressureSampler
 from harness.infra import logs as logcut
 from harness.infra import prometheus as prom
@@ -484,6 +484,10 @@ class ScenarioRun:
                     for result in run_steady(self.steady, data, "after"):
                         j.add_check(result)
             inconclusive = judge_overload(j, data)
+            if self.stack is not None and j.failed_checks():
+                with j.step("offender_traces"):
+                    add_offender_traces(j, self.stack, self.out,
+                                        lambda: self.engine.settings.timeouts.http * 3)  # fmt: skip
         j.verdict = final_verdict(
             j.checks,
             aborted=aborted is not None and not self.not_steady,

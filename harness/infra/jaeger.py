@@ -11,6 +11,7 @@ localhost:4317). Built from source, Jaeger serves no UI assets: only the API is 
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,20 @@ class JaegerQuery:
         }
         return list(self._get("/api/traces", params).get("data") or [])
 
+    def trace(self, trace_id: str) -> dict | None:
+        """One trace by its id (hex), or None when Jaeger holds no span of it."""
+        get = self.client.get if self.client is not None else httpx.get
+        path = f"/api/traces/{trace_id}"
+        try:
+            r = get(self.url + path, timeout=self.timeout)
+            if r.status_code == 404:
+                return None
+            r.raise_for_status()
+            found = r.json().get("data") or []
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            raise InfraUnavailable(f"Jaeger query {path} failed: {exc}") from exc
+        return found[0] if found and isinstance(found[0], dict) else None
+
 
 def windows_of(
     start: float, end: float, phases: list[tuple[str, float | None, float | None]]
@@ -203,3 +218,25 @@ def save_traces(
     )
     out.write_text(json.dumps({"data": kept, "bounds": info}, separators=(",", ":")))
     return info
+
+
+def add_by_id(query: JaegerQuery, out: Path, trace_ids: set[str]) -> dict[str, int]:
+    """Fetch by id the traces of ``trace_ids`` that ``out`` (a traces.json as ``save_traces``
+    wrote it) lacks and add them, its ``bounds`` updated (``traces``, ``by_id``: how many
+    were asked and found); the file is replaced whole. Returns ``by_id`` and the new count.
+    Unreadable: ``ValueError``; Jaeger unreachable: ``InfraUnavailable``, the file untouched."""
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise ValueError(f"{out} is not laid out as save_traces writes it")
+    have = {str(t.get("traceID")) for t in doc["data"] if isinstance(t, dict)}
+    asked = sorted(trace_ids - have)
+    with ThreadPoolExecutor(max_workers=QUERIES_AT_ONCE) as pool:
+        found = [t for t in pool.map(query.trace, asked) if t is not None]
+    doc["data"] += found
+    bounds = doc.setdefault("bounds", {})
+    bounds["traces"] = len(doc["data"])
+    bounds["by_id"] = {"asked": len(asked), "found": len(found)}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, separators=(",", ":")))
+    os.replace(tmp, out)  # a reader never sees half a file
+    return {**bounds["by_id"], "traces": bounds["traces"]}

@@ -119,6 +119,12 @@ def _bounds_text(b: dict[str, Any]) -> str:
         parts.append("limit reached by " + ", ".join(str(x) for x in b["at_limit"]))
     if b.get("dropped_for_size"):
         parts.append(f"{b['dropped_for_size']} dropped for size")
+    by_id = b.get("by_id") if isinstance(b.get("by_id"), dict) else None
+    if by_id:
+        parts.append(
+            f"{by_id.get('found', '?')} of {by_id.get('asked', '?')} traces of the failed "
+            "checks' offenders added by id"
+        )
     return "; ".join(parts)
 
 

@@ -178,6 +178,7 @@ STEP_LABELS = {
     "collect": "read the series from Prometheus",
     "evidence": "save the traces and log lines",
     "checks": "run the checks",
+    "offender_traces": "fetch the failed checks' offenders' traces",
 }
 
 

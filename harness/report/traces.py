@@ -25,6 +25,7 @@ from typing import Any
 PEER = "peer.instance"
 INSTANCE = "service.instance.id"
 SAGA = "saga_id"
+TROUBLE = "trouble"  # why a saga whose request was not sampled is traced from then on
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """A trace drawn as a waterfall in plain HTML: one row per span (nested by parent), its bar on
-the trace's time axis, service, operation and duration; an error span's bar red, a span on the
-scenario's faulted link or service outlined and marked. Styled by the page's one style sheet
+the trace's time axis, service, operation (with the callee and retry of a call, and the reason
+of a span a saga opened when it ran into trouble) and duration; an error span's bar red, a span
+on the scenario's faulted link or service outlined and marked. Styled by the page's one style sheet
 (``wf-*`` classes, ``d<N>`` per depth); the only inline style is each bar's position.
 """
 
@@ -10,11 +11,12 @@ import html
 
 from markupsafe import Markup
 
-from harness.report.traces import Span, Trace
+from harness.report.traces import TROUBLE, Span, Trace
 
 MAX_SPANS = 60  # rows drawn per trace; the rest are counted
 TICKS = 4  # axis divisions
 MAX_DEPTH = 12  # indentation levels (style.css has a class per level); deeper spans stay there
+TROUBLE_CHARS = 120
 
 
 def _ms(us: float) -> str:
@@ -41,6 +43,15 @@ def _peer(sp: Span) -> str:
     return f" → {sp.peer}{retry}"
 
 
+def _trouble(sp: Span) -> str:
+    """``: why`` on the span a saga opened when it ran into trouble (its ``trouble``)."""
+    why = sp.tags.get(TROUBLE)
+    if why in (None, ""):
+        return ""
+    why = str(why)
+    return ": " + (why if len(why) <= TROUBLE_CHARS else why[: TROUBLE_CHARS - 1] + "…")
+
+
 def _row(sp: Span, t0: int, total: float) -> str:
     left = 100.0 * (sp.start_us - t0) / total
     width = max(0.2, 100.0 * sp.duration_us / total)
@@ -51,7 +62,7 @@ def _row(sp: Span, t0: int, total: float) -> str:
     return (
         f'<div class="{cls}" title="{esc(_title(sp))}">'
         f'<span class="wf-l d{min(sp.depth, MAX_DEPTH)}">'
-        f"{esc(sp.service)} <b>{esc(sp.operation)}</b>{esc(_peer(sp))}</span>"
+        f"{esc(sp.service)} <b>{esc(sp.operation)}</b>{esc(_peer(sp) + _trouble(sp))}</span>"
         f'<span class="wf-t"><i style="left:{left:.1f}%;width:{width:.1f}%"></i></span>'
         f'<span class="wf-d">{marks}{_ms(sp.duration_us)}</span></div>'
     )

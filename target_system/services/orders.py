@@ -195,6 +195,7 @@ class Saga:
                     # A clean business rejection had no effect; a failure may have had one.
                     comp_from = k - 1 if outcome == "rejected" else k
                     reason = f"{step} {outcome}: {detail}"
+                    tracing.trouble(reason)  # its compensation is traced, sampled or not
                     if step == "charge" and self.cfg.has_bug("no_compensation"):
                         return await self._finish(saga, "CANCELLED", reason, logged=done)
                     o = await self._set(saga, "COMPENSATING", reason, comp_from, logged=done)

@@ -190,8 +190,10 @@ class ServiceClient:
             picked = self._pick(service)
             if picked is None:
                 if not self.discovery.endpoints(service):
+                    tracing.trouble(f"{service} no_instances")
                     raise CallFailed(service, "no_instances", f"no instance of {service} known")
                 m.OUTBOUND_REQUESTS.labels(self.cfg.service, service, "*", "breaker_open").inc()
+                tracing.trouble(f"{service} breaker_open")
                 raise CallFailed(service, "breaker_open", f"every breaker to {service} is open")
             ep, br = picked
             if attempt == 0:
@@ -225,6 +227,8 @@ class ServiceClient:
             reason = outcome
             if br is not None:
                 br.record_failure()
+            # a saga not sampled is traced from here on: its retry (or what it does next)
+            tracing.trouble(f"{service} {outcome}: {last_error}")
         raise CallFailed(service, reason, last_error)
 
     async def _attempt(

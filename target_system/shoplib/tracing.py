@@ -17,6 +17,15 @@ they record nothing (docs/performance.md). Its ``traceparent`` (or a new unsampl
 passed on unchanged by its calls, so its callees skip the instrumentation too and every
 service's log lines about it carry the same trace id.
 
+A saga in trouble is traced from then on (``trouble``): when a saga whose trace is not sampled
+has a call fail, time out, be refused by an open breaker or need a retry, or starts compensating,
+a span "saga (traced from first error)" opens in the SAME trace id (its parent: the saga's
+unrecorded span), sampled, and the saga's later attempts run under it until the drive ends: its
+retries, its compensations and the participants' server spans for them (they receive a sampled
+``traceparent``) are recorded and exported. What came before (the first failed attempt, the
+request's spans) is not; the span says why it opened (``trouble``). A healthy saga pays one
+context-variable read per attempt. Outside a saga (the gateway's calls) nothing is escalated.
+
 Attributes: ``saga_id`` on the saga's span, on every call made for it (the client span of each
 attempt) and on the participant's server span; ``retry.attempt`` (0 for the first try) and
 ``peer.instance`` on every attempt. A call's attempts are siblings under the span that made it.
@@ -51,12 +60,26 @@ ATTEMPT = "retry.attempt"
 _call: contextvars.ContextVar[tuple[str | None, int, str] | None] = contextvars.ContextVar(
     "shop_call", default=None
 )
-_saga: contextvars.ContextVar[str | None] = contextvars.ContextVar("shop_saga", default=None)
+
+
+class _SagaTrace:
+    """The saga being driven: its id, and once it ran into trouble while unsampled, the span
+    that records the rest of it (and that span as a context to run attempts in)."""
+
+    def __init__(self, saga_id: str) -> None:
+        self.saga_id = saga_id
+        self.span: trace.Span | None = None
+        self.context: Context | None = None
+
+
+_saga: contextvars.ContextVar[_SagaTrace | None] = contextvars.ContextVar("shop_saga", default=None)
 # the traceparent of the request being served when it is not sampled, passed on by its calls
 _passed: contextvars.ContextVar[str | None] = contextvars.ContextVar("shop_passed", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
 # the harness's probes: never traced
 UNTRACED = ("/health", "/metrics", "/config", "/audit")
+ESCALATED = "saga (traced from first error)"
+TROUBLE = "trouble"  # the escalated span's attribute: what made the saga traced
 
 tracer = trace.get_tracer("target_system.shop")
 
@@ -220,23 +243,61 @@ def _on_request(span: trace.Span, params: Any) -> None:
 
 @contextmanager
 def saga(saga_id: str) -> Iterator[trace.Span]:
-    """The span of one saga drive; calls made inside carry its id."""
-    token = _saga.set(saga_id)
+    """The span of one saga drive; calls made inside carry its id. A span opened by
+    ``trouble`` during the drive ends with it."""
+    state = _SagaTrace(saga_id)
+    token = _saga.set(state)
     try:
         with tracer.start_as_current_span("saga", attributes={SAGA_ID: saga_id}) as span:
             yield span
     finally:
         _saga.reset(token)
+        if state.span is not None:
+            state.span.end()
+
+
+def trouble(reason: str) -> bool:
+    """The saga being driven ran into trouble (``reason``): when its trace is not sampled,
+    record the rest of it in the same trace id, under a sampled span ``ESCALATED`` opened now
+    (its parent, the saga's own span, stays unrecorded). Whether this call opened it; a no-op
+    outside a saga, when the trace is sampled already, or after the first trouble."""
+    state = _saga.get()
+    if state is None or state.span is not None or recording():
+        return False
+    here = trace.get_current_span().get_span_context()
+    if not here.is_valid:
+        return False
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(
+            here.trace_id, here.span_id, is_remote=False, trace_flags=trace.TraceFlags(1)
+        )
+    )
+    span = tracer.start_span(
+        ESCALATED,
+        context=trace.set_span_in_context(parent),
+        attributes={SAGA_ID: state.saga_id, TROUBLE: reason},
+    )
+    if not span.is_recording():  # no tracer provider (tracing off): nothing would be exported
+        return False
+    state.span, state.context = span, trace.set_span_in_context(span)
+    return True
 
 
 @contextmanager
 def attempt(number: int, instance: str) -> Iterator[None]:
     """Marks the client span the aiohttp instrumentation opens for this attempt (its
-    ``retry.attempt``, ``peer.instance`` and the saga's id)."""
-    token = _call.set((_saga.get(), number, instance))
+    ``retry.attempt``, ``peer.instance`` and the saga's id); in a saga traced since its
+    trouble, the attempt runs under the span ``trouble`` opened, so it is recorded."""
+    state = _saga.get()
+    token = _call.set((state.saga_id if state else None, number, instance))
+    attached = None
+    if state is not None and state.context is not None and not recording():
+        attached = otel_context.attach(state.context)
     try:
         yield
     finally:
+        if attached is not None:
+            otel_context.detach(attached)
         _call.reset(token)
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from harness.errors import InfraUnavailable
-from harness.evidence import save_evidence
+from harness.evidence import add_offender_traces, offender_ids, save_evidence
 from harness.infra import jaeger
 from harness.infra import logs as logcut
 from harness.journal import Journal, ScenarioInfo
@@ -231,3 +231,88 @@ def test_evidence_never_fails_a_run_it_notes_what_is_missing(tmp_path: Path) -> 
     assert "b-1" not in run.journal.evidence["logs"]
     assert run.journal.missing[0].startswith("traces.json: not collected: no Jaeger in this stack")
     assert run.journal.missing[1].startswith("logs/b-1.log: unreadable:")
+
+
+# -- the failed checks' offenders, fetched by id ------------------------------------------------
+
+
+class ByIdQuery(FakeQuery):
+    def __init__(self, held: dict[str, dict], fail: bool = False) -> None:
+        super().__init__({}, fail)
+        self.held = held
+
+    def trace(self, trace_id: str) -> dict | None:
+        self.asked.append(trace_id)
+        if self.fail:
+            raise InfraUnavailable(f"Jaeger query /api/traces/{trace_id} failed: refused")
+        return self.held.get(trace_id)
+
+
+def failed(*violations: object, verdict: str = "fail") -> dict:
+    return {"name": "c", "kind": "saga_consistency", "verdict": verdict,
+            "details": {"violations": list(violations)}}  # fmt: skip
+
+
+def test_offender_ids_are_what_the_failed_checks_violations_name() -> None:
+    checks = [
+        failed({"saga_id": "s1"}, {"trace_id": "ab" * 16}, "stock at -1", {"kept": 3}),
+        failed({"saga_id": "s2"}, verdict="pass"),
+        failed(*({"saga_id": f"m{k}"} for k in range(5))),
+    ]
+    assert offender_ids(checks) == ({"s1", "m0", "m1", "m2", "m3", "m4"}, {"ab" * 16})
+    assert offender_ids(checks, limit=1) == ({"s1", "m0"}, set())
+
+
+def test_add_by_id_adds_only_what_traces_json_lacks_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "traces.json"
+    jaeger.save_traces(FakeQuery({"gateway": [trace("a", 1)]}), [("s", 0.0, 9.0)], out)
+    q = ByIdQuery({"b": trace("b", 5), "a": trace("a", 1)})
+    assert jaeger.add_by_id(q, out, {"a", "b", "gone"}) == {"asked": 2, "found": 1, "traces": 2}
+    assert sorted(q.asked) == ["b", "gone"]  # "a" was saved already
+    saved = json.loads(out.read_text())
+    assert [t["traceID"] for t in saved["data"]] == ["a", "b"]
+    assert saved["bounds"]["traces"] == 2 and saved["bounds"]["by_id"] == {"asked": 2, "found": 1}
+    # Jaeger gone: raised, the file as it was
+    before = out.read_text()
+    with pytest.raises(InfraUnavailable):
+        jaeger.add_by_id(ByIdQuery({}, fail=True), out, {"c"})
+    assert out.read_text() == before
+
+
+def test_offender_traces_come_from_the_sagas_log_lines_and_a_dead_jaeger_is_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    (out / "logs").mkdir(parents=True)
+    t1, t2 = "1" * 32, "2" * 32
+    (out / "logs" / "orders-1.log").write_text(
+        json.dumps({"ts": 5.0, "msg": "step charge failed", "saga_id": "s1", "trace_id": t1})
+        + "\n"
+        + json.dumps({"ts": 6.0, "msg": "other", "saga_id": "s9", "trace_id": t2})
+        + "\n"
+    )
+    jaeger.save_traces(FakeQuery({"gateway": []}), [("s", 0.0, 9.0)], out / "traces.json")
+    j = Journal(run_id="r", scenario=ScenarioInfo(name="s"))
+    j.evidence["traces"] = {"traces": 0}
+    j.add_check(failed({"saga_id": "s1"}, {"trace_id": "not hex"}))
+    asked: list[str] = []
+
+    def fetch(self: jaeger.JaegerQuery, trace_id: str) -> dict | None:
+        asked.append(trace_id)
+        return trace(trace_id, 5)
+
+    monkeypatch.setattr(jaeger.JaegerQuery, "trace", fetch)
+    stack = SimpleNamespace(jaeger_url=lambda: "http://127.0.0.1:9")
+    add_offender_traces(j, stack, out, lambda: 1.0)
+    assert asked == [t1]  # the saga's trace, not another saga's, nor an id that is not one
+    assert j.evidence["traces"] == {"traces": 1, "by_id": {"asked": 1, "found": 1}}
+    assert j.missing == []
+    monkeypatch.undo()  # the real query: nothing listens on port 9
+    j.checks[0]["details"]["violations"].append({"saga_id": "s9"})
+    add_offender_traces(j, stack, out, lambda: 0.5)
+    assert j.missing[0].startswith("traces.json: offenders' traces not added: Jaeger query")
+    assert j.evidence["traces"]["traces"] == 1
+    # no failed check, or no Jaeger: nothing asked
+    j.checks[0]["verdict"] = "pass"
+    add_offender_traces(j, SimpleNamespace(jaeger_url=lambda: ""), out, lambda: 0.5)
+    assert len(j.missing) == 1

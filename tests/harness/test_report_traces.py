@@ -296,3 +296,40 @@ def test_offenders_with_a_saved_trace_are_drawn_first(tmp_path):
     assert "trace <code>t6</code>" in ev and "saga s6 " in ev
     assert ev.index("saga s6 ") < ev.index("saga s0 ")  # drawn before the untraced ones
     assert "saga s4 " not in ev  # still 5 of 7 shown: s6, then s0..s3
+
+
+def escalated_trace(tid: str, saga: str, start: float) -> dict:
+    """What the shop records of a saga whose request was not sampled, from its first trouble:
+    the span that opened then (its parent, the saga's own span, was not recorded), the retry
+    and the compensation under it, and the participants' server spans."""
+    return jtrace(tid, [
+        sp(f"{tid}-e", f"{tid}-unrecorded", "saga (traced from first error)", start, 900, "p2",
+           saga_id=saga, trouble="payments timeout: payments-2: no answer within 1s"),
+        sp(f"{tid}-c2", f"{tid}-e", "POST", start + 0.1, 400, "p2", peer__instance="payments-2",
+           retry__attempt=1, saga_id=saga, otel__status_code="ERROR"),
+        sp(f"{tid}-r", f"{tid}-e", "POST", start + 0.6, 20, "p2", peer__instance="inventory-1",
+           retry__attempt=0, saga_id=saga),
+        sp(f"{tid}-r2", f"{tid}-r", "POST /reservations/{saga_id}/release", start + 0.61, 10,
+           "p5", saga_id=saga),
+    ])  # fmt: skip
+
+
+def test_a_trace_recorded_from_a_sagas_first_trouble_draws_without_its_root(tmp_path):
+    t = parse_trace(escalated_trace("e1", "s1", 8.0))
+    assert t is not None and t.root.operation == "saga (traced from first error)"
+    assert [(s.depth, s.span_id) for s in t.spans] == [
+        (0, "e1-e"), (1, "e1-c2"), (1, "e1-r"), (2, "e1-r2")
+    ]  # fmt: skip
+    run = tmp_path / "r"
+    d = scenario(run, journal("late", "fail", [saga_check(["s1"])]), data=False)
+    write_traces(d, [saga_trace("t0", "s0", 6.0, 300), escalated_trace("e1", "s1", 8.0)],
+                 by_id={"asked": 3, "found": 1})  # fmt: skip
+    log(d, "orders-1", [line(7.9, "step charge timeout", "s1", "e1")])
+    ev = section(render_report(run).read_text(), "late").split("Failed checks: traces and logs")[1]
+    assert "trace <code>e1</code>" in ev and "4 spans" in ev
+    assert (
+        '<span class="wf-l d0">orders <b>saga (traced from first error)</b>: payments timeout: '
+        "payments-2: no answer within 1s</span>"
+    ) in ev
+    assert "→ payments-2 (retry 1)" in ev and "step charge timeout" in ev
+    assert "1 of 3 traces of the failed checks&#39; offenders added by id" in ev  # the source

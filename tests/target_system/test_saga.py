@@ -194,3 +194,33 @@ def test_a_failed_step_is_logged_with_compensating_and_the_drive_returns_the_end
     ended, rows = run(go())
     assert ended["state"] == "CANCELLED" and ended["comp_from"] == 1
     assert rows[2:5] == [("state", "CHARGING"), ("charge", "failed"), ("state", "COMPENSATING")]
+
+
+@pytest.mark.parametrize("bugs", [frozenset(), frozenset({"no_compensation"})])
+def test_a_rejected_step_of_an_unsampled_saga_is_traced_from_then_on(tmp_path, bugs):
+    """The saga's trace was not sampled: when a step is rejected (the client saw no failure,
+    so nothing was escalated yet), the saga opens its escalated span in the same trace id."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    from target_system.shoplib import tracing
+
+    exporter = InMemorySpanExporter()
+    p = TracerProvider(sampler=ParentBased(root=tracing._Roots()))
+    p.add_span_processor(SimpleSpanProcessor(exporter))
+    saved, tracing.tracer = tracing.tracer, p.get_tracer("test")
+    unsampled = "00-" + "c" * 32 + "-" + "d" * 16 + "-00"
+    attached = otel_context.attach(tracing._unsampled(unsampled))
+    try:
+        order, _ = drive(tmp_path, {"payments /charges": 402}, bugs=bugs)
+    finally:
+        otel_context.detach(attached)
+        tracing.tracer = saved
+    assert order["state"] == "CANCELLED"
+    (span,) = exporter.get_finished_spans()
+    assert span.name == tracing.ESCALATED and span.context.trace_id == int("c" * 32, 16)
+    assert span.attributes["saga_id"] == "s1"
+    assert span.attributes["trouble"] == "charge rejected: no"

@@ -25,6 +25,61 @@ def tags(span: dict) -> dict:
     return {t["key"]: t["value"] for t in span.get("tags", [])}
 
 
+def orders_log_about(stack, saga: str) -> list[dict]:
+    """The JSON lines orders-1 logged about ``saga``."""
+    lines = stack.log_files()["orders-1"].read_text().splitlines()
+    records = [json.loads(x) for x in lines if x.startswith("{")]
+    return [r for r in records if r.get("saga_id") == saga]
+
+
+def test_an_unsampled_saga_in_trouble_is_traced_from_then_on_in_its_trace_id(shop_stack) -> None:
+    """An order whose traceparent is not sampled records nothing while it goes well; once its
+    charge is refused (a customer with no money), orders records the rest of the saga (the
+    compensation, and inventory's side of it) in the same trace id, which Jaeger then holds."""
+    stack = shop_stack
+    query = JaegerQuery(stack.jaeger_url())
+    ids = {"healthy": uuid.uuid4().hex, "broke": uuid.uuid4().hex}
+    with httpx.Client(timeout=20) as client:
+        for who, trace_id in ids.items():
+            r = client.post(
+                stack.entry_url() + "/orders",
+                json={
+                    "sku": "sku-1",
+                    "quantity": 1,
+                    "customer": "broke-1" if who == "broke" else "customer-1",
+                    "idempotency_key": str(uuid.uuid4()),
+                },
+                headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-00"},
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["state"] == ("CANCELLED" if who == "broke" else "COMPLETED")
+    deadline = time.monotonic() + 20
+    trace = None
+    while trace is None and time.monotonic() < deadline:
+        trace = query.trace(ids["broke"])
+        time.sleep(0.5)
+    assert trace is not None, "no trace of the saga whose charge was refused"
+    time.sleep(1.0)  # the batch processors' last spans (every 0.5 s)
+    trace = query.trace(ids["broke"])
+    assert trace is not None
+    by_pid = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
+    spans = [(by_pid[s["processID"]], s["operationName"], tags(s)) for s in trace["spans"]]
+    assert "gateway" not in {svc for svc, _, _ in spans}  # the request itself: not recorded
+    (escalated,) = [t for svc, op, t in spans if op == "saga (traced from first error)"]
+    assert escalated["trouble"].startswith("charge rejected: insufficient_funds")
+    saga = escalated["saga_id"]
+    assert [op for svc, op, t in spans if svc == "inventory" and t.get("saga_id") == saga] == [
+        "POST /reservations/{saga_id}/release"
+    ]
+    assert not [op for svc, op, _ in spans if svc == "payments"]  # the refused charge: before
+    # the orders log's lines about the saga carry the same trace id
+    time.sleep(0.2)
+    about = orders_log_about(stack, saga)
+    assert about and all(x.get("trace_id") == ids["broke"] for x in about)
+    # the healthy one recorded nothing; an id Jaeger never saw is None, not an error
+    assert query.trace(ids["healthy"]) is None
+
+
 def test_an_order_is_one_trace_across_services_with_its_saga_id(shop_stack) -> None:
     stack = shop_stack
     assert stack.timings["jaeger_ready"] < 20
@@ -76,12 +131,7 @@ def test_an_order_is_one_trace_across_services_with_its_saga_id(shop_stack) -> N
     assert trace["traceID"] in trace_ids
     # the orders log's lines about this saga carry this trace id
     time.sleep(0.5)
-    lines = [
-        json.loads(x)
-        for x in stack.log_files()["orders-1"].read_text().splitlines()
-        if x.startswith("{")
-    ]
-    about = [x for x in lines if x.get("saga_id") == saga]
+    about = orders_log_about(stack, saga)
     assert about and all(x.get("trace_id") == trace["traceID"] for x in about)
     # Jaeger gone: the query is "unavailable", the stack's settle starts it again
     stack.records["jaeger"].signal(signal.SIGKILL)

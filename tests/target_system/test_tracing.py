@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -177,3 +178,169 @@ def test_a_saga_driven_for_an_unsampled_request_records_nothing() -> None:
     with t.start_as_current_span("saga"):  # a re-drive in the background
         pass
     assert [s.name for s in exporter.get_finished_spans()] == ["saga"]
+
+
+# -- a saga in trouble is traced from then on -------------------------------------------------
+
+
+class _Answer:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def __aenter__(self) -> _Answer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def json(self, content_type: object = None) -> dict:
+        return {"result": "ok" if self.status < 400 else "no"}
+
+    def close(self) -> None:
+        pass
+
+
+class _Session:
+    """Answers with the next status; records, per request, what the trace looked like."""
+
+    def __init__(self, name: str, statuses: list[int], seen: list[tuple]) -> None:
+        self.name, self.statuses, self.seen = name, statuses, seen
+
+    def request(self, method: str, url: str, headers: dict | None = None, **_kw: object):
+        span = trace.get_current_span()
+        ctx = span.get_span_context()
+        header = (headers or {}).get("traceparent")
+        self.seen.append((self.name, url, span.is_recording(), ctx.trace_id, ctx.span_id, header))
+        return _Answer(self.statuses.pop(0))
+
+
+class _Two:
+    def endpoints(self, service: str) -> list:
+        from target_system.shoplib.discovery import Endpoint
+
+        return [Endpoint(f"{service}-1", "127.0.0.1:9")]
+
+
+UNSAMPLED = "00-" + "c" * 32 + "-" + "d" * 16 + "-00"
+
+
+def _saga_with_calls(tmp_path: Path, statuses: list[int], traceparent: str | None) -> tuple:
+    """A saga driven under a request with this traceparent (None: a sampled request), its two
+    calls (payments, then inventory) answered with ``statuses`` in turn, through a client whose
+    untraced and traced sessions are fakes; the spans exported and what each request saw."""
+    import asyncio
+
+    from target_system.shoplib.client import ServiceClient
+
+    p, exporter = provider()
+    cfg = ShopConfig(
+        service="orders", instance="orders-1", port=1, data_dir=tmp_path, retry_base=0.001
+    )
+    seen: list[tuple] = []
+    shared = list(statuses)
+    client = ServiceClient(
+        cfg,
+        _Two(),
+        _Session("plain", shared, seen),
+        traced_session=_Session("traced", shared, seen),
+    )  # type: ignore[arg-type]
+    saved = tracing.tracer
+    tracing.tracer = p.get_tracer("test")
+
+    async def go() -> None:
+        with tracing.saga("s-7"):
+            await client.call("payments", "POST", "/charges", {"saga_id": "s-7"})
+            await client.call("inventory", "POST", "/reservations/s-7/release")
+
+    async def served() -> None:  # as the gate serves the request, and orders its saga
+        if traceparent is None:
+            with p.get_tracer("test").start_as_current_span("POST /orders"):
+                await go()
+            return
+        token = tracing._passed.set(traceparent)
+        attached = otel_context.attach(tracing._unsampled(traceparent))
+        try:
+            await asyncio.create_task(go())
+        finally:
+            otel_context.detach(attached)
+            tracing._passed.reset(token)
+
+    try:
+        asyncio.run(served())
+    finally:
+        tracing.tracer = saved
+    return {s.name: s for s in exporter.get_finished_spans()}, seen
+
+
+def test_an_unsampled_saga_is_traced_in_its_own_trace_id_from_its_first_failed_call(
+    tmp_path: Path,
+) -> None:
+    spans, seen = _saga_with_calls(tmp_path, [503, 200, 200], UNSAMPLED)
+    # the first attempt went out untraced, passing the unsampled traceparent on
+    assert seen[0][0] == "plain" and seen[0][2] is False and seen[0][5] == UNSAMPLED
+    # its retry and the next call (a compensation) are recorded, in the same trace id
+    assert [s[0] for s in seen[1:]] == ["traced", "traced"]
+    assert all(s[2] and s[3] == int("c" * 32, 16) for s in seen[1:])
+    escalated = spans[tracing.ESCALATED]
+    assert escalated.context.trace_id == int("c" * 32, 16)
+    assert escalated.context.trace_flags.sampled
+    assert escalated.attributes["saga_id"] == "s-7"
+    assert escalated.attributes["trouble"].startswith("payments error: payments-1: HTTP 503")
+    # its parent is the saga's own span, which is not recorded (not exported)
+    assert escalated.parent is not None and escalated.parent.span_id != int("d" * 16, 16)
+    assert "saga" not in spans and set(spans) == {tracing.ESCALATED}
+    assert all(s[4] == escalated.context.span_id for s in seen[1:])  # the attempts' parent
+    assert escalated.end_time is not None  # ended with the drive
+
+
+def test_an_unsampled_saga_refused_by_an_open_breaker_is_traced_for_what_follows(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    from target_system.shoplib.client import CallFailed, ServiceClient
+
+    p, exporter = provider()
+    cfg = ShopConfig(service="orders", instance="orders-1", port=1, data_dir=tmp_path)
+    seen: list[tuple] = []
+    client = ServiceClient(
+        cfg, _Two(), _Session("plain", [], seen), traced_session=_Session("traced", [200], seen)
+    )  # type: ignore[arg-type]
+    br = client.breaker("payments", "payments-1")
+    br.stuck_open = True  # stays open once opened
+    br._move("open")
+    saved = tracing.tracer
+    tracing.tracer = p.get_tracer("test")
+
+    async def go() -> None:
+        attached = otel_context.attach(tracing._unsampled(UNSAMPLED))
+        try:
+            with tracing.saga("s-8"):
+                try:
+                    await client.call("payments", "POST", "/charges")
+                except CallFailed as exc:
+                    assert exc.reason == "breaker_open"
+                await client.call("inventory", "POST", "/reservations/s-8/release")
+        finally:
+            otel_context.detach(attached)
+
+    try:
+        asyncio.run(go())
+    finally:
+        tracing.tracer = saved
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert spans[tracing.ESCALATED].attributes["trouble"] == "payments breaker_open"
+    assert [s[0] for s in seen] == ["traced"] and seen[0][2]
+
+
+def test_a_healthy_or_sampled_saga_is_not_escalated(tmp_path: Path) -> None:
+    spans, seen = _saga_with_calls(tmp_path, [200, 200], UNSAMPLED)
+    assert spans == {} and [s[0] for s in seen] == ["plain", "plain"]
+    # sampled from the start: its retry is in its trace already, no second span
+    spans, seen = _saga_with_calls(tmp_path, [503, 200, 200], None)
+    assert tracing.ESCALATED not in spans and {"saga", "POST /orders"} <= set(spans)
+    assert [s[0] for s in seen] == ["traced"] * 3
+    # outside a saga (the gateway's calls) and with no tracer provider: nothing to escalate
+    assert tracing.trouble("x") is False
+    with tracing.saga("s-9"):
+        assert tracing.trouble("x") is False  # the API's no-op tracer: nothing records
