@@ -78,7 +78,69 @@ def test_consistent_run_passes_and_ignores_history() -> None:
     assert result.verdict == "pass", result.evidence
     assert result.details["orders"] == 2  # s-old was there before: not counted
     assert "2 sagas: 1 completed, 1 cancelled, 0 inconsistent" in result.measured
-    assert "in flight back to 0 3.0 s after the last fault's revert" in result.measured
+    assert "the 2 sagas begun before the last fault's revert all ended 0.0 s after it" in (
+        result.measured
+    )
+    assert result.details["settled_after_s"] == 0.0
+
+
+def without_end_times(a: dict) -> dict:
+    """The audit with no usable ``updated_at`` on this run's orders: settling falls back to
+    the ``sagas_in_flight`` gauge."""
+    for o in a["orders"]["orders"]:
+        if o["id"] != 1:
+            o["updated_at"] = None
+    return a
+
+
+def test_settling_is_measured_from_the_audit_not_a_gauge_that_strobes_the_load() -> None:
+    # the scrapes kept landing inside bursts of healthy traffic: 1-2 in flight at each one
+    # after the revert (+15 s), though the fault's sagas had all ended 0.5 s after it; the
+    # gauge-only check failed this run (a false alarm of the N = 10 bench)
+    a = after_consistent()
+    late = order(9, "s-late", "CANCELLED")
+    late["updated_at"] = T0 + 15.5
+    a["orders"]["orders"].append(late)
+    bursts = {"sagas_in_flight": series([(t, 1 + t % 2 if t >= 15 else 0) for t in range(-2, 40)])}
+    result = run(a, prom=bursts)
+    assert result.verdict == "pass", result.evidence
+    assert result.details["settled_after_s"] == 0.5
+    assert "the 3 sagas begun before the last fault's revert all ended 0.5 s after it" in (
+        result.measured
+    )
+    # the same run judged by the gauge alone fails: the old measure
+    assert run(without_end_times(a), prom=bursts).verdict == "fail"
+
+
+def test_a_saga_begun_before_the_revert_that_ends_too_late_fails() -> None:
+    a = after_consistent()
+    late = order(9, "s-late", "CANCELLED")
+    late["updated_at"] = T0 + 27.0  # 12 s after the revert, limit 10 s
+    a["orders"]["orders"].append(late)
+    result = run(a)  # the gauge says 0 from +18 s: it is not what decides
+    assert result.verdict == "fail"
+    assert result.violation_at == T0 + 15 + 10
+    assert (
+        "1 of the 3 sagas begun before the last fault's revert ended more than 10.0 s after "
+        "it, the last 12.0 s after (saga s-late, CANCELLED)" in result.evidence
+    )
+    # an order begun after the revert is ordinary traffic: its time does not count
+    a = after_consistent()
+    later = order(16, "s-after", "CANCELLED")
+    later["updated_at"] = T0 + 40.0
+    a["orders"]["orders"].append(later)
+    assert run(a).verdict == "pass"
+
+
+def test_a_saga_begun_before_the_revert_that_never_ends_fails_settling_too() -> None:
+    a = after_consistent()
+    a["orders"]["orders"].append(order(9, "s-stuck", "COMPENSATING"))
+    result = run(a)
+    assert result.verdict == "fail"
+    assert (
+        "1 of the 3 sagas begun before the last fault's revert (+15.0 s) never ended "
+        "(e.g. s-stuck, COMPENSATING)" in result.evidence
+    )
 
 
 def test_double_charge_names_the_saga_with_its_timeline() -> None:
@@ -157,7 +219,7 @@ def test_evidence_is_capped() -> None:
 
 def test_in_flight_never_settles() -> None:
     prom = {"sagas_in_flight": series([(t, 2) for t in range(-2, 28)])}
-    result = run(after_consistent(), prom=prom)
+    result = run(without_end_times(after_consistent()), prom=prom)
     assert result.verdict == "fail"
     assert result.violation_at == T0 + 15 + 10
     assert any(
@@ -169,7 +231,7 @@ def test_in_flight_never_settles() -> None:
 
 def test_in_flight_settles_too_late() -> None:
     prom = {"sagas_in_flight": series([(t, 1 if t < 27 else 0) for t in range(-2, 28)])}
-    result = run(after_consistent(), prom=prom)
+    result = run(without_end_times(after_consistent()), prom=prom)
     assert result.verdict == "fail"
     assert (
         "reached 0 only 12.0 s after the last fault's revert (limit 10.0 s)"
@@ -189,10 +251,11 @@ def test_missing_audit_is_unknown_and_allow_unknown_is_carried() -> None:
 
 
 def test_missing_in_flight_series_is_unknown_but_a_violation_still_fails() -> None:
-    result = run(after_consistent(), prom={})
+    assert run(after_consistent(), prom={}).verdict == "pass"  # the audit's times suffice
+    result = run(without_end_times(after_consistent()), prom={})
     assert result.verdict == "unknown"
     assert any("sagas in flight not measured" in e for e in result.evidence)
-    a = copy.deepcopy(after_consistent())
+    a = copy.deepcopy(without_end_times(after_consistent()))
     a["orders"]["orders"][1]["state"] = "COMPENSATING"
     assert run(a, prom={}).verdict == "fail"
 
