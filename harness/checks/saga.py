@@ -136,13 +136,24 @@ def check(expect: SagaConsistencyExpect, data: RunData) -> CheckResult:
     result = CheckResult(
         name, "saga_consistency", PASS, expected, allow_unknown=expect.allow_unknown
     )
-    verdicts = [_audit(data, result)]
-    verdicts.append(_settle_audit(expect, data, result) or _settle(expect, data, result))
+    orders = _new_orders(data)
+    verdicts = [_audit(data, result, orders or [])]
+    verdicts.append(_settle_audit(expect, data, result, orders) or _settle(expect, data, result))
     result.verdict = combine(verdicts)
     return result
 
 
-def _audit(data: RunData, result: CheckResult) -> str:
+def _new_orders(data: RunData) -> list[dict] | None:
+    """This run's orders: those of the audit after that the audit before does not hold (None
+    when the audit after has no order payload)."""
+    after = _payload(data.audit_after, "order")
+    if after is None:
+        return None
+    known = {o.get("id") for o in _rows(_payload(data.audit_before or {}, "order"), "orders")}
+    return [o for o in _rows(after, "orders") if o.get("id") not in known]
+
+
+def _audit(data: RunData, result: CheckResult, orders: list[dict]) -> str:
     after, before = data.audit_after, data.audit_before or {}
     a = {s: _payload(after, s) for s in _KEYS}
     b = {s: _payload(before, s) for s in _KEYS}
@@ -158,8 +169,6 @@ def _audit(data: RunData, result: CheckResult) -> str:
         return UNKNOWN
 
     names = {s: _payloads(after, s)[0] for s in _KEYS}  # role -> service, for timelines
-    known_before = {o.get("id") for o in _rows(b["order"], "orders")}
-    orders = [o for o in _rows(a["order"], "orders") if o.get("id") not in known_before]
     known_sagas = {o.get("saga_id") for o in _rows(b["order"], "orders")}
     known_sagas |= {o.get("saga_id") for o in _rows(a["order"], "orders")}
     ledger = _new_rows(_rows(b["money"], "ledger"), _rows(a["money"], "ledger"))
@@ -316,18 +325,17 @@ def _since(data: RunData) -> tuple[float, str]:
     return since, "the last fault's revert"
 
 
-def _settle_audit(expect: SagaConsistencyExpect, data: RunData, result: CheckResult) -> str:
-    """The verdict on settling from the audit's own timestamps; "" when it cannot say (no
-    audit, or an order begun before the anchor without a usable ``updated_at``)."""
-    since, anchor = _since(data)
-    after, before = data.audit_after, data.audit_before or {}
-    known = {o.get("id") for o in _rows(_payload(before, "order"), "orders")}
-    if _payload(after, "order") is None:
+def _settle_audit(
+    expect: SagaConsistencyExpect, data: RunData, result: CheckResult, orders: list[dict] | None
+) -> str:
+    """The verdict on settling from the audit's own timestamps (``orders``: this run's); ""
+    when it cannot say (no audit, or an order begun before the anchor without a usable
+    ``updated_at``)."""
+    if orders is None:
         return ""
+    since, anchor = _since(data)
     caught = []  # (ended or None, order) for this run's orders begun before `since`
-    for o in _rows(_payload(after, "order"), "orders"):
-        if o.get("id") in known:
-            continue
+    for o in orders:
         created = parse_ts(o.get("created_at"))
         ended = parse_ts(o.get("updated_at")) if o.get("state") in TERMINAL else None
         if created is None or (ended is None and o.get("state") in TERMINAL):
@@ -352,12 +360,12 @@ def _settle_audit(expect: SagaConsistencyExpect, data: RunData, result: CheckRes
     )
     if took > limit:
         result.violation_at = since + limit
-        late = sorted(((e, o) for e, o in caught if e is not None and e - since > limit),
-                      key=lambda x: x[0])  # fmt: skip
+        late = [(e, o) for e, o in caught if e is not None and e - since > limit]
+        _e, last_saga = max(late, key=lambda x: x[0])
         result.evidence.append(
             f"{len(late)} of the {len(caught)} sagas begun before {anchor} ended more than "
             f"{secs(limit)} after it, the last {secs(took)} after (saga "
-            f"{late[-1][1].get('saga_id')}, {late[-1][1].get('state')})"
+            f"{last_saga.get('saga_id')}, {last_saga.get('state')})"
         )
         return FAIL
     return PASS

@@ -116,12 +116,15 @@ def test_a_saga_begun_before_the_revert_that_ends_too_late_fails() -> None:
     a = after_consistent()
     late = order(9, "s-late", "CANCELLED")
     late["updated_at"] = T0 + 27.0  # 12 s after the revert, limit 10 s
-    a["orders"]["orders"].append(late)
+    less_late = order(8, "s-less-late", "COMPLETED")
+    less_late["updated_at"] = T0 + 26.0
+    # the evidence names the last to end, not the last row
+    a["orders"]["orders"] += [late, less_late]
     result = run(a)  # the gauge says 0 from +18 s: it is not what decides
     assert result.verdict == "fail"
     assert result.violation_at == T0 + 15 + 10
     assert (
-        "1 of the 3 sagas begun before the last fault's revert ended more than 10.0 s after "
+        "2 of the 4 sagas begun before the last fault's revert ended more than 10.0 s after "
         "it, the last 12.0 s after (saga s-late, CANCELLED)" in result.evidence
     )
     # an order begun after the revert is ordinary traffic: its time does not count
