@@ -112,6 +112,7 @@ PACKAGES = (
 
 
 TICK = os.sysconf("SC_CLK_TCK")
+SERVICES = ("gateway", "orders", "payments", "inventory", "shipping")
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -207,13 +208,58 @@ def profile_top(name: str, path: Path, top: int, seconds: float) -> None:
         print(f"  {own[f] / samples:6.1%} {n / samples:6.1%}  {f}")
 
 
+# A sample belongs to the innermost frame outside the standard library (``owner``).
+_TRACING = (
+    "opentelemetry/", "target_system/shoplib/tracing.py", "google/protobuf/", "requests/",
+    "urllib3/",
+)  # fmt: skip
+
+
+def owner(frames: list[str]) -> str:
+    """Whose a sample is: "tracing" when the innermost frame outside the standard library is
+    OpenTelemetry's (its SDK, instrumentations and OTLP exporter with protobuf and requests)
+    or the shop's tracing module, "other" otherwise. The ASGI middleware is on the stack of a
+    whole traced request; counting the owner, not the stack, charges it only for its own work."""
+    for frame in reversed(frames):
+        where = frame.rpartition(" (")[2]
+        if where.startswith("<frozen") or ("/python3" in where and "site-packages/" not in where):
+            continue  # the standard library: its caller owns the sample
+        return "tracing" if any(t in where for t in _TRACING) else "other"
+    return "other"
+
+
+def tracing_share(path: Path) -> tuple[int, int]:
+    """(samples owned by tracing, all samples) of one py-spy raw profile."""
+    traced = samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if " (" in f]
+        if not frames:
+            continue
+        n = int(count)
+        samples += n
+        traced += n * (owner(frames) == "tracing")
+    return traced, samples
+
+
 def finish_profiles(profiles: list[tuple[str, subprocess.Popen, Path]], top: int, s: float) -> None:
+    shares = []
     for name, proc, path in profiles:
         _, err = proc.communicate(timeout=60)
         if not path.exists():
             print(f"\nprofile {name}: py-spy wrote nothing: {err.decode().strip()[-300:]}")
             continue
-        profile_top(name, path, top, s)
+        if top:
+            profile_top(name, path, top, s)
+        shares.append((name, *tracing_share(path)))
+    traced = sum(t for _n, t, _s in shares)
+    samples = sum(n for _n, _t, n in shares)
+    if samples:
+        print(
+            f"\ntracing's share of the profiled instances' busy samples: {traced / samples:.1%} "
+            f"({traced} of {samples}); the CPU it adds to theirs: {traced / (samples - traced):.1%}"
+        )
+        print("  " + ", ".join(f"{n} {t / max(1, c):.1%}" for n, t, c in shares))
 
 
 def main() -> None:
@@ -227,8 +273,16 @@ def main() -> None:
         default=None,
         help="SHOP_TRACE_SAMPLE: share of requests traced (the bench sends no traceparent)",
     )
-    ap.add_argument("--profile", action="append", default=[], metavar="INSTANCE")
-    ap.add_argument("--profile-top", type=int, default=25)
+    ap.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="INSTANCE",
+        help="py-spy on this instance (repeat it); 'shop' for every instance of the shop",
+    )
+    ap.add_argument(
+        "--profile-top", type=int, default=25, help="functions per profile; 0: the summary only"
+    )
     ap.add_argument("--profile-hop", action="store_true", help="profile the single hop too")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="stormproof-bench-"))
@@ -283,6 +337,9 @@ def main() -> None:
         seconds = max(1.0, args.duration - 2)
 
         pids = {name: rec.pid for name, rec in stack.records.items()} | {"bench": os.getpid()}
+        if "shop" in args.profile:
+            shop = [n for n, rec in stack.records.items() if n.partition("-")[0] in SERVICES]
+            args.profile = [n for n in args.profile if n != "shop"] + shop
 
         def run(what, label: str, profiled: bool) -> float:
             async def go():
