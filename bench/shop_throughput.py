@@ -155,7 +155,8 @@ def start_profiles(
     out = []
     for name in names:
         path = folder / f"{name}.txt"
-        cmd = [spy, "record", "--format", "raw", "--nolineno", "--nonblocking", "--rate", "200"]
+        cmd = [spy, "record", "--format", "raw", "--nolineno", "--nonblocking", "--full-filenames"]
+        cmd += ["--rate", "200"]
         cmd += ["--duration", str(int(duration)), "-o", str(path)]
         cmd += ["--pid", str(stack.records[name].pid)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -215,15 +216,24 @@ _TRACING = (
 )  # fmt: skip
 
 
+def _stdlib(where: str) -> bool:
+    """Whether a frame's file is the standard library's: py-spy names files from their import
+    root (``asyncio/runners.py``, ``contextlib.py``, ``<frozen runpy>``); a full path too."""
+    if where.startswith("<") or ("/python3" in where and "site-packages/" not in where):
+        return True
+    top = where.split("/", 1)[0].removesuffix(".py")
+    return "site-packages/" not in where and top in sys.stdlib_module_names
+
+
 def owner(frames: list[str]) -> str:
     """Whose a sample is: "tracing" when the innermost frame outside the standard library is
     OpenTelemetry's (its SDK, instrumentations and OTLP exporter with protobuf and requests)
     or the shop's tracing module, "other" otherwise. The ASGI middleware is on the stack of a
     whole traced request; counting the owner, not the stack, charges it only for its own work."""
     for frame in reversed(frames):
-        where = frame.rpartition(" (")[2]
-        if where.startswith("<frozen") or ("/python3" in where and "site-packages/" not in where):
-            continue  # the standard library: its caller owns the sample
+        where = frame.rpartition(" (")[2].rstrip(")")
+        if _stdlib(where):
+            continue  # its caller owns the sample
         return "tracing" if any(t in where for t in _TRACING) else "other"
     return "other"
 

@@ -48,10 +48,11 @@ class Stage(Strict):
     spawn_rate: StrictFloat = Field(default=10.0, gt=0)
 
 
-# a quarter of the requests traced: tracing every one costs the shop a fifth of its throughput,
-# a quarter of them under 15 % (docs/performance.md), and a 10 s fault phase at 16 requests/s
-# still has ~40 traces
-DEFAULT_TRACE_SAMPLE = 0.25
+# a tenth of the requests traced: tracing every one costs the shop 31-36 % of its capacity, a
+# quarter 17-20 %, a tenth 11-14 % (CPU per order against a control process, docs/performance.md
+# "Profiled: where tracing's CPU goes"); a 10 s fault phase at 16 requests/s still has ~16
+# traces, and a saga in trouble is traced whatever the share
+DEFAULT_TRACE_SAMPLE = 0.1
 
 
 class Load(Strict):

@@ -31,6 +31,20 @@ def test_a_sample_belongs_to_its_innermost_frame_outside_the_standard_library() 
     assert bench.owner([CONTEXTLIB]) == "other"
 
 
+def test_py_spy_short_file_names_are_recognised() -> None:
+    # py-spy names a file from its import root: the standard library's have no site-packages
+    frames = [
+        "drive (target_system/services/orders.py)",
+        "export (opentelemetry/exporter/otlp/proto/http/trace_exporter/__init__.py)",
+        "HTTPConnection.send (http/client.py)",
+        "__exit__ (contextlib.py)",
+    ]
+    assert bench.owner(frames) == "tracing"
+    assert bench.owner([frames[0], "dumps (json/__init__.py)", "<module> (<frozen runpy>)"]) == (
+        "other"
+    )
+
+
 def test_tracing_share_counts_the_samples_of_a_raw_profile(tmp_path: Path) -> None:
     raw = tmp_path / "orders-1.txt"
     raw.write_text(
