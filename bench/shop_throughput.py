@@ -8,13 +8,17 @@ their ratio. Not a test: figures go to docs/performance.md.
     .venv/bin/python bench/shop_throughput.py [--duration 20] [--concurrency 32] [--no-tracing]
         [--profile orders-1 --profile payments-1 [--profile-top 25]]
 
-Tracing is on as in every run (each request traced, exported to the stack's Jaeger);
-``--no-tracing`` starts the shop with an empty ``SHOP_OTLP_ENDPOINT``: no tracer at all.
+Tracing is on as in every run, exported to the stack's Jaeger; the bench sends no
+``traceparent``, so the shop samples ``SHOP_TRACE_SAMPLE`` of the orders (1 unless
+``--trace-sample`` says); ``--no-tracing`` starts the shop with an empty
+``SHOP_OTLP_ENDPOINT``: no tracer at all.
 
 ``--profile INSTANCE`` samples that instance with py-spy (``pip install py-spy``) while the
 orders run (``--profile-hop``: while the single hop runs too), and prints, per instance, the
 functions with the largest shares of the samples: "self" (the function itself was running) and
 "total" (it was on the stack). Shares of samples, not seconds: they hold on a loaded machine.
+``--profile shop`` samples every shop instance; with any profile the bench prints the share of
+the samples tracing's own code owns (``owner``), and ``--profile-top 0`` prints only that.
 """
 
 from __future__ import annotations
