@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -116,7 +117,6 @@ PACKAGES = (
 
 
 TICK = os.sysconf("SC_CLK_TCK")
-SERVICES = ("gateway", "orders", "payments", "inventory", "shipping")
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
@@ -179,20 +179,24 @@ def _frame(frame: str) -> str:
     return f"{fn} ({where})"
 
 
+def _stacks(path: Path) -> Iterator[tuple[list[str], int]]:
+    """The (Python frames, outermost first; sample count) of each line of a py-spy raw
+    profile; a line without a Python frame (no busy Python thread) is left out."""
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if " (" in f]
+        if frames:
+            yield frames, int(count)
+
+
 def profile_top(name: str, path: Path, top: int, seconds: float) -> None:
     """The shares of samples per package (self) and per function (self and total)."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     pkg: Counter[str] = Counter()
     samples = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        frames = [_frame(f) for f in stack.split(";") if " (" in f]
-        if not frames:
-            continue
+    for raw, n in _stacks(path):
+        frames = [_frame(f) for f in raw]
         samples += n
         own[frames[-1]] += n
         for f in set(frames):
@@ -245,12 +249,7 @@ def owner(frames: list[str]) -> str:
 def tracing_share(path: Path) -> tuple[int, int]:
     """(samples owned by tracing, all samples) of one py-spy raw profile."""
     traced = samples = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f for f in stack.split(";") if " (" in f]
-        if not frames:
-            continue
-        n = int(count)
+    for frames, n in _stacks(path):
         samples += n
         traced += n * (owner(frames) == "tracing")
     return traced, samples
@@ -352,7 +351,7 @@ def main() -> None:
 
         pids = {name: rec.pid for name, rec in stack.records.items()} | {"bench": os.getpid()}
         if "shop" in args.profile:
-            shop = [n for n, rec in stack.records.items() if n.partition("-")[0] in SERVICES]
+            shop = [i.name for i in stack.topology.instances()]
             args.profile = [n for n in args.profile if n != "shop"] + shop
 
         def run(what, label: str, profiled: bool) -> float:
